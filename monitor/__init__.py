@@ -1,0 +1,3 @@
+"""Watch Redis list job queues from AWS CloudWatch."""
+
+__version__ = "0.1.0"
