@@ -1,0 +1,152 @@
+"""The alarm kinds this project exists for, and the CloudWatch vocabulary they are written in."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from monitor import metrics
+from monitor.metrics import Metric, Scope
+
+
+class Severity(str, enum.Enum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Comparison(str, enum.Enum):
+    GT = "GreaterThanThreshold"
+    GE = "GreaterThanOrEqualToThreshold"
+    LT = "LessThanThreshold"
+    LE = "LessThanOrEqualToThreshold"
+
+    @property
+    def symbol(self) -> str:
+        return {"GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": ">=", "LessThanThreshold": "<"}.get(
+            self.value, "<="
+        )
+
+    @property
+    def words(self) -> str:
+        return {
+            "GreaterThanThreshold": "above",
+            "GreaterThanOrEqualToThreshold": "at or above",
+            "LessThanThreshold": "below",
+            "LessThanOrEqualToThreshold": "at or below",
+        }[self.value]
+
+    @classmethod
+    def parse(cls, text: str) -> "Comparison":
+        for member in cls:
+            if text in (member.value, member.symbol):
+                return member
+        raise ValueError(text)
+
+
+COMPARISON_SPELLINGS = tuple(s for c in Comparison for s in (c.symbol, c.value))
+
+
+class TreatMissingData(str, enum.Enum):
+    MISSING = "missing"
+    IGNORE = "ignore"
+    BREACHING = "breaching"
+    NOT_BREACHING = "notBreaching"
+
+
+STATISTICS = ("Maximum", "Minimum", "Average", "Sum", "SampleCount")
+PERCENTILE_PATTERN = r"p(\d{1,2}(\.\d{1,2})?|100)"
+
+
+class AlarmKind(str, enum.Enum):
+    QUEUE_DEPTH = "queue_depth"
+    PROCESSING_LAG = "processing_lag"
+    IN_FLIGHT_DEPTH = "in_flight_depth"
+    DEAD_LETTER_DEPTH = "dead_letter_depth"
+    DEAD_LETTER_ARRIVALS = "dead_letter_arrivals"
+    CONNECTION_FAILURE = "connection_failure"
+    COLLECTOR_HEARTBEAT = "collector_heartbeat"
+
+    @property
+    def info(self) -> "KindInfo":
+        return KIND_INFO[self]
+
+    @property
+    def slug(self) -> str:
+        return self.value.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    metric: Metric
+    comparison: Comparison
+    statistic: str
+    treat_missing_data: TreatMissingData
+    meaning: str  # what a breach means, for descriptions
+    needs: str | None = None  # the queue field the kind needs (processing / dead_letter), if any
+
+    @property
+    def scope(self) -> Scope:
+        return self.metric.scope
+
+
+# Why these defaults: queue signals treat missing data as not breaching because a stopped
+# collector is caught once, by the heartbeat alarm (missing = breaching), instead of turning
+# every queue alarm to INSUFFICIENT_DATA at the same moment.
+KIND_INFO: dict[AlarmKind, KindInfo] = {
+    AlarmKind.QUEUE_DEPTH: KindInfo(
+        metrics.QUEUE_DEPTH,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "messages are piling up faster than consumers take them",
+    ),
+    AlarmKind.PROCESSING_LAG: KindInfo(
+        metrics.OLDEST_MESSAGE_AGE,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "the oldest waiting message is not being consumed (consumers stalled or too slow)",
+    ),
+    AlarmKind.IN_FLIGHT_DEPTH: KindInfo(
+        metrics.IN_FLIGHT_DEPTH,
+        Comparison.GT,
+        "Minimum",
+        TreatMissingData.NOT_BREACHING,
+        "messages stay in the processing list (workers crashed or hung mid-job)",
+        needs="processing",
+    ),
+    AlarmKind.DEAD_LETTER_DEPTH: KindInfo(
+        metrics.DEAD_LETTER_DEPTH,
+        Comparison.GE,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "failed messages are waiting in the dead-letter list",
+        needs="dead_letter",
+    ),
+    AlarmKind.DEAD_LETTER_ARRIVALS: KindInfo(
+        metrics.DEAD_LETTER_DEPTH,
+        Comparison.GE,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "new messages arrived in the dead-letter list (jobs are failing)",
+        needs="dead_letter",
+    ),
+    AlarmKind.CONNECTION_FAILURE: KindInfo(
+        metrics.CONNECTION_FAILURE,
+        Comparison.GE,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "the collector cannot connect to, authenticate with or read from Redis",
+    ),
+    AlarmKind.COLLECTOR_HEARTBEAT: KindInfo(
+        metrics.COLLECTOR_HEARTBEAT,
+        Comparison.LT,
+        "Sum",
+        TreatMissingData.BREACHING,
+        "the collector has stopped running, so every queue alarm is blind",
+    ),
+}
+
+QUEUE_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.QUEUE)
+TARGET_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.TARGET)
