@@ -209,6 +209,7 @@ class Obj(Node):
 
     fields: dict[str, Field] = field(default_factory=dict)
     doc: str = ""
+    title: str = ""  # names a shared definition in the JSON Schema
     keys: Str | None = None  # when set, any key matching it is allowed, with `values` as its schema
     values: Node | None = None
     max_entries: int | None = None
@@ -266,6 +267,8 @@ class Obj(Node):
             schema["additionalProperties"] = False
         if self.max_entries is not None:
             schema["maxProperties"] = self.max_entries
+        if self.title:
+            schema["title"] = self.title
         return self._with_doc(schema)
 
     @staticmethod

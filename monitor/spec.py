@@ -56,6 +56,7 @@ _NAMESPACE = r"(?!AWS/)[A-Za-z0-9 ._/#:-]+"
 
 def _tier_schema() -> Obj:
     return Obj(
+        title="alarm_tier",
         doc="One alarm tier. Fields left out come from `defaults.alarms` (same kind and tier), then the built-in defaults.",
         fields={
             "severity": Field(Str(enum=tuple(s.value for s in Severity), doc="Picks the notification targets. Defaults to the tier name when that is a severity.")),
@@ -195,6 +196,7 @@ _COLLECTOR = Obj(
 )
 
 SPEC_SCHEMA = Obj(
+    title="root",
     doc="Redis queue alarms: the queues, their Redis targets per environment, and their CloudWatch alarms.",
     fields={
         "version": Field(Num(integer=True, minimum=SPEC_VERSION, maximum=SPEC_VERSION, doc="Spec format version."), required=True),
@@ -226,9 +228,51 @@ SPEC_SCHEMA = Obj(
 )
 
 
+_ENV_REF_SCHEMA = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
+
+
+def _allow_env_refs(node):
+    """Let every scalar also be a ${VAR} reference, which is resolved before validation."""
+    if isinstance(node, list):
+        return [_allow_env_refs(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties"):
+            out[key] = {name: _allow_env_refs(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "anyOf"):
+            out[key] = _allow_env_refs(value)
+        else:
+            out[key] = value
+    if out.get("type") in ("string", "integer", "number", "boolean"):
+        description = out.pop("description", None)
+        out = {"anyOf": [out, _ENV_REF_SCHEMA]}
+        if description:
+            out["description"] = description
+    return out
+
+
+def _share_repeated(node, defs: dict):
+    """Move each titled sub-schema to $defs once and refer to it, so the file stays small."""
+    if isinstance(node, list):
+        return [_share_repeated(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _share_repeated(v, defs) for k, v in node.items()}
+    title = out.get("title")
+    if title and title != "root":
+        defs[title] = out
+        return {"$ref": f"#/$defs/{title}"}
+    if title == "root":
+        out.pop("title")
+        out["$defs"] = dict(sorted(defs.items()))
+    return out
+
+
 def json_schema() -> dict:
     """The JSON Schema of alarms.yaml, for editors (yaml-language-server)."""
-    schema = SPEC_SCHEMA.json_schema()
+    schema = _share_repeated(_allow_env_refs(SPEC_SCHEMA.json_schema()), {})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "provision-alarms spec (alarms.yaml)",
@@ -385,7 +429,9 @@ def load_spec(path: str = DEFAULT_SPEC_PATH, *, env: str | None = None, environ:
     except LoadError as exc:
         raise SpecError(exc.problems) from None
     problems = list(doc.problems)
-    problems += check(SPEC_SCHEMA, doc)
+    # A value whose ${VAR} is unset is reported as exactly that, not also as a wrong type.
+    unresolved = {format_path(p) for p in doc.unset_vars}
+    problems += [p for p in check(SPEC_SCHEMA, doc) if p.path not in unresolved]
     if env is not None and isinstance(doc.data, dict):
         envs = doc.data.get("environments")
         if isinstance(envs, dict) and env not in envs:

@@ -24,6 +24,8 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}|\$\$")
 
 Path = tuple  # of str keys and int indexes
 
+_PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
 
 def format_path(path: Path) -> str:
     """Render ("queues", 1, "dead_letter") as queues[1].dead_letter."""
@@ -135,6 +137,9 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise LoadError([Problem(self.doc.file, *self._mark(node), "", f"nesting deeper than {MAX_DEPTH} levels; refused")])
         self.doc.marks.setdefault(path, self._mark(node))
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+            self.problems.append(Problem(self.doc.file, *self._mark(node), format_path(path), f"tag {node.tag!r} is not allowed"))
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
