@@ -359,7 +359,8 @@ def decide(
         chosen = tuple(real[-n:])
         bad = sum(p.breaching for p in chosen)
         state = State.ALARM if bad >= m else State.OK
-        return state, chosen, f"{bad} of the last {n} datapoints breaching ({m} needed for ALARM): {_values(chosen)}"
+        reason = f"{bad} of the last {n} datapoints breaching ({m} needed for ALARM): {_values(chosen)}"
+        return state, chosen, reason
 
     fill_breaching = treat_missing is TreatMissingData.BREACHING
     empty = [t for t, v in points if v is None]
@@ -367,21 +368,21 @@ def decide(
     chosen = tuple(sorted(real + fills, key=lambda p: p.time))
     bad = sum(p.breaching for p in chosen)
     good = sum(1 for p in real if not p.breaching)
-    counted = f"{len(real)} real datapoint(s) and {len(fills)} filled as {treat_missing.value}"
+    used = f"{len(real)} real and {len(fills)} filled as {treat_missing.value}: {_values(chosen)}"
     if treat_missing in (TreatMissingData.BREACHING, TreatMissingData.NOT_BREACHING) or bad >= m:
         state = State.ALARM if bad >= m else State.OK
-        return state, chosen, f"{bad} of {n} breaching ({m} needed for ALARM) from {counted}: {_values(chosen)}"
+        return state, chosen, f"{bad} of {n} datapoints breaching ({m} needed for ALARM); {used}"
     if good:
-        return State.OK, chosen, f"{good} real datapoint(s) not breaching and only {bad} breaching ({m} needed) from {counted}: {_values(chosen)}"
+        return State.OK, chosen, f"{good} real datapoint(s) not breaching, {bad} breaching ({m} needed); {used}"
     if not real:
         if treat_missing is TreatMissingData.IGNORE:
-            return previous, (), f"no data in the last {len(points)} periods; missing data is ignored, so the state stays {previous.value}"
+            return previous, (), f"no data in the last {len(points)} periods; ignored, the state stays {previous.value}"
         return State.INSUFFICIENT_DATA, (), f"no data in the last {len(points)} periods"
     if treat_missing is TreatMissingData.IGNORE:
-        return previous, chosen, f"only {bad} breaching datapoint(s) ({m} needed) and the rest missing; the state stays {previous.value}"
+        return previous, chosen, f"{bad} breaching ({m} needed), the rest missing; the state stays {previous.value}; {used}"
     if chosen[0].real:
-        return State.ALARM, chosen, f"the oldest evaluated datapoint is breaching and none is not breaching (data stopped): {_values(chosen)}"
-    return State.INSUFFICIENT_DATA, chosen, f"only {bad} breaching datapoint(s) ({m} needed) and the rest missing: {_values(chosen)}"
+        return State.ALARM, chosen, f"the oldest evaluated datapoint breaches and none is below it (data stopped); {used}"
+    return State.INSUFFICIENT_DATA, chosen, f"{bad} breaching ({m} needed), the rest missing; {used}"
 
 
 def _values(points: Sequence[Datapoint]) -> str:
@@ -394,7 +395,9 @@ def _number(x: float) -> str:
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
 
-def _range_series(config: AlarmConfig, per_query: Mapping[str, Mapping[int, float]], grid: Sequence[int]) -> dict[int, float]:
+def _range_series(
+    config: AlarmConfig, per_query: Mapping[str, Mapping[int, float]], grid: Sequence[int]
+) -> dict[int, float]:
     """The returned query's values over the evaluation range `grid`."""
     env: dict[str, metric_math.Value] = {
         q.id: {t: per_query[q.id][t] for t in grid if t in per_query[q.id]} for q in config.metrics

@@ -277,9 +277,13 @@ def test_rate_is_per_second_between_points():
 def test_arithmetic_across_two_metrics():
     in_flight = MetricKey.of(NS, "InFlightDepth", DIMS)
     alarm = dlq_arrivals_alarm(Threshold=100)
+    def stat(query_id, metric):
+        metric = {"Namespace": NS, "MetricName": metric, "Dimensions": DIMS}
+        return {"Id": query_id, "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Maximum"}, "ReturnData": False}
+
     alarm["Metrics"] = [
-        {"Id": "waiting", "MetricStat": {"Metric": {"Namespace": NS, "MetricName": "QueueDepth", "Dimensions": DIMS}, "Period": 60, "Stat": "Maximum"}, "ReturnData": False},
-        {"Id": "busy", "MetricStat": {"Metric": {"Namespace": NS, "MetricName": "InFlightDepth", "Dimensions": DIMS}, "Period": 60, "Stat": "Maximum"}, "ReturnData": False},
+        stat("waiting", "QueueDepth"),
+        stat("busy", "InFlightDepth"),
         {"Id": "total", "Expression": "(waiting + busy) * 2", "ReturnData": True},
     ]
     data = {DEPTH: parse_series("10 40", T0, 60), in_flight: parse_series("30 20", T0, 60)}
