@@ -381,7 +381,7 @@ def decide(
     if treat_missing is TreatMissingData.IGNORE:
         return previous, chosen, f"{bad} breaching ({m} needed), the rest missing; the state stays {previous.value}; {used}"
     if chosen[0].real:
-        return State.ALARM, chosen, f"the oldest evaluated datapoint breaches and none is below it (data stopped); {used}"
+        return State.ALARM, chosen, f"the oldest evaluated datapoint breaches and none is not breaching (data stopped); {used}"
     return State.INSUFFICIENT_DATA, chosen, f"{bad} breaching ({m} needed), the rest missing; {used}"
 
 
