@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from monitor import naming
-from monitor.kinds import PERCENTILE_PATTERN, AlarmKind
+from monitor.kinds import PERCENTILE_PATTERN, AlarmKind, period_words
 from monitor.spec import MAX_DESCRIPTION, AlarmRule, Environment, Spec
 
 Alarm = dict[str, Any]  # PutMetricAlarm keyword arguments, Tags included
@@ -13,16 +13,6 @@ Alarm = dict[str, Any]  # PutMetricAlarm keyword arguments, Tags included
 # Ids inside a metric-math alarm.
 DLQ_DEPTH_ID = "dlq_depth"
 DLQ_ARRIVALS_ID = "arrivals"
-
-
-def period_words(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return "one-hour" if hours == 1 else f"{hours}-hour"
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return "one-minute" if minutes == 1 else f"{minutes}-minute"
-    return f"{seconds}-second"
 
 
 def _is_percentile(statistic: str) -> bool:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from monitor import metric_math
 from monitor.errors import ExitStatus, MonitorError
+from monitor.kinds import Comparison, TreatMissingData, period_words
 from monitor.metrics import ENVIRONMENT
 
 # AWS documents the evaluation range only by example: N=3 retrieves the 5 most recent periods.
@@ -82,35 +83,11 @@ class Statistic(str, enum.Enum):
     MAXIMUM = "Maximum"
 
 
-class TreatMissingData(str, enum.Enum):
-    MISSING = "missing"
-    IGNORE = "ignore"
-    BREACHING = "breaching"
-    NOT_BREACHING = "notBreaching"
-
-
-class Comparison(str, enum.Enum):
-    GREATER_THAN_OR_EQUAL = "GreaterThanOrEqualToThreshold"
-    GREATER_THAN = "GreaterThanThreshold"
-    LESS_THAN = "LessThanThreshold"
-    LESS_THAN_OR_EQUAL = "LessThanOrEqualToThreshold"
-
-    def breaches(self, value: float, threshold: float) -> bool:
-        """Whether `value` is on the alarming side of `threshold`."""
-        if self is Comparison.GREATER_THAN_OR_EQUAL:
-            return value >= threshold
-        if self is Comparison.GREATER_THAN:
-            return value > threshold
-        if self is Comparison.LESS_THAN:
-            return value < threshold
-        return value <= threshold
-
-
 _COMPARISON_WORDS = {
-    Comparison.GREATER_THAN_OR_EQUAL: "is at least",
-    Comparison.GREATER_THAN: "is above",
-    Comparison.LESS_THAN: "is below",
-    Comparison.LESS_THAN_OR_EQUAL: "is at most",
+    Comparison.GE: "is at least",
+    Comparison.GT: "is above",
+    Comparison.LT: "is below",
+    Comparison.LE: "is at most",
 }
 _STATISTIC_WORDS = {
     Statistic.SAMPLE_COUNT: "number of samples",
@@ -470,15 +447,6 @@ def state_at(timeline: Sequence[Evaluation], t: float, initial_state: State | st
             break
         state = evaluation.state
     return state
-
-
-def period_words(seconds: int) -> str:
-    """A period as an adjective: 'one-minute', '5-minute', 'one-hour', '10-second'."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{'one' if count == 1 else count}-{unit}"
-    raise ValueError(f"not a whole number of seconds: {seconds}")
 
 
 def _metric_words(query: MetricQuery) -> str:

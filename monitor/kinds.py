@@ -36,6 +36,16 @@ class Comparison(str, enum.Enum):
             "LessThanOrEqualToThreshold": "at or below",
         }[self.value]
 
+    def breaches(self, value: float, threshold: float) -> bool:
+        """Whether `value` is on the alarming side of `threshold`."""
+        if self is Comparison.GE:
+            return value >= threshold
+        if self is Comparison.GT:
+            return value > threshold
+        if self is Comparison.LT:
+            return value < threshold
+        return value <= threshold
+
     @classmethod
     def parse(cls, text: str) -> "Comparison":
         for member in cls:
@@ -52,6 +62,15 @@ class TreatMissingData(str, enum.Enum):
     IGNORE = "ignore"
     BREACHING = "breaching"
     NOT_BREACHING = "notBreaching"
+
+
+def period_words(seconds: int) -> str:
+    """A period as an adjective: 'one-minute', '5-minute', 'one-hour', '10-second'."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{'one' if count == 1 else count}-{unit}"
+    raise ValueError(f"not a whole number of seconds: {seconds}")
 
 
 STATISTICS = ("Maximum", "Minimum", "Average", "Sum", "SampleCount")
