@@ -41,7 +41,7 @@ def emit(data, output: str) -> None:
     if output == "yaml":
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, width=120))
     else:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def warn(message: str) -> None:
@@ -84,6 +84,34 @@ def cmd_schema(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.SUCCESS
 
 
+def cmd_collect(args: argparse.Namespace) -> ExitStatus:
+    import time
+
+    from monitor.collector import Collector, botocore_client
+
+    spec = load(args)
+    env = spec.environment(args.env)
+    region = args.region or env.region
+    publish = not args.dry_run
+    collector = Collector(
+        spec,
+        env,
+        cloudwatch=botocore_client("cloudwatch", region=region, endpoint_url=args.endpoint_url, profile=args.profile) if publish else None,
+        secrets_factory=lambda: botocore_client("secretsmanager", region=region, endpoint_url=args.endpoint_url, profile=args.profile),
+        dry_run=args.dry_run,
+    )
+    while True:
+        summary = collector.run()
+        if args.dry_run and args.output == "json":
+            emit(collector.last_datums, "json")
+        if args.once:
+            break
+        time.sleep(args.interval)
+    if summary.publish_errors:
+        return ExitStatus.AWS_FAILURE
+    return ExitStatus.REDIS_FAILURE if summary.connection_failure else ExitStatus.SUCCESS
+
+
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
     status = cmd_validate(args)
     if status is ExitStatus.SUCCESS:
@@ -113,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec (for editors)")
     p.set_defaults(handler=cmd_schema)
+
+    p = sub.add_parser("collect", help="run the collector locally: read the queues and publish their metrics")
+    add_spec_args(p)
+    add_aws_args(p)
+    p.add_argument("--once", action="store_true", help="one collection, then exit (default: every --interval seconds)")
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between collections (default 60)")
+    p.add_argument("--dry-run", action="store_true", help="read and print the metrics without publishing them")
+    p.add_argument("--output", choices=("json", "none"), default="json", help="with --dry-run: print the metric data")
+    p.set_defaults(handler=cmd_collect)
 
     p = sub.add_parser("demo", help="run the whole job on a local redis-server and AWS emulator")
     add_spec_args(p)

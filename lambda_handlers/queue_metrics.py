@@ -1,0 +1,7 @@
+"""Scheduled Lambda entry point: collect the queues' metrics once per invocation."""
+
+from monitor.collector import lambda_handler
+
+
+def handler(event, context):
+    return lambda_handler(event, context)

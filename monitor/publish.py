@@ -1,0 +1,136 @@
+"""Metric payloads (pure) and their sending: PutMetricData in as few requests as allowed, or EMF lines."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+from monitor.metrics import Metric
+
+MAX_DATUMS_PER_REQUEST = 1000  # PutMetricData: 1000 MetricData entries per request
+MAX_REQUEST_BYTES = 1024 * 1024  # PutMetricData: 1 MB per request
+# Our estimate of a datum's encoded size is its JSON length; query/CBOR encodings differ, so
+# leave a wide margin under the hard limit.
+REQUEST_BYTES_BUDGET = MAX_REQUEST_BYTES // 2
+EMF_MAX_METRICS_PER_DIRECTIVE = 100  # Embedded Metric Format limit
+
+Datum = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One value of one metric for one queue or target."""
+
+    metric: Metric
+    subject: str  # queue key or Redis target name
+    value: float
+
+
+def datums(points: Iterable[Point], *, environment: str, timestamp: datetime, storage_resolution: int = 60) -> list[Datum]:
+    """PutMetricData MetricData entries, all stamped with the one collection time."""
+    out = []
+    for point in points:
+        if not math.isfinite(point.value):  # CloudWatch rejects NaN and infinity
+            continue
+        out.append(
+            {
+                "MetricName": point.metric.name,
+                "Dimensions": point.metric.dimensions(environment, point.subject),
+                "Timestamp": timestamp,
+                "Value": float(point.value),
+                "Unit": point.metric.unit.value,
+                "StorageResolution": storage_resolution,
+            }
+        )
+    return out
+
+
+def _size(datum: Datum) -> int:
+    return len(json.dumps(datum, default=str))
+
+
+def batches(data: Sequence[Datum]) -> list[list[Datum]]:
+    """Split into requests of at most 1000 entries and well under 1 MB each."""
+    out: list[list[Datum]] = []
+    current: list[Datum] = []
+    size = 0
+    for datum in data:
+        datum_size = _size(datum)
+        if current and (len(current) >= MAX_DATUMS_PER_REQUEST or size + datum_size > REQUEST_BYTES_BUDGET):
+            out.append(current)
+            current, size = [], 0
+        current.append(datum)
+        size += datum_size
+    if current:
+        out.append(current)
+    return out
+
+
+@dataclass
+class PublishReport:
+    requests: int = 0
+    published: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def put_metric_data(client, namespace: str, data: Sequence[Datum]) -> PublishReport:
+    """Send every batch; a failed batch is recorded and does not stop the others."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    report = PublishReport()
+    for batch in batches(data):
+        report.requests += 1
+        try:
+            client.put_metric_data(Namespace=namespace, MetricData=batch)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            report.failed += len(batch)
+            report.errors.append(f"PutMetricData: {error.get('Code', 'error')}: {error.get('Message', '')}".strip())
+        except BotoCoreError as exc:
+            report.failed += len(batch)
+            report.errors.append(f"PutMetricData: {type(exc).__name__}: {exc}")
+        else:
+            report.published += len(batch)
+    return report
+
+
+def emf_lines(points: Iterable[Point], *, namespace: str, environment: str, timestamp: datetime, storage_resolution: int = 60) -> list[str]:
+    """Embedded Metric Format: one JSON log line per queue or target, no API call needed."""
+    grouped: dict[tuple[str, str], list[Point]] = {}
+    for point in points:
+        if math.isfinite(point.value):
+            grouped.setdefault((point.metric.scope.value, point.subject), []).append(point)
+    epoch_ms = int(timestamp.timestamp() * 1000)
+    lines = []
+    for (_, subject), group in grouped.items():
+        for start in range(0, len(group), EMF_MAX_METRICS_PER_DIRECTIVE):
+            chunk = group[start : start + EMF_MAX_METRICS_PER_DIRECTIVE]
+            dims = chunk[0].metric.dimensions(environment, subject)
+            record: dict[str, Any] = {
+                "_aws": {
+                    "Timestamp": epoch_ms,
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": namespace,
+                            "Dimensions": [[d["Name"] for d in dims]],
+                            "Metrics": [
+                                {"Name": p.metric.name, "Unit": p.metric.unit.value, **({"StorageResolution": 1} if storage_resolution == 1 else {})}
+                                for p in chunk
+                            ],
+                        }
+                    ],
+                }
+            }
+            record.update({d["Name"]: d["Value"] for d in dims})
+            record.update({p.metric.name: p.value for p in chunk})
+            lines.append(json.dumps(record, separators=(",", ":")))
+    return lines
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
