@@ -69,8 +69,17 @@ def cmd_validate(args: argparse.Namespace) -> ExitStatus:
 def render_document(spec: Spec, env_name: str | None) -> dict:
     from monitor.alarms import render_alarms
 
+    from monitor.dashboard import render_dashboard
+
     env = spec.environment(env_name)
-    return {"spec": spec.path, "environment": env.name, "namespace": spec.namespace, "alarms": render_alarms(spec, env)}
+    name, body = render_dashboard(spec, env)
+    return {
+        "spec": spec.path,
+        "environment": env.name,
+        "namespace": spec.namespace,
+        "alarms": render_alarms(spec, env),
+        "dashboard": {"name": name, "body": body},
+    }
 
 
 def cmd_render(args: argparse.Namespace) -> ExitStatus:
