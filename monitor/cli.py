@@ -88,6 +88,25 @@ def cmd_render(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.SUCCESS
 
 
+def cmd_status(args: argparse.Namespace) -> ExitStatus:
+    from monitor import status
+
+    spec = load(args)
+    env = spec.environment(args.env)
+    cloudwatch = status._clients(args.region or env.region, args.profile, args.endpoint_url)
+    return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, found '{text}'")
+    return value
+
+
 def cmd_schema(args: argparse.Namespace) -> ExitStatus:
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
     return ExitStatus.SUCCESS
@@ -119,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_args(p)
     p.add_argument("--output", choices=("json", "yaml"), default="json")
     p.set_defaults(handler=cmd_render)
+
+    p = sub.add_parser("status", help="alarm states and latest queue metrics, one row per queue, worst first")
+    add_spec_args(p)
+    add_aws_args(p)
+    p.add_argument("--watch", type=_positive_seconds, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec (for editors)")
     p.set_defaults(handler=cmd_schema)
