@@ -311,8 +311,11 @@ def _paint(cell: Cell, colour: bool) -> str:
     return "".join(f"{style}{text}{RESET}" if colour and style and text else text for text, style in cell)
 
 
-def _alarms_cell(alarms: Sequence[AlarmStatus]) -> Cell:
-    """e.g. 'ALARM depth/critical  OK lag/warning lag/critical': grouped by state, worst first."""
+def _alarms_cell(alarms: Sequence[AlarmStatus], *, compact: bool = False) -> Cell:
+    """'ALARM depth/critical  OK lag/warning lag/critical', grouped by state, worst first.
+
+    compact names only the alarms that are not OK and counts the rest: 'ALARM depth/critical  2 OK'.
+    """
     if not alarms:
         return _plain("no alarms")
     segments: list[Segment] = []
@@ -321,42 +324,44 @@ def _alarms_cell(alarms: Sequence[AlarmStatus]) -> Cell:
         if group:
             if segments:
                 segments.append(("  ", ""))
-            segments.append((STATE_LABELS[state], STATE_STYLES[state]))
-            segments.append((" " + " ".join(group), ""))
+            if compact and state is State.OK:
+                segments += [(f"{len(group)} ", ""), (STATE_LABELS[state], STATE_STYLES[state])]
+            else:
+                segments += [(STATE_LABELS[state], STATE_STYLES[state]), (" " + " ".join(group), "")]
     return tuple(segments)
 
 
-# Column: header, right-aligned, minimum width when shrinking, drop order (lower drops first; 0 never).
-_COLUMNS = (
-    ("QUEUE", False, 12, 0),
-    ("DEPTH", True, 5, 0),
-    ("OLDEST", True, 6, 3),
-    ("IN-FLIGHT", True, 9, 1),
-    ("DLQ", True, 3, 2),
-    ("ALARMS", False, 16, 0),
-)
+# Columns: header, right-aligned. QUEUE and ALARMS shrink; the optional ones go when there is no room.
+_COLUMNS = (("QUEUE", False), ("DEPTH", True), ("OLDEST", True), ("IN-FLIGHT", True), ("DLQ", True), ("ALARMS", False))
+_QUEUE, _ALARMS = 0, 5
+_DROP_ORDER = (3, 4, 2)  # IN-FLIGHT, then DLQ, then OLDEST
+QUEUE_KEEP_WIDTH = 40  # queue keys up to this long are kept whole while columns can be dropped
+QUEUE_MIN_WIDTH = 16  # a shortened queue key stays recognisable
+ALARMS_MIN_WIDTH = 28  # room for the worst state and an alarm or two
 _GAP = "  "
 
 
 def _fit_widths(natural: list[int], width: int | None) -> tuple[list[int], list[int]]:
-    """(column widths, indexes of columns kept) that fit `width`: shrink ALARMS, then QUEUE, then drop."""
+    """(column widths, indexes of the columns kept) so that a row fits `width` (None: no limit).
+
+    The numbers stay whole and ALARMS keeps at least ALARMS_MIN_WIDTH. Queue keys stay whole (up to
+    QUEUE_KEEP_WIDTH) while dropping optional columns makes room; only then are they shortened.
+    """
     widths = list(natural)
-    kept = list(range(len(_COLUMNS)))
     if width is None:
-        return widths, kept
-
-    def total() -> int:
-        return sum(widths[i] for i in kept) + len(_GAP) * (len(kept) - 1)
-
-    for index in (5, 0):  # ALARMS, then QUEUE
-        excess = total() - width
-        if excess > 0:
-            widths[index] = max(min(natural[index], _COLUMNS[index][2]), widths[index] - excess)
-    for index in sorted((i for i, c in enumerate(_COLUMNS) if c[3]), key=lambda i: _COLUMNS[i][3]):
-        if total() <= width:
-            break
-        kept.remove(index)
-        widths[5] = max(widths[5], min(natural[5], widths[5] + width - total()))
+        return widths, list(range(len(_COLUMNS)))
+    alarms_floor = min(natural[_ALARMS], ALARMS_MIN_WIDTH)
+    for queue_floor in (min(natural[_QUEUE], QUEUE_KEEP_WIDTH), min(natural[_QUEUE], QUEUE_MIN_WIDTH)):
+        kept = list(range(len(_COLUMNS)))
+        for drop in (None, *_DROP_ORDER):
+            if drop is not None:
+                kept.remove(drop)
+            room = width - sum(natural[i] for i in kept if i not in (_QUEUE, _ALARMS)) - len(_GAP) * (len(kept) - 1)
+            widths[_QUEUE] = min(natural[_QUEUE], max(queue_floor, room - alarms_floor))
+            widths[_ALARMS] = min(natural[_ALARMS], room - widths[_QUEUE])
+            if widths[_ALARMS] >= alarms_floor:
+                return widths, kept
+    widths[_ALARMS] = max(1, widths[_ALARMS])  # narrower than any sensible table: lines are cut
     return widths, kept
 
 
@@ -371,7 +376,8 @@ def render_table(report: StatusReport, *, width: int | None = None, colour: bool
     summary_style = STATE_STYLES[State.ALARM] if report.count(State.ALARM) else ""
     summary: Cell = ((f"{report.environment}: ", ""), (counts, summary_style), (f" ({report.region}, {report.namespace}, {when})", ""))
     lines = [_fit_line(summary, width, colour)]
-    rows: list[list[Cell]] = [[_plain(c[0]) for c in _COLUMNS]]
+    header = [_plain(c[0]) for c in _COLUMNS]
+    rows: list[list[Cell]] = [header]
     for q in report.queues:
         v = q.values
         rows.append(
@@ -386,11 +392,14 @@ def render_table(report: StatusReport, *, width: int | None = None, colour: bool
         )
     natural = [max(_cell_len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
     widths, kept = _fit_widths(natural, width)
+    if widths[_ALARMS] < natural[_ALARMS]:  # name only the alarms that are not OK
+        for row, q in zip(rows[1:], report.queues):
+            row[_ALARMS] = _alarms_cell(q.alarms, compact=True)
     for row in rows:
         line: list[Segment] = []
         for position, i in enumerate(kept):
             last = position == len(kept) - 1
-            cell = _plain(_middle(row[i][0][0], widths[i])) if i == 0 else _truncate(row[i], widths[i])
+            cell = _plain(_middle(row[i][0][0], widths[i])) if i == _QUEUE else _truncate(row[i], widths[i])
             pad = " " * (widths[i] - _cell_len(cell))
             if _COLUMNS[i][1]:  # right-aligned
                 line += [(pad, ""), *cell]
@@ -407,7 +416,10 @@ def render_table(report: StatusReport, *, width: int | None = None, colour: bool
             if beat
             else f"no heartbeat in the last {format_age(LOOKBACK.total_seconds())}"
         )
-        cell: Cell = ((f"redis {t.name}: connection ", ""), (t.connection, connection_style), (f"; {heard}; ", "")) + _alarms_cell(t.alarms)
+        head: Cell = ((f"redis {t.name}: connection ", ""), (t.connection, connection_style), (f"; {heard}; ", ""))
+        cell = head + _alarms_cell(t.alarms)
+        if width is not None and _cell_len(cell) > width:
+            cell = head + _alarms_cell(t.alarms, compact=True)
         lines.append(_fit_line(cell, width, colour))
     return "\n".join(lines) + "\n"
 
