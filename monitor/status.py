@@ -214,23 +214,22 @@ def build_report(
     now: datetime,
 ) -> StatusReport:
     """Join rendered alarms with their states (by name) and queries with their latest samples (by id)."""
-    by_subject: dict[tuple[str, str], list[AlarmStatus]] = {}
+    Scope = metrics.Scope
+    by_subject: dict[tuple[Scope, str], list[AlarmStatus]] = {}
     for alarm in alarms:
         subject, status = _alarm_status(alarm, states.get(alarm["AlarmName"]))
-        scope = "target" if status.kind.info.scope is metrics.Scope.TARGET else "queue"
-        by_subject.setdefault((scope, subject), []).append(status)
-    values: dict[tuple[str, str], dict[str, Sample]] = {}
+        by_subject.setdefault((status.kind.info.scope, subject), []).append(status)
+    values: dict[tuple[Scope, str], dict[str, Sample]] = {}
     for query in queries:
         if query.id in samples:
-            scope = "target" if query.metric.scope is metrics.Scope.TARGET else "queue"
-            values.setdefault((scope, query.subject), {})[query.key] = samples[query.id]
+            values.setdefault((query.metric.scope, query.subject), {})[query.key] = samples[query.id]
 
     def ordered(items: list[AlarmStatus]) -> tuple[AlarmStatus, ...]:
         return tuple(sorted(items, key=lambda a: (STATE_ORDER[a.state], SEVERITY_ORDER[a.severity], list(AlarmKind).index(a.kind), a.tier)))
 
-    queues = [QueueStatus(q, values.get(("queue", q.key), {}), ordered(by_subject.get(("queue", q.key), []))) for q in spec.queues]
+    queues = [QueueStatus(q, values.get((Scope.QUEUE, q.key), {}), ordered(by_subject.get((Scope.QUEUE, q.key), []))) for q in spec.queues]
     target = env.redis.name
-    targets = [TargetStatus(target, values.get(("target", target), {}), ordered(by_subject.get(("target", target), [])))]
+    targets = [TargetStatus(target, values.get((Scope.TARGET, target), {}), ordered(by_subject.get((Scope.TARGET, target), [])))]
     return StatusReport(
         spec_path=spec.path,
         environment=env.name,
@@ -250,16 +249,13 @@ def format_age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     total = max(0, int(seconds))
-    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-    for index, (name, size) in enumerate(units):
-        if total >= size or size == 1:
+    units = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"))
+    for (size, name), (small_size, small_name) in zip(units, units[1:]):
+        if total >= size:
             first, rest = divmod(total, size)
-            if size == 1:
-                return f"{first}s"
-            small_name, small_size = units[index + 1]
             second = rest // small_size
             return f"{first}{name} {second}{small_name}" if second else f"{first}{name}"
-    raise AssertionError("unreachable")
+    return f"{total}s"
 
 
 def _count(sample: Sample | None) -> str:
