@@ -18,9 +18,9 @@ from botocore.config import Config
 
 from monitor.errors import AwsError
 
-# botocore "standard" retry mode: attempts per call including the first. Backoff is
-# min(20 s, random * 2^attempt) (botocore.retries.standard), so 8 attempts ride out about a
-# minute of throttling before a call is reported as failed.
+# botocore "standard" retry mode: attempts per call, the first included (total_max_attempts;
+# botocore's "max_attempts" would count retries only). Backoff is min(20 s, random * 2^attempt)
+# (botocore.retries.standard), so 8 attempts ride out about a minute of throttling.
 MAX_ATTEMPTS = 8
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 30
@@ -38,7 +38,7 @@ class Aws:
         self.endpoint_url = endpoint_url
         self.region = session.region_name
         self.config = Config(
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
             read_timeout=READ_TIMEOUT_SECONDS,
             # The local emulator cannot read gzipped request bodies; real AWS can.
