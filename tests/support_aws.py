@@ -44,15 +44,27 @@ def aws_credentials(monkeypatch):
 
 @pytest.fixture
 def moto_server(aws_credentials) -> Iterator[str]:
-    """A moto server over HTTP on a free port, for one test: its endpoint URL."""
+    """A moto server over HTTP on a free port, for one test: its endpoint URL.
+
+    moto keeps its state per process, shared with mock_aws, so the state is reset before and after.
+    """
+    import urllib.request
+
     from moto.server import ThreadedMotoServer
 
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+
+    def reset():
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).read()
+
     try:
-        yield f"http://127.0.0.1:{port}"
+        reset()
+        yield url
     finally:
+        reset()
         server.stop()
 
 
