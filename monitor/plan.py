@@ -59,7 +59,31 @@ class FieldDiff:
     new: Any
 
     def __str__(self) -> str:
+        if isinstance(self.old, str) and isinstance(self.new, str) and max(len(self.old), len(self.new)) > LONG_TEXT:
+            old, new = _around_difference(self.old, self.new)
+            return f"{self.field}: {old} -> {new}"
         return f"{self.field}: {show(self.old)} -> {show(self.new)}"
+
+
+LONG_TEXT = 60  # longer strings (descriptions) print only around where they differ
+_CONTEXT = 20
+
+
+def _around_difference(old: str, new: str) -> tuple[str, str]:
+    """'...above 1000 in 3...' for each side: the differing middle with a little context."""
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    lo = max(0, start - _CONTEXT)
+
+    def cut(text: str) -> str:
+        hi = min(len(text), len(text) - end + _CONTEXT)
+        return ("..." if lo else "") + json.dumps(text[lo:hi]) + ("..." if hi < len(text) else "")
+
+    return cut(old), cut(new)
 
 
 @dataclass(frozen=True)
@@ -85,7 +109,7 @@ class Change:
             head += " (tags only)"
         out = [head]
         out += [f"    {d}" for d in self.diffs]
-        out += [f"    tag {k}: -> {show(v)}" for k, v in sorted(self.tags_to_set.items())]
+        out += [f"    tag {k}: set to {show(v)}" for k, v in sorted(self.tags_to_set.items())]
         out += [f"    tag {k}: removed" for k in self.tags_to_remove]
         return out
 
@@ -380,5 +404,5 @@ def silent_alarm_warnings(desired_alarms: Sequence[Alarm], published: Iterable[t
         for alarm in alarms:
             _, metric_name, dims = alarm_metric(alarm)
             where = ", ".join(f"{k}={v}" for k, v in dims)
-            warnings.append(f"alarm {alarm['AlarmName']} watches {metric_name} ({where}), which has never been published: it can never fire")
+            warnings.append(f"alarm {alarm['AlarmName']} watches {metric_name} ({where}), which has no data in the last two weeks (ListMetrics): check the name and dimensions, or it can never fire")
     return warnings

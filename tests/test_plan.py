@@ -210,7 +210,7 @@ def test_silent_alarm_warnings():
     assert silent_alarm_warnings([alarm], published) == []
     misnamed = {("Shop/Queues", "QueueDepth", (("Environment", "prod"), ("Queue", "Orders")))}
     (warning,) = silent_alarm_warnings([alarm], misnamed)
-    assert "watches QueueDepth (Environment=prod, Queue=orders), which has never been published" in warning
+    assert "watches QueueDepth (Environment=prod, Queue=orders), which has no data in the last two weeks" in warning
     (warning,) = silent_alarm_warnings([alarm, desired_alarm("b")], set())
     assert warning.startswith("no metric in namespace Shop/Queues has data yet") and "2 alarms" in warning
 
@@ -219,3 +219,10 @@ def test_json_form():
     data = plan([desired_alarm("b", threshold=2)], [described(desired_alarm("b"))], None, None, owner=OWNER, prune=False).to_json()
     assert data["changes"] == [{"action": "update", "resource": "alarm", "name": "b", "diff": {"Threshold": {"old": 1000, "new": 2}}}]
     assert data["summary"] == {"create": 0, "update": 1, "delete": 0, "unchanged": 0, "conflicts": 0}
+
+
+def test_long_text_diffs_print_around_the_difference():
+    old = "[CRITICAL] orders: Fires when the maximum QueueDepth is above 1000 in 3 of 5 one-minute periods; Runbook: https://x"
+    new = old.replace("1000", "2000")
+    line = str(FieldDiff("AlarmDescription", old, new))
+    assert line == 'AlarmDescription: ..."QueueDepth is above 1000 in 3 of 5 one-mi"... -> ..."QueueDepth is above 2000 in 3 of 5 one-mi"...'
