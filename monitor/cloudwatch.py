@@ -1,6 +1,6 @@
 """The thin AWS side of provisioning: read live alarms, tags, dashboard and metrics; carry out a plan.
 
-Reads cost few calls on purpose (the no-op re-apply of 1,000 alarms is about 21 calls):
+Reads cost few calls on purpose (a no-op re-apply of 1,000 alarms: about 21 calls, plus ListMetrics):
 - DescribeAlarms, 100 per page, limited to the spec's name prefix: the configuration of every
   alarm whose name we might want, including foreign alarms squatting on one of our names.
 - The Resource Groups Tagging API (GetResources), 100 alarms per page, filtered on our ownership

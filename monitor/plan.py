@@ -377,9 +377,6 @@ def _dashboard_changes(desired: Dashboard | None, actual: Dashboard | None, prun
 
 # ---------------------------------------------------------------- silent alarms
 
-Published = frozenset[tuple[str, str, tuple[tuple[str, str], ...]]]  # (namespace, name, dims)
-
-
 def silent_alarm_warnings(desired_alarms: Sequence[Alarm], published: Iterable[tuple]) -> list[str]:
     """Warn about alarms whose metric (namespace, name, dimensions) nobody has published.
 
