@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from monitor.errors import RedisError
 
@@ -31,6 +33,7 @@ LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 5.0
 START_ATTEMPTS = 3  # a free port can be taken by someone else between choosing and binding it
+READY_LINE = "Ready to accept connections"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -128,7 +131,7 @@ class RedisServer:
                 start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop it cleanly
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
-            if self._wait_until_listening():
+            if self._wait_until_listening(log):
                 return self
             self._kill()
             text = log.read_text(errors="replace")
@@ -165,7 +168,8 @@ class RedisServer:
 
     def client(self, *, username: str | None = None, password: str | None = None, **kwargs) -> redis.Redis:
         """A client for this server; by default as the default (admin) user, for seeding."""
-        options: dict = {"host": self.host, "port": self.port, "socket_timeout": 10}
+        # No retries: a test or the demo wants to see an outage at once, not after backoff.
+        options: dict = {"host": self.host, "port": self.port, "socket_timeout": 10, "retry": Retry(NoBackoff(), 0)}
         if username is not None:
             options.update(username=username, password=password)
         else:
@@ -205,16 +209,15 @@ class RedisServer:
             out.write("\n".join(lines) + "\n")
         return path
 
-    def _wait_until_listening(self) -> bool:
+    def _wait_until_listening(self, log: Path) -> bool:
+        # The log, not a probe connection: on a busy port the probe would reach someone else's server.
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 return False
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
+            if READY_LINE in log.read_text(errors="replace"):
                 return True
-            except OSError:
-                time.sleep(0.02)
+            time.sleep(0.01)
         return False
 
     def _kill(self) -> None:

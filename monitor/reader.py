@@ -63,12 +63,9 @@ class QueueSource:
     timestamp_format: TimestampFormat = TimestampFormat.AUTO
 
     def __post_init__(self):
+        # Plain strings from YAML become members, so `is OldestEnd.HEAD` holds either way.
         object.__setattr__(self, "oldest_end", OldestEnd(self.oldest_end))
         object.__setattr__(self, "timestamp_format", TimestampFormat(self.timestamp_format))
-        if not self.key:
-            raise ValueError("a queue key must not be empty")
-        if not all(self.timestamp_field.split(".")):
-            raise ValueError(f"timestamp_field {self.timestamp_field!r} has an empty part")
 
 
 @dataclass(frozen=True)

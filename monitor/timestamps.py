@@ -45,7 +45,7 @@ def extract_field(raw: bytes | str, field: str) -> object:
         node = json.loads(raw)
     except ValueError:
         raise ValueError(NOT_JSON) from None
-    for name in field.split("."):
+    for name in filter(None, field.split(".")):  # empty parts are skipped, as the Lua side does
         if not isinstance(node, dict) or name not in node:
             raise ValueError(NO_FIELD.format(field=field))
         node = node[name]
