@@ -87,6 +87,7 @@ class RedisServer:
     password: str | None = None
     tls: TlsFiles | None = None
     users: tuple[AclUser, ...] = ()
+    extra_config: tuple[str, ...] = ()  # more redis.conf lines, e.g. 'rename-command EVAL_RO ""'
     host: str = LOOPBACK
     port: int = 0
     _process: subprocess.Popen | None = field(default=None, repr=False)
@@ -203,6 +204,7 @@ class RedisServer:
             lines.append(f"requirepass {self.password}")
         for user in self.users:
             lines.append(f"user {user.name} on >{user.password} {user.rules}")
+        lines += self.extra_config
         path = self.directory / "redis.conf"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
