@@ -95,31 +95,42 @@ class Discovery:
     undecodable_keys: int = 0  # list keys whose names are not UTF-8: they cannot be dimensions
 
 
-# Server side: KEYS are the distinct lists of one batch; ARGV holds triples (position in KEYS, list
-# index, dotted field path), one per queue. The reply is one JSON text (cheap to parse in Python):
-# {"l": [LLEN of each key, -1 for another type], "p": [[status, text] per triple]}, status being
-# E empty, J not JSON, F no such field, S a string, N a number (text = %.17g: exact for doubles),
-# O another JSON type.
+# Server side. The batch travels as one JSON argument, {"k": [distinct keys], "q": [[position in
+# k, list index, dotted field path] per queue]}: as separate EVAL arguments, redis-py's packing of
+# thousands of them cost more than the whole read (measured: benchmarks/bench_reader.py). Keys
+# outside KEYS are still checked by ACL on every call the script makes; the script is not meant
+# for Redis Cluster (a batch spans slots), where the pipeline path is the one to use.
+# The reply is one JSON text: {"l": [LLEN of each key, -1 for another type], "p": [[status, text]
+# per queue]}, status being E empty, J not JSON, F no such field, S a string, N a number (text =
+# %.17g, exact for doubles where Lua's default %.14g is not), O another JSON type.
 SCRIPT = """#!lua flags=no-writes
+local batch = cjson.decode(ARGV[1])
+local keys, queues = batch.k, batch.q
 local lengths = {}
-for i = 1, #KEYS do
-  local n = redis.pcall('LLEN', KEYS[i])
+for i = 1, #keys do
+  local n = redis.pcall('LLEN', keys[i])
   if type(n) == 'table' then
     if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
     n = -1
   end
   lengths[i] = n
 end
-local peeks = {}
-for j = 1, #ARGV, 3 do
-  local pos = tonumber(ARGV[j])
+local paths, peeks = {}, {}
+for j = 1, #queues do
+  local pos, index, field = queues[j][1], queues[j][2], queues[j][3]
+  local path = paths[field]
+  if path == nil then
+    path = {}
+    for name in string.gmatch(field, '[^.]+') do path[#path + 1] = name end
+    paths[field] = path
+  end
   local peek = {'E', ''}
   if lengths[pos] > 0 then
-    local ok, node = pcall(cjson.decode, redis.call('LINDEX', KEYS[pos], ARGV[j + 1]))
+    local ok, node = pcall(cjson.decode, redis.call('LINDEX', keys[pos], index))
     if not ok then
       peek = {'J', ''}
     else
-      for name in string.gmatch(ARGV[j + 2], '[^.]+') do
+      for _, name in ipairs(path) do
         if type(node) ~= 'table' then node = nil break end
         node = node[name]
         if node == nil then break end
@@ -130,7 +141,7 @@ for j = 1, #ARGV, 3 do
       else peek = {'O', ''} end
     end
   end
-  peeks[#peeks + 1] = peek
+  peeks[j] = peek
 end
 return cjson.encode({l = lengths, p = peeks})
 """
@@ -230,16 +241,15 @@ def _list_index(source: QueueSource) -> int:
 
 def _run_script(client, batch: _Batch, trips: _RoundTrips):
     """(lengths, peek outcomes) from the read-only script."""
-    argv = []
-    for source in batch.sources:
-        argv += [batch.position[source.key] + 1, _list_index(source), source.timestamp_field]
+    queues = [[batch.position[s.key] + 1, _list_index(s), s.timestamp_field] for s in batch.sources]
+    argument = json.dumps({"k": batch.keys, "q": queues}, ensure_ascii=False).encode()
     try:
         trips.count += 1
-        reply = client.evalsha_ro(SCRIPT_SHA, len(batch.keys), *batch.keys, *argv)
+        reply = client.evalsha_ro(SCRIPT_SHA, 0, argument)
     except redis.exceptions.NoScriptError:
         # Not cached yet (or flushed by a restart): EVAL_RO runs it and caches it for the next batch.
         trips.count += 1
-        reply = client.eval_ro(SCRIPT, len(batch.keys), *batch.keys, *argv)
+        reply = client.eval_ro(SCRIPT, 0, argument)
     decoded = json.loads(reply)
     lengths = [None if n < 0 else n for n in decoded["l"]]
     peeks = [_script_peek(status, text, source) for (status, text), source in zip(decoded["p"], batch.sources)]
