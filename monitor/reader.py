@@ -34,6 +34,9 @@ from monitor.timestamps import (
 # Queues per script call or pipeline: about 1-2 ms of server time per script call (measured by
 # benchmarks/bench_reader.py), so other clients of a production Redis barely notice us.
 DEFAULT_BATCH_SIZE = 1000
+# Larger oldest messages are shipped and decoded here rather than by cjson inside Redis: decoding a
+# 2.5 MB message there blocked the server for 84 ms, shipping it cost 0.3 ms of its time.
+DEFAULT_MAX_DECODE_BYTES = 16 * 1024
 DEFAULT_SCAN_COUNT = 1000
 DEFAULT_MAX_KEYS = 10_000
 DEFAULT_DISCOVERY_BUDGET_SECONDS = 2.0
@@ -51,7 +54,7 @@ class OldestEnd(str, enum.Enum):
     TAIL = "tail"  # index -1: LPUSH producers, (B)RPOP(LPUSH) consumers, as hokusai does
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
 class QueueSource:
     """What to read for one queue."""
 
@@ -68,7 +71,7 @@ class QueueSource:
         object.__setattr__(self, "timestamp_format", TimestampFormat(self.timestamp_format))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
 class QueueReading:
     source: QueueSource
     depth: int | None  # None when the key has the wrong type
@@ -96,17 +99,18 @@ class Discovery:
 
 
 # Server side. The batch travels as one JSON argument, {"k": [distinct keys], "q": [[position in
-# k, list index, dotted field path] per queue]}: as separate EVAL arguments, redis-py's packing of
+# k, list index, dotted field path] per queue], "m": max bytes to decode}: as separate EVAL arguments, redis-py's packing of
 # thousands of them cost more than the whole read (measured: benchmarks/bench_reader.py). Keys
 # outside KEYS are still checked by ACL on every call the script makes; the script is not meant
 # for Redis Cluster (a batch spans slots), where the pipeline path is the one to use.
 # The reply is one JSON text: {"l": [LLEN of each key, -1 for another type], "p": [[status, text]
 # per queue]}, status being E empty, J not JSON, F no such field, S a string, N a number (text =
-# %.17g, exact for doubles where Lua's default %.14g is not), O another JSON type.
+# %.17g, exact for doubles where Lua's default %.14g is not), O another JSON type, R too large to
+# decode here (text = its place among the raw messages that follow the JSON text in the reply).
 SCRIPT = """#!lua flags=no-writes
 local batch = cjson.decode(ARGV[1])
-local keys, queues = batch.k, batch.q
-local lengths = {}
+local keys, queues, max_decode = batch.k, batch.q, batch.m
+local lengths, raws = {}, {}
 for i = 1, #keys do
   local n = redis.pcall('LLEN', keys[i])
   if type(n) == 'table' then
@@ -125,8 +129,12 @@ for j = 1, #queues do
     paths[field] = path
   end
   local peek = {'E', ''}
-  if lengths[pos] > 0 then
-    local ok, node = pcall(cjson.decode, redis.call('LINDEX', keys[pos], index))
+  local raw = lengths[pos] > 0 and redis.call('LINDEX', keys[pos], index)
+  if raw and #raw > max_decode then
+    raws[#raws + 1] = raw
+    peek = {'R', tostring(#raws)}
+  elseif raw then
+    local ok, node = pcall(cjson.decode, raw)
     if not ok then
       peek = {'J', ''}
     else
@@ -143,7 +151,9 @@ for j = 1, #queues do
   end
   peeks[j] = peek
 end
-return cjson.encode({l = lengths, p = peeks})
+local reply = {cjson.encode({l = lengths, p = peeks})}
+for i = 1, #raws do reply[i + 1] = raws[i] end
+return reply
 """
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
@@ -155,6 +165,7 @@ def read_queues(
     now: float,
     batch_size: int = DEFAULT_BATCH_SIZE,
     use_script: bool = True,
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
 ) -> ReadResult:
     """Depths and oldest ages of the queues, in order; at most ceil(n / batch_size) + 1 round trips."""
     sources = tuple(sources)
@@ -166,7 +177,7 @@ def read_queues(
         measured = None
         if not script_refused:
             try:
-                measured = _run_script(client, batch, trips)
+                measured = _run_script(client, batch, trips, max_decode_bytes)
             except redis.ResponseError as error:
                 if not _script_not_permitted(error):
                     raise
@@ -239,10 +250,10 @@ def _list_index(source: QueueSource) -> int:
     return 0 if source.oldest_end is OldestEnd.HEAD else -1
 
 
-def _run_script(client, batch: _Batch, trips: _RoundTrips):
+def _run_script(client, batch: _Batch, trips: _RoundTrips, max_decode_bytes: int):
     """(lengths, peek outcomes) from the read-only script."""
     queues = [[batch.position[s.key] + 1, _list_index(s), s.timestamp_field] for s in batch.sources]
-    argument = json.dumps({"k": batch.keys, "q": queues}, ensure_ascii=False).encode()
+    argument = json.dumps({"k": batch.keys, "q": queues, "m": max_decode_bytes}, ensure_ascii=False).encode()
     try:
         trips.count += 1
         reply = client.evalsha_ro(SCRIPT_SHA, 0, argument)
@@ -250,9 +261,12 @@ def _run_script(client, batch: _Batch, trips: _RoundTrips):
         # Not cached yet (or flushed by a restart): EVAL_RO runs it and caches it for the next batch.
         trips.count += 1
         reply = client.eval_ro(SCRIPT, 0, argument)
-    decoded = json.loads(reply)
+    decoded, raws = json.loads(reply[0]), reply[1:]
     lengths = [None if n < 0 else n for n in decoded["l"]]
-    peeks = [_script_peek(status, text, source) for (status, text), source in zip(decoded["p"], batch.sources)]
+    peeks = [
+        _pipeline_peek(raws[int(text) - 1], source) if status == "R" else _script_peek(status, text, source)
+        for (status, text), source in zip(decoded["p"], batch.sources)
+    ]
     return lengths, peeks
 
 

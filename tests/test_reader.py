@@ -311,18 +311,48 @@ def test_epoch_millis_keep_sub_second_precision_on_both_paths(redis_plain):
     assert reading.oldest_age_seconds == pytest.approx(1.5 - 0.00025, abs=1e-6)
 
 
-def test_large_payloads_stay_on_the_server_with_the_script(redis_plain):
+def output_bytes(client, read) -> int:
+    before = client.info("stats")["total_net_output_bytes"]
+    read()
+    return client.info("stats")["total_net_output_bytes"] - before
+
+
+def test_payloads_up_to_the_decode_limit_stay_on_the_server_with_the_script(redis_plain):
     client = redis_plain.client()
-    big = json.dumps({"timestamp": utc_naive(60), "payload": "x" * 5_000_000})
-    client.lpush("q", big)
-    sent = []
-    for use_script in (True, False):
-        before = client.info("stats")["total_net_output_bytes"]
-        (reading,) = read_queues(client, [QueueSource("q")], now=NOW, use_script=use_script).readings
-        sent.append(client.info("stats")["total_net_output_bytes"] - before)
-        assert reading.oldest_age_seconds == pytest.approx(60, abs=1e-3)
-    scripted, pipelined = sent
-    assert scripted < 10_000 < 5_000_000 < pipelined
+    client.lpush("q", json.dumps({"timestamp": utc_naive(60), "payload": "x" * 15_000}))
+    sources = [QueueSource("q")] * 20
+    scripted = output_bytes(client, lambda: read_queues(client, sources, now=NOW))
+    pipelined = output_bytes(client, lambda: read_queues(client, sources, now=NOW, use_script=False))
+    assert scripted < 5_000 < 20 * 15_000 < pipelined
+    (reading,) = both_paths(client, [QueueSource("q")])
+    assert reading.oldest_age_seconds == pytest.approx(60, abs=1e-3)
+
+
+def test_larger_messages_are_shipped_rather_than_decoded_inside_redis(redis_plain):
+    # cjson would hold the server's only thread for the whole decode of a huge message.
+    client = redis_plain.client()
+    client.lpush("big", json.dumps({"timestamp": utc_naive(60), "payload": [{"n": i} for i in range(200_000)]}))
+    client.lpush("small", envelope(30))
+    sources = [QueueSource("big"), QueueSource("small")]
+    size = len(client.lindex("big", -1))
+    shipped = output_bytes(client, lambda: read_queues(client, sources, now=NOW))
+    assert size < shipped < size + 5_000
+    big, small = both_paths(client, sources)
+    assert big.oldest_age_seconds == pytest.approx(60, abs=1e-3)
+    assert small.oldest_age_seconds == pytest.approx(30, abs=1e-3)
+
+
+def test_parity_holds_when_every_message_is_shipped(redis_plain):
+    client = redis_plain.client()
+    sources = []
+    for index, raw in enumerate([json.dumps(m).encode() for m in PARITY_MESSAGES] + PARITY_RAW):
+        client.lpush(f"q{index}", raw)
+        sources += [QueueSource(f"q{index}", timestamp_field=f) for f in PARITY_FIELDS]
+    shipped = read_queues(client, sources, now=NOW, max_decode_bytes=0)
+    decoded_in_redis = read_queues(client, sources, now=NOW)
+    piped = read_queues(client, sources, now=NOW, use_script=False)
+    assert shipped.used_script
+    assert shipped.readings == decoded_in_redis.readings == piped.readings
 
 
 def test_decode_responses_clients_work_too(redis_plain):
