@@ -28,7 +28,7 @@ from monitor.connection import (
     scrub,
 )
 from monitor.publish import Point, datums, emf_lines, now_utc, put_metric_data
-from monitor.reader import QueueReading, QueueSource, discover, read_queues
+from monitor.reader import QueueReading, QueueSource, ReadResult, discover, read_queues
 from monitor.spec import Environment, Spec, load_spec
 
 BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "alarms.yaml"
@@ -145,20 +145,20 @@ class Collector:
     def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> list[Point]:
         import redis
 
-        client = open_client(settings, provider.get())
-        try:
+        def attempt() -> ReadResult:
+            client = open_client(settings, provider.get())
             try:
-                sources = self._sources(client, summary)
-            except redis.AuthenticationError:
-                # The token may have been rotated since this container cached it: fetch it once more.
+                return read_queues(client, self._sources(client, summary), now=time.time())
+            finally:
                 client.close()
-                if not provider.refresh():
-                    raise
-                client = open_client(settings, provider.get())
-                sources = self._sources(client, summary)
-            result = read_queues(client, sources, now=time.time())
-        finally:
-            client.close()
+
+        try:
+            result = attempt()
+        except redis.AuthenticationError:
+            # The token may have been rotated since this container cached it: fetch it once more.
+            if not provider.refresh():
+                raise
+            result = attempt()
         summary.round_trips += result.round_trips
         summary.queues_read = len(result.readings)
         points: list[Point] = []
@@ -187,9 +187,6 @@ class Collector:
                 if key not in declared:
                     declared.add(key)
                     sources.append(pattern.source(key))
-        if not self.spec.patterns:
-            client.ping()  # with only declared queues, this is where connect and AUTH happen
-            summary.round_trips += 1
         return sources
 
     def _publish(self, points: list[Point], stamp: datetime, summary: RunSummary) -> None:
