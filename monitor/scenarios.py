@@ -33,7 +33,7 @@ import difflib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from monitor import evaluator, metrics, naming
@@ -45,10 +45,11 @@ from monitor.metrics import Scope
 from monitor.schema import Field, ListOf, Node, Num, Obj, Str, check
 from monitor.series import SeriesSyntaxError, parse_series, period_count
 from monitor.spec import Environment, Spec
-from monitor.yamlload import Document, LoadError, Problem, load_document
+from monitor.yamlload import Document, LoadError, Problem, format_path, load_document
 
 SCENARIO_DIR = "scenarios"
 DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+DEFAULT_START_SECONDS = int(DEFAULT_START.timestamp())
 DEFAULT_PERIOD = 60
 # PutMetricData accepts timestamps at most two weeks old, so no real run of data is longer.
 MAX_RUN_SECONDS = 14 * 24 * 3600
@@ -133,31 +134,32 @@ class AlarmIndex:
     environment: str
     alarms: Mapping[str, Alarm]  # by AlarmName, in render order
     labels: Mapping[str, str]  # AlarmName -> subject/kind/tier
+    aliases: Mapping[str, str]  # every accepted subject/kind/tier spelling (normalised) -> AlarmName
 
     @classmethod
     def build(cls, spec: Spec, env: Environment) -> AlarmIndex:
         alarms = {a["AlarmName"]: a for a in render_alarms(spec, env)}
-        labels = {}
-        subjects = [(q.name, q.key, q.alarms) for q in spec.queues]
-        subjects.append((naming.target_subject(env.redis.name), f"redis:{env.redis.name}", spec.target_alarms))
-        for subject, label, rules in subjects:
+        labels, aliases = {}, {}
+        target = env.redis.name
+        subjects = [(q.name, (q.key, q.name), q.alarms) for q in spec.queues]
+        target_spellings = tuple(p + target for p in TARGET_PREFIXES) + (naming.target_subject(target),)
+        subjects.append((naming.target_subject(target), target_spellings, spec.target_alarms))
+        for subject, spellings, rules in subjects:
             for rule in rules:
                 name = naming.alarm_name(spec.name_prefix, env.name, subject, rule.kind, rule.tier)
-                labels[name] = f"{label}/{rule.kind.value}/{rule.tier}"
-        return cls(env.name, alarms, {name: labels.get(name, name) for name in alarms})
+                labels[name] = f"{spellings[0]}/{rule.kind.value}/{rule.tier}"
+                for spelling in spellings:
+                    aliases.setdefault(_normal_label(f"{spelling}/{rule.kind.value}/{rule.tier}"), name)
+        return cls(env.name, alarms, {n: labels.get(n, n) for n in alarms}, {k: v for k, v in aliases.items() if v in alarms})
 
     def label(self, name: str) -> str:
         return self.labels.get(name, name)
 
     def resolve(self, ref: str) -> str | None:
-        """The alarm name for a full name or `subject/kind/tier` (kind with _ or -), or None."""
+        """The alarm name for a full name or SUBJECT/KIND/TIER (queue key or name, redis:TARGET; kind with _ or -)."""
         if ref in self.alarms:
             return ref
-        wanted = _normal_label(ref)
-        for name, label in self.labels.items():
-            if _normal_label(label) == wanted:
-                return name
-        return None
+        return self.aliases.get(_normal_label(ref))
 
     def unknown(self, ref: str) -> str:
         """The message for an alarm reference that matches nothing: a suggestion and the choices."""
@@ -325,17 +327,22 @@ def load_scenarios(paths: Iterable[str | Path], spec: Spec, env_name: str | None
     for path in paths:
         try:
             doc = load_document(str(path), {})
-        except LoadError as exc:
-            problems += exc.problems
+        except LoadError as exc:  # its wording is the spec's; these are scenario files
+            problems += [_reworded(p) for p in exc.problems]
             continue
         builder = _Builder(doc, spec, env_name)
         scenario = builder.build()
-        problems += builder.problems
+        problems += sorted(builder.problems, key=lambda p: (p.line, p.column))
         if scenario is not None:
             scenarios.append(scenario)
     if problems:
         raise ScenarioError(problems)
     return scenarios
+
+
+def _reworded(problem: Problem) -> Problem:
+    message = problem.message.replace("a spec", "a scenario file").replace("the spec", "the scenario file")
+    return Problem(problem.file, problem.line, problem.column, problem.path, message)
 
 
 class _Builder:
@@ -358,33 +365,42 @@ class _Builder:
             self.error(path, f"{iso(t)} is before the scenario's start {iso(start)}")
             return None
         if t - start > MAX_RUN_SECONDS:
-            self.error(path, f"is {offset_words(t - start)} after start; a scenario spans at most 14 days (PutMetricData's limit)")
+            self.error(path, f"is {(t - start) / 86400:g} days after start; a scenario spans at most 14 days (PutMetricData's limit)")
             return None
         return t
+
+    def ok(self, path: tuple) -> bool:
+        """Whether nothing at, under or above `path` has a problem yet (so checking it says more)."""
+        here = format_path(path)
+        return not any(
+            p.path == here or p.path.startswith((here + ".", here + "[")) or here.startswith((p.path + ".", p.path + "["))
+            for p in self.problems
+            if p.path != "(top level)" or not path
+        )
 
     def build(self) -> Scenario | None:
         for var_path in self.doc.unset_vars:
             self.error(var_path, "${...} variables are not expanded in scenario files; write the value")
         self.problems += check(SCENARIO_SCHEMA, self.doc)
-        if self.problems:
-            return None
         data = self.doc.data
-        env = self._environment(data)
+        if not isinstance(data, dict):
+            return None
+        env = self._environment(data) if self.ok(("environment",)) else None
         start = DEFAULT_START_SECONDS
-        if "start" in data:
+        if "start" in data and self.ok(("start",)):
             start = _absolute_time(data["start"])
-            if start is None:
+            if start is None:  # keep checking the rest against the default start
                 self.error(("start",), f"found {data['start']!r}; expected an ISO-8601 time such as 2026-01-01T00:00:00Z")
-                return None
-        period = data.get("period", DEFAULT_PERIOD)
-        end = start
-        if "duration" in data:
-            end = self.time(("duration",), data["duration"], start) or start
+                start = DEFAULT_START_SECONDS
         if env is None:
             return None
+        period = data["period"] if "period" in data and self.ok(("period",)) else DEFAULT_PERIOD
+        end = start
+        if "duration" in data and self.ok(("duration",)):
+            end = self.time(("duration",), data["duration"], start) or start
         index = AlarmIndex.build(self.spec, env)
-        samples, series_end = self._series(data["series"], env, start, period)
-        expectations = self._expectations(data["expect"], index, start)
+        samples, series_end = self._series(data.get("series"), env, start, period)
+        expectations = self._expectations(data.get("expect"), index, start)
         if self.problems:
             return None
         end = max([end, series_end] + [e.end for e in expectations])
@@ -392,7 +408,7 @@ class _Builder:
             self.error(("series",), f"the series span {offset_words(end - start)}; a scenario spans at most 14 days")
             return None
         # An expectation without a time covers the whole run, known only now.
-        expectations = [e if e.end >= 0 else _with_end(e, end) for e in expectations]
+        expectations = [e if e.end >= 0 else replace(e, end=end) for e in expectations]
         return Scenario(self.doc.file, data["name"], env.name, start, end, samples, tuple(expectations), index.labels)
 
     def _environment(self, data) -> Environment | None:
@@ -401,7 +417,9 @@ class _Builder:
             return next(iter(self.spec.environments.values()))
         if name not in self.spec.environments:
             path = ("environment",) if "environment" in data else ()
-            self.error(path, f"no environment '{name}' in {self.spec.path}; it has: {', '.join(self.spec.environments)}")
+            hint = difflib.get_close_matches(str(name), list(self.spec.environments), n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            self.error(path, f"no environment '{name}' in {self.spec.path}{suggestion} (it has: {', '.join(self.spec.environments)})")
             return None
         return self.spec.environments[name]
 
@@ -409,7 +427,7 @@ class _Builder:
         subjects = _subjects(self.spec, env)
         samples: dict[MetricKey, list[tuple[int, float]]] = defaultdict(list)
         end = start
-        for subject, by_metric in raw.items():
+        for subject, by_metric in (raw if isinstance(raw, dict) else {}).items():
             if subject not in subjects:
                 choices = sorted({q.key for q in self.spec.queues}) + [f"redis:{env.redis.name}"]
                 hint = difflib.get_close_matches(subject, list(subjects), n=1, cutoff=0.5)
@@ -418,14 +436,16 @@ class _Builder:
                 continue
             scope, dimension = subjects[subject]
             allowed = [m.name for m in metrics.ALL_METRICS if m.scope is scope]
-            for metric_name, value in by_metric.items():
+            for metric_name, value in (by_metric if isinstance(by_metric, dict) else {}).items():
                 path = ("series", subject, metric_name)
+                if not self.ok(path):
+                    continue
                 metric = metrics.BY_NAME.get(metric_name)
                 if metric is None or metric.scope is not scope:
                     hint = difflib.get_close_matches(metric_name, allowed, n=1, cutoff=0.5)
                     suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
                     what = "a target metric, not a queue one" if metric and scope is Scope.QUEUE else (
-                        "a queue metric, not a target one" if metric else "unknown metric"
+                        "a queue metric, not a target one" if metric else "not a metric"
                     )
                     self.error(path, f"'{metric_name}' is {what}{suggestion} (allowed for {subject}: {', '.join(allowed)})", key=True)
                     continue
@@ -475,8 +495,10 @@ class _Builder:
 
     def _expectations(self, raw: list, index: AlarmIndex, start: int) -> list[Expectation]:
         out = []
-        for i, item in enumerate(raw):
+        for i, item in enumerate(raw if isinstance(raw, list) else []):
             path = ("expect", i)
+            if not isinstance(item, dict) or not self.ok(path):
+                continue
             line = self.doc.position(path)[0]
             has_alarm, has_none = "alarm" in item, "none_in" in item
             if has_alarm == has_none:
@@ -491,8 +513,13 @@ class _Builder:
             if "at" in item and ("from" in item or "until" in item):
                 self.error(path + ("at",), "give at, or from/until, not both", key=True)
                 continue
+            name = None
+            if has_alarm:
+                name = index.resolve(item["alarm"])
+                if name is None:
+                    self.error(path + ("alarm",), index.unknown(item["alarm"]))
             times = {k: self.time(path + (k,), item[k], start) for k in ("at", "from", "until") if k in item}
-            if None in times.values():
+            if None in times.values() or (has_alarm and name is None):
                 continue
             if "at" in times:
                 first, last = times["at"], times["at"]
@@ -502,21 +529,10 @@ class _Builder:
                     self.error(path + ("until",), f"until ({offset_words(last - start)}) is before from ({offset_words(first - start)})")
                     continue
             if has_alarm:
-                name = index.resolve(item["alarm"])
-                if name is None:
-                    self.error(path + ("alarm",), index.unknown(item["alarm"]))
-                    continue
                 out.append(Expectation(index.label(name), (name,), State(item["state"]), False, first, last, line))
             else:
                 out.append(Expectation("no alarm", (), State(item["none_in"]), True, first, last, line))
         return out
-
-
-DEFAULT_START_SECONDS = _utc_seconds(DEFAULT_START)
-
-
-def _with_end(expectation: Expectation, end: int) -> Expectation:
-    return Expectation(**{**expectation.__dict__, "end": end})
 
 
 # ---------------------------------------------------------------- evaluating
@@ -630,7 +646,7 @@ def exit_status(results: Sequence[ScenarioResult]) -> ExitStatus:
 # ---------------------------------------------------------------- reporting
 
 
-def _when(expectation: Expectation, start: int, run_end: int) -> str:
+def _when(expectation: Expectation, start: int) -> str:
     if expectation.start == expectation.end:
         return f"at {offset_words(expectation.start - start)}"
     return f"{offset_words(expectation.start - start)}..{offset_words(expectation.end - start)}"
@@ -690,7 +706,7 @@ def report(results: Sequence[ScenarioResult]) -> str:
         for outcome in result.outcomes:
             expectation = outcome.expectation
             mark = "PASS" if outcome.passed else "FAIL"
-            out.append(f"  {mark}  {_when(expectation, scenario.start, scenario.end):<12} {_claim(expectation)}  (line {expectation.line})")
+            out.append(f"  {mark}  {_when(expectation, scenario.start):<12} {_claim(expectation)}  (line {expectation.line})")
             if outcome.passed:
                 passed += 1
                 continue
