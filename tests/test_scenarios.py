@@ -10,7 +10,7 @@ import pytest
 
 from monitor.alarms import render_alarms
 from monitor.errors import ExitStatus
-from monitor.evaluator import MetricKey, State
+from monitor.evaluator import MetricKey, NotSupported, State
 from monitor.metrics import CONNECTION_FAILURE, QUEUE_DEPTH
 from monitor.scenarios import (
     DEFAULT_START_SECONDS,
@@ -290,3 +290,17 @@ def test_explain_command():
     missing = run_cli("explain", "no-such-alarm")
     assert missing.returncode == ExitStatus.INVALID and "unknown alarm 'no-such-alarm'" in missing.stderr
     assert "redis:primary/connection_failure/critical" in missing.stderr
+
+
+def test_percentile_alarms_are_refused_by_name_and_noted_in_none_in(tmp_path):
+    text = SPEC.read_text().replace("      critical:                 # more than 1000", "      critical:\n        statistic: p99  #")
+    other = tmp_path / "alarms.yaml"
+    other.write_text(text)
+    p99 = load_spec(str(other), env="development")
+    quiet = write(tmp_path, "name: quiet\nduration: 10m\nseries: {redis:primary: {CollectorHeartbeat: '1x10'}}\nexpect: [{none_in: ALARM}]\n", "quiet.yaml")
+    results = run_files([quiet], p99)
+    assert results[0].passed and DEPTH_CRITICAL in results[0].not_modelled
+    assert "note: left out of none_in checks, not modelled: alarm " + DEPTH_CRITICAL in report(results)
+    named = write(tmp_path, "name: named\nseries: {}\nexpect: [{at: 5m, alarm: hokusai:mint_requests/queue_depth/critical, state: OK}, {at: 5m, alarm: hokusai:model_ready_queue/queue_depth/critical, state: OK}]\n", "named.yaml")
+    with pytest.raises(NotSupported, match="named.yaml:3: alarm .*percentiles"):
+        run_files([named], p99)
