@@ -285,6 +285,23 @@ def cmd_apply(args: argparse.Namespace) -> ExitStatus:
     if result.conflicts:
         print(f"error: {len(result.conflicts)} alarm names are taken by alarms this spec does not own", file=sys.stderr)
         return ExitStatus.AWS_FAILURE
+
+def cmd_test(args: argparse.Namespace) -> ExitStatus:
+    from monitor import scenarios
+
+    spec = load(args)
+    files = args.files or scenarios.default_files(args.spec)
+    results = scenarios.run_files(files, spec, args.env)
+    sys.stdout.write(scenarios.report(results))
+    return scenarios.exit_status(results)
+
+
+def cmd_explain(args: argparse.Namespace) -> ExitStatus:
+    from monitor import scenarios
+
+    spec = load(args)
+    index = scenarios.AlarmIndex.build(spec, spec.environment(args.env))
+    sys.stdout.write(scenarios.explain_text(index, index.select(args.alarms)))
     return ExitStatus.SUCCESS
 
 
@@ -349,6 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
                 help=f"PutMetricAlarm and DeleteAlarms calls per second at most (default {PUT_METRIC_ALARM_TPS:g}, the AWS quota; 0: unpaced, for an emulator)",
             )
         p.set_defaults(handler=handler)
+
+    p = sub.add_parser("test", help="run alarm scenarios against the rendered alarms (offline)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="scenario files (default: every *.yaml under scenarios/ next to the spec)")
+    add_spec_args(p)
+    p.set_defaults(handler=cmd_test)
+
+    p = sub.add_parser("explain", help="say in words when each alarm fires and clears")
+    p.add_argument("alarms", nargs="*", metavar="ALARM", help="full name, QUEUE/KIND/TIER or part of a name (default: every alarm)")
+    add_spec_args(p)
+    p.set_defaults(handler=cmd_explain)
 
     p = sub.add_parser("demo", help="run the whole job on a local redis-server and AWS emulator")
     add_spec_args(p)
