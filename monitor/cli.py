@@ -285,6 +285,8 @@ def cmd_apply(args: argparse.Namespace) -> ExitStatus:
     if result.conflicts:
         print(f"error: {len(result.conflicts)} alarm names are taken by alarms this spec does not own", file=sys.stderr)
         return ExitStatus.AWS_FAILURE
+    return ExitStatus.SUCCESS
+
 
 def cmd_test(args: argparse.Namespace) -> ExitStatus:
     from monitor import scenarios
