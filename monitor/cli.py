@@ -149,10 +149,10 @@ def cmd_collect(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
-    status = cmd_validate(args)
-    if status is ExitStatus.SUCCESS:
-        status = cmd_render(args)
-    return status
+    from monitor.demo import run_demo
+
+    run_demo(args.spec, sys.stdout)
+    return ExitStatus.SUCCESS
 
 
 # ---------------------------------------------------------------- plan / apply
@@ -379,9 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_args(p)
     p.set_defaults(handler=cmd_explain)
 
-    p = sub.add_parser("demo", help="run the whole job on a local redis-server and AWS emulator")
-    add_spec_args(p)
-    p.add_argument("--output", choices=("json", "yaml"), default="json")
+    p = sub.add_parser("demo", help="run the whole job on a local redis-server and AWS emulator (no AWS account)")
+    p.add_argument("--spec", default=DEFAULT_SPEC_PATH, help="the spec file; its 'demo' environment is used (default: ./alarms.yaml)")
     p.set_defaults(handler=cmd_demo)
     return parser
 
