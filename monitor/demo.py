@@ -71,7 +71,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _moto_server() -> Iterator[str]:
+def local_aws() -> Iterator[str]:
+    """The AWS emulator (a moto server) on a free loopback port: its endpoint URL, stopped on exit."""
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
@@ -180,7 +181,7 @@ def run_demo(spec_path: str, out: TextIO) -> DemoResult:
         stack.callback(server.close)
         server.start()
         result.redis_port = server.port
-        endpoint = stack.enter_context(_moto_server())
+        endpoint = stack.enter_context(local_aws())
         _say(out, f"  redis-server on {LOOPBACK}:{server.port}; AWS emulator at {endpoint}")
         aws_env = {
             "AWS_ACCESS_KEY_ID": "demo",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import moto
 import pytest
 
+from monitor.demo import local_aws
 from monitor.localredis import RedisServer, new_password
 from support.certs import make_tls_files
 from support.servers import (
@@ -19,7 +20,6 @@ from support.servers import (
     acl_redis,
     make_fresh,
     reset_moto,
-    start_moto_server,
 )
 
 
@@ -114,9 +114,8 @@ def aws_env(monkeypatch):
 
 @pytest.fixture(scope="session")
 def _moto_server():
-    server, endpoint_url = start_moto_server()
-    yield endpoint_url
-    server.stop()
+    with local_aws() as endpoint_url:
+        yield endpoint_url
 
 
 @pytest.fixture

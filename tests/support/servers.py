@@ -9,9 +9,8 @@ from pathlib import Path
 
 import redis
 import requests
-from moto.server import ThreadedMotoServer
 
-from monitor.localredis import LOOPBACK, AclUser, RedisServer, free_port, new_password
+from monitor.localredis import LOOPBACK, AclUser, RedisServer, new_password
 from monitor.reader import READER_ACL_COMMANDS, READER_ACL_RULES
 
 # The reader's user as the docs tell operators to create it, and one without script permission
@@ -101,14 +100,6 @@ class HungServer:
         for conn in self._held:
             conn.close()
         self._thread.join(timeout=5)
-
-
-def start_moto_server() -> tuple[ThreadedMotoServer, str]:
-    """The AWS emulator over HTTP on a free loopback port, and its endpoint URL."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
-    server.start()
-    return server, f"http://{LOOPBACK}:{port}"
 
 
 def reset_moto(endpoint_url: str) -> None:
