@@ -28,6 +28,7 @@ from monitor.connection import (
     scrub,
 )
 from monitor.publish import Point, datums, emf_lines, put_metric_data
+from monitor.queue_types import TypedReadResult, read_typed_queues
 from monitor.reader import QueueReading, QueueSource, ReadResult, discover, read_queues
 from monitor.spec import Environment, Spec, load_spec
 
@@ -46,6 +47,8 @@ class RunSummary:
     target: str
     timestamp: str
     queues_read: int = 0
+    streams_read: int = 0
+    delayed_read: int = 0
     keys_discovered: int = 0
     points: int = 0
     published: int = 0
@@ -151,20 +154,25 @@ class Collector:
     def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> list[Point]:
         import redis
 
-        def attempt() -> ReadResult:
+        def attempt() -> tuple[ReadResult, TypedReadResult]:
             client = open_client(settings, provider.get())
             try:
-                return read_queues(client, self._sources(client, summary), now=clock())
+                lists = read_queues(client, self._sources(client, summary), now=clock())
+                typed = read_typed_queues(client, [s.source for s in self.spec.streams], [d.source for d in self.spec.delayed], now=clock())
+                return lists, typed
             finally:
                 client.close()
 
         try:
-            result = attempt()
+            result, typed = attempt()
         except redis.AuthenticationError:
             # The token may have been rotated since this container cached it: fetch it once more.
             if not provider.refresh():
                 raise
-            result = attempt()
+            result, typed = attempt()
+        summary.round_trips += typed.round_trips
+        summary.streams_read, summary.delayed_read = len(typed.streams), len(typed.delayed)
+        summary.wrong_type_keys += typed.wrong_type_keys
         summary.round_trips += result.round_trips
         summary.queues_read = len(result.readings)
         points: list[Point] = []
@@ -172,7 +180,7 @@ class Collector:
             summary.parse_errors += 1 if reading.parse_error else 0
             summary.wrong_type_keys += len(reading.wrong_type_keys)
             points.extend(reading_points(reading))
-        return points
+        return points + typed.points()
 
     def _sources(self, client, summary: RunSummary) -> list[QueueSource]:
         sources = [queue.source for queue in self.spec.queues]

@@ -11,7 +11,8 @@ commands are used: XREADGROUP, XACK, XCLAIM and XAUTOCLAIM all change a group's 
 
 A missing key reads as an empty queue. A key of another type is reported (QueueReadErrors), never
 read as 0. Connection, permission and other errors are not caught: the collector turns them into its
-connection-failure signal, as for lists.
+connection-failure signal, as for lists. The ACL commands these need are in
+reader.READER_ACL_COMMANDS.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ import redis
 from monitor import metrics
 from monitor.publish import Point
 from monitor.reader import DEFAULT_BATCH_SIZE
-
-# Commands the reader's ACL user needs for these shapes (see reader.READER_ACL_COMMANDS).
-ACL_COMMANDS = ("+xlen", "+xinfo|groups", "+xpending", "+zcard", "+zcount")
 
 _WRONGTYPE = "WRONGTYPE"
 _NO_SUCH_KEY = "no such key"  # XINFO GROUPS on a missing key (redis-py drops the "ERR " prefix)
