@@ -197,3 +197,36 @@ def test_stream_kinds_may_have_defaults_and_list_queues_do_not_get_them(tmp_path
 def test_overlong_group_alarm_names_are_refused(tmp_path):
     found = problems(tmp_path, BASE + f"streams:\n  - key: s\n    name: {'n' * 60}\n    groups: [{'g' * 200}]\n")
     assert any("streams[0]: alarm name" in p and "CloudWatch allows 255" in p for p in found), found
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def test_a_scenario_can_drive_a_delayed_set_alarm(tmp_path):
+    from monitor.scenarios import run_files
+
+    spec = load(tmp_path, BASE + STREAMS)
+    scenario = tmp_path / "overdue.yaml"
+    # Overdue jobs in minutes 5-10; Minimum > 0 in each of 3 one-minute periods: ALARM at 8m, OK at 12m.
+    scenario.write_text(
+        "name: scheduler stuck\nseries:\n  jobs:scheduled:\n    DelayedOverdue: '0x5 2x6 0x5'\nexpect:\n"
+        "  - {at: 7m, alarm: jobs:scheduled/delayed_overdue/critical, state: OK}\n"
+        "  - {at: 8m, alarm: jobs:scheduled/delayed_overdue/critical, state: ALARM}\n"
+        "  - {at: 12m, alarm: jobs:scheduled/delayed_overdue/critical, state: OK}\n"
+    )
+    (result,) = run_files([scenario], spec)
+    assert result.passed, result
+
+
+def test_scenarios_do_not_name_consumer_group_metrics(tmp_path):
+    """Scenario series give a metric per subject, two dimensions: stream groups are left out, and say so."""
+    from monitor.scenarios import run_files
+
+    spec = load(tmp_path, BASE + STREAMS)
+    scenario = tmp_path / "lag.yaml"
+    scenario.write_text("name: x\nseries:\n  jobs:scheduled:\n    QueueDepth: '0x3'\n  orders:stream:\n    ConsumerGroupLag: '0x3'\nexpect: [{none_in: ALARM}]\n")
+    with pytest.raises(SpecError) as info:
+        run_files([scenario], spec)
+    text = "\n".join(str(p) for p in info.value.problems)
+    assert "'QueueDepth' is a queue metric, not a delayed one (allowed for jobs:scheduled: DelayedTotal, DelayedOverdue)" in text
+    assert "unknown queue or target 'orders:stream'" in text
