@@ -8,7 +8,7 @@ from typing import Any
 
 from monitor import naming
 from monitor.kinds import PERCENTILE_PATTERN, AlarmKind, period_words
-from monitor.spec import MAX_DESCRIPTION, AlarmRule, Environment, Spec
+from monitor.spec import MAX_DESCRIPTION, AlarmRule, Environment, Spec, group_subject
 
 Alarm = dict[str, Any]  # PutMetricAlarm keyword arguments, Tags included
 
@@ -70,13 +70,13 @@ def _tags(spec: Spec, env: Environment, rule: AlarmRule) -> list[dict[str, str]]
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
-def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rule: AlarmRule) -> Alarm:
+def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rule: AlarmRule, group: str | None = None) -> Alarm:
     actions = env.actions(rule.severity)
     metric = rule.kind.info.metric
-    dimensions = metric.dimensions(env.name, dimension_value)
+    dimensions = metric.dimensions(env.name, dimension_value, group)
     alarm: Alarm = {
         "AlarmName": naming.alarm_name(spec.name_prefix, env.name, subject, rule.kind, rule.tier),
-        "AlarmDescription": _description(spec, env, dimension_value, rule),
+        "AlarmDescription": _description(spec, env, dimension_value if group is None else f"{dimension_value} group {group}", rule),
         "ActionsEnabled": True,
         "AlarmActions": list(actions.alarm),
         "OKActions": list(actions.ok),
@@ -116,6 +116,14 @@ def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rul
 def render_alarms(spec: Spec, env: Environment) -> list[Alarm]:
     """Every alarm the spec wants in this environment, sorted by name."""
     alarms = [_alarm(spec, env, queue.name, queue.key, rule) for queue in spec.queues for rule in queue.alarms]
+    # A stream's alarms watch each listed consumer group; unlisted groups are measured, not alarmed.
+    alarms += [
+        _alarm(spec, env, group_subject(stream.name, group), stream.key, rule, group)
+        for stream in spec.streams
+        for group in stream.groups
+        for rule in stream.alarms
+    ]
+    alarms += [_alarm(spec, env, item.name, item.key, rule) for item in spec.delayed for rule in item.alarms]
     target = env.redis.name
     alarms += [_alarm(spec, env, naming.target_subject(target), target, rule) for rule in spec.target_alarms]
     return sorted(alarms, key=lambda a: a["AlarmName"])

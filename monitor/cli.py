@@ -69,7 +69,8 @@ def cmd_validate(args: argparse.Namespace) -> ExitStatus:
     counts = ", ".join(f"{len(render_alarms(spec, e))} alarms in {e.name}" for e in envs)
     print(
         f"{spec.path}: valid ({len(spec.queues)} queues, {len(spec.patterns)} patterns, "
-        f"{len(spec.environments)} environments; {counts})"
+        + (f"{len(spec.streams)} streams, {len(spec.delayed)} delayed sets, " if spec.streams or spec.delayed else "")
+        + f"{len(spec.environments)} environments; {counts})"
     )
     return ExitStatus.SUCCESS
 

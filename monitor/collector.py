@@ -29,6 +29,7 @@ from monitor.connection import (
     scrub,
 )
 from monitor.publish import Point, emf_lines, iter_datums, put_metric_data
+from monitor.queue_types import TypedReadResult, read_typed_queues
 from monitor.reader import QueueReading, QueueSource, ReadResult, discover, read_queues
 from monitor.spec import Environment, Spec, load_spec
 
@@ -47,6 +48,8 @@ class RunSummary:
     target: str
     timestamp: str
     queues_read: int = 0
+    streams_read: int = 0
+    delayed_read: int = 0
     keys_discovered: int = 0
     points: int = 0
     published: int = 0
@@ -125,12 +128,13 @@ class Collector:
         stamp = datetime.fromtimestamp(int(clock()), timezone.utc)
         summary = RunSummary(environment=self.env.name, target=self.env.redis.name, timestamp=stamp.isoformat())
         readings: tuple[QueueReading, ...] = ()
+        typed_points: list[Point] = []
         provider: TokenProvider | None = None
         try:
             settings = resolve_settings(self.env, self.spec.collector, self.environ)
             summary.target = settings.target
             provider = self._token_provider(settings)
-            readings = self._read(settings, provider, summary)
+            readings, typed_points = self._read(settings, provider, summary)
         except (redis.RedisError, OSError, ConfigError) as exc:
             summary.connection_failure = 1
             summary.failure_reason = classify_failure(exc)
@@ -148,35 +152,41 @@ class Collector:
                 target_points.append(Point(metrics.DISCOVERED_QUEUES, target, summary.keys_discovered))
             self.last_readings = readings
             # Points are made as they are sent: at 100,000 queues the whole set would not fit the budget.
-            points = itertools.chain((p for r in readings for p in reading_points(r)), target_points)
+            points = itertools.chain((p for r in readings for p in reading_points(r)), typed_points, target_points)
             self._publish(points, stamp, summary)
             self.emit(summary.log_line())
             self.last_summary = summary
         return summary
 
-    def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> tuple[QueueReading, ...]:
+    def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> tuple[tuple[QueueReading, ...], list[Point]]:
+        """The list readings, and the points of the streams and delayed sets (few: made at once)."""
         import redis
 
-        def attempt() -> ReadResult:
+        def attempt() -> tuple[ReadResult, TypedReadResult]:
             client = open_client(settings, provider.get())
             try:
-                return read_queues(client, self._sources(client, summary), now=clock())
+                lists = read_queues(client, self._sources(client, summary), now=clock())
+                typed = read_typed_queues(client, [s.source for s in self.spec.streams], [d.source for d in self.spec.delayed], now=clock())
+                return lists, typed
             finally:
                 client.close()
 
         try:
-            result = attempt()
+            result, typed = attempt()
         except redis.AuthenticationError:
             # The token may have been rotated since this container cached it: fetch it once more.
             if not provider.refresh():
                 raise
-            result = attempt()
+            result, typed = attempt()
+        summary.round_trips += typed.round_trips
+        summary.streams_read, summary.delayed_read = len(typed.streams), len(typed.delayed)
+        summary.wrong_type_keys += typed.wrong_type_keys
         summary.round_trips += result.round_trips
         summary.queues_read = len(result.readings)
         for reading in result.readings:
             summary.parse_errors += 1 if reading.parse_error else 0
             summary.wrong_type_keys += len(reading.wrong_type_keys)
-        return result.readings
+        return result.readings, typed.points()
 
     def _sources(self, client, summary: RunSummary) -> list[QueueSource]:
         sources = [queue.source for queue in self.spec.queues]

@@ -83,10 +83,20 @@ def queue_metric_count(processing: bool, dead_letter: bool) -> int:
     return sum(1 for m in metrics.ALL_METRICS if m.scope is Scope.QUEUE and m.name not in skip)
 
 
+def typed_metric_count(spec: Spec) -> int:
+    """Metrics of streams (per listed group; unlisted groups are unknown until a run) and delayed sets, QueueReadErrors included."""
+    def per(scope: Scope) -> int:
+        return sum(1 for m in metrics.ALL_METRICS if m.scope is scope)
+
+    streams = sum(per(Scope.STREAM) + 1 + per(Scope.GROUP) * len(s.groups) for s in spec.streams)
+    return streams + (per(Scope.DELAYED) + 1) * len(spec.delayed)
+
+
 def custom_metric_count(spec: Spec) -> int:
     """Metrics one environment's collector publishes: per queue, per discovered key (up to max_keys), per target."""
     count = sum(queue_metric_count(bool(q.processing), bool(q.dead_letter)) for q in spec.queues)
     count += sum(p.max_keys * queue_metric_count(bool(p.processing), bool(p.dead_letter)) for p in spec.patterns)
+    count += typed_metric_count(spec)
     target = [m for m in metrics.ALL_METRICS if m.scope is Scope.TARGET]
     if not spec.patterns:
         target = [m for m in target if m is not metrics.DISCOVERED_QUEUES]

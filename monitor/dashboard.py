@@ -3,7 +3,7 @@
 `render_dashboard(spec, env) -> (name, body)`; the body is what PutDashboard takes (as JSON).
 From the top: a header, the status of every alarm the spec owns (worst state first), the
 collector's health (per Redis target, then its Lambda), one row per queue (worst first) with the
-alarm thresholds drawn as lines, and a legend of what each alarm kind means with its runbook.
+alarm thresholds drawn as lines, one row per stream and per delayed set, and a legend of what each alarm kind means with its runbook.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from monitor import metrics, naming
 from monitor.alarms import render_alarms
 from monitor.kinds import AlarmKind, Severity
 from monitor.metrics import Metric
-from monitor.spec import DEFAULT_PERIOD, AlarmRule, Environment, Queue, Spec
+from monitor.spec import DEFAULT_PERIOD, AlarmRule, DelayedQueue, Environment, Queue, Spec, Stream
 
 Widget = dict[str, Any]
 
@@ -79,8 +79,8 @@ def _rules(rules: Sequence[AlarmRule], kind: AlarmKind) -> list[AlarmRule]:
     return sorted((r for r in rules if r.kind is kind), key=lambda r: (SEVERITY_ORDER[r.severity], r.tier))
 
 
-def _metric_line(namespace: str, metric: Metric, env: Environment, subject: str, options: dict) -> list:
-    dims = [part for d in metric.dimensions(env.name, subject) for part in (d["Name"], d["Value"])]
+def _metric_line(namespace: str, metric: Metric, env: Environment, subject: str, options: dict, group: str | None = None) -> list:
+    dims = [part for d in metric.dimensions(env.name, subject, group) for part in (d["Name"], d["Value"])]
     return [namespace, metric.name, *dims, options]
 
 
@@ -161,6 +161,48 @@ def _queue_widgets(spec: Spec, env: Environment, region: str, queue: Queue) -> l
     return widgets
 
 
+def _quoted(text: str) -> str:
+    """A SEARCH term in double quotes, its quotes escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+    return f'"{escaped}"'
+
+
+def _group_widget(spec: Spec, env: Environment, region: str, stream: Stream, title: str, metric: Metric, kind: AlarmKind | None, unit_label: str) -> Widget:
+    """A group metric of one stream: a line per listed group, or every group (SEARCH) when none is listed."""
+    own = _rules(stream.alarms, kind) if kind else []
+    stat, period = _stats(own, kind)[0] if kind else ("Maximum", DEFAULT_PERIOD)
+    if stream.groups:
+        lines = [_metric_line(spec.namespace, metric, env, stream.key, {"label": group, "stat": stat, "period": period}, group) for group in stream.groups]
+    else:
+        schema = ",".join((_quoted(spec.namespace), metrics.ENVIRONMENT, metrics.QUEUE, metrics.CONSUMER_GROUP))
+        terms = f"MetricName={_quoted(metric.name)} {metrics.ENVIRONMENT}={_quoted(env.name)} {metrics.QUEUE}={_quoted(stream.key)}"
+        search = f"SEARCH('{{{schema}}} {terms}', '{stat}', {period})"
+        lines = [[{"expression": search, "label": "", "id": "e1"}]]
+    return _metric_widget(title, region, lines, [(stat, period)], [_annotation(r) for r in own], unit_label)
+
+
+def _stream_widgets(spec: Spec, env: Environment, region: str, stream: Stream) -> list[Widget]:
+    length = [_metric_line(spec.namespace, metrics.STREAM_LENGTH, env, stream.key, {"label": "entries", "stat": "Maximum", "period": DEFAULT_PERIOD})]
+    return [
+        _metric_widget(f"{stream.key}: length", region, length, [("Maximum", DEFAULT_PERIOD)], [], "entries"),
+        _group_widget(spec, env, region, stream, f"{stream.key}: lag per group", metrics.CONSUMER_GROUP_LAG, AlarmKind.CONSUMER_GROUP_LAG, "entries"),
+        _group_widget(spec, env, region, stream, f"{stream.key}: pending per group", metrics.CONSUMER_GROUP_PENDING, None, "entries"),
+        _group_widget(spec, env, region, stream, f"{stream.key}: oldest pending idle", metrics.OLDEST_PENDING_IDLE, AlarmKind.STUCK_PENDING, "seconds"),
+    ]
+
+
+def _delayed_widgets(spec: Spec, env: Environment, region: str, item: DelayedQueue) -> list[Widget]:
+    total = [_metric_line(spec.namespace, metrics.DELAYED_TOTAL, env, item.key, {"label": "jobs", "stat": "Maximum", "period": DEFAULT_PERIOD})]
+    return [
+        _metric_widget(f"{item.key}: delayed jobs", region, total, [("Maximum", DEFAULT_PERIOD)], [], "jobs"),
+        _watched_metric_widget(spec, env, region, f"{item.key}: overdue jobs", AlarmKind.DELAYED_OVERDUE, item.key, item.alarms, "jobs"),
+    ]
+
+
+STREAM_WIDGETS = 4  # length, lag, pending, oldest pending idle
+DELAYED_WIDGETS = 2  # total, overdue
+
+
 def _target_widgets(spec: Spec, env: Environment, region: str) -> list[Widget]:
     target = env.redis.name
     return [
@@ -208,7 +250,8 @@ def _text(markdown: str, height: int) -> Widget:
 
 def _legend(spec: Spec) -> Widget:
     runbooks: dict[AlarmKind, set[str]] = {}
-    for rule in [r for q in spec.queues for r in q.alarms] + list(spec.target_alarms):
+    owners = [*spec.queues, *spec.streams, *spec.delayed]
+    for rule in [r for q in owners for r in q.alarms] + list(spec.target_alarms):
         urls = runbooks.setdefault(rule.kind, set())
         if rule.runbook:
             urls.add(rule.runbook)
@@ -284,12 +327,29 @@ def render_dashboard(
             break
         shown.append(queue)
         budget -= queue_widget_count(queue)
+    streams: list[Stream] = []
+    delayed: list[DelayedQueue] = []
+    if len(shown) == len(spec.queues):
+        for stream in spec.streams:
+            if STREAM_WIDGETS > budget:
+                break
+            streams.append(stream)
+            budget -= STREAM_WIDGETS
+    if len(streams) == len(spec.streams):
+        for item in spec.delayed:
+            if DELAYED_WIDGETS > budget:
+                break
+            delayed.append(item)
+            budget -= DELAYED_WIDGETS
+    total = len(spec.queues) + len(spec.streams) + len(spec.delayed)
     rows: list[Sequence[Widget]] = [
-        [_header(spec, env, region, len(shown), len(spec.queues), alarms_shown, len(alarms))],
+        [_header(spec, env, region, len(shown) + len(streams) + len(delayed), total, alarms_shown, len(alarms))],
         *([w] for w in alarm_widgets),
         _target_widgets(spec, env, region),
         _lambda_widgets(spec, region),
         *(_queue_widgets(spec, env, region, q) for q in shown),
+        *(_stream_widgets(spec, env, region, s) for s in streams),
+        *(_delayed_widgets(spec, env, region, d) for d in delayed),
         [_legend(spec)],
     ]
     return naming.dashboard_name(spec.name_prefix, env.name), {"widgets": _layout(rows)}

@@ -85,6 +85,9 @@ class AlarmKind(str, enum.Enum):
     DEAD_LETTER_ARRIVALS = "dead_letter_arrivals"
     CONNECTION_FAILURE = "connection_failure"
     COLLECTOR_HEARTBEAT = "collector_heartbeat"
+    CONSUMER_GROUP_LAG = "consumer_group_lag"
+    STUCK_PENDING = "stuck_pending"
+    DELAYED_OVERDUE = "delayed_overdue"
 
     @property
     def info(self) -> "KindInfo":
@@ -102,7 +105,7 @@ class KindInfo:
     statistic: str
     treat_missing_data: TreatMissingData
     meaning: str  # what a breach means, for descriptions
-    needs: str | None = None  # the queue field the kind needs (processing / dead_letter), if any
+    needs: str | None = None  # the queue field the kind needs (processing / dead_letter / groups), if any
 
     @property
     def scope(self) -> Scope:
@@ -165,7 +168,35 @@ KIND_INFO: dict[AlarmKind, KindInfo] = {
         TreatMissingData.BREACHING,
         "the collector has stopped running, so every queue alarm is blind",
     ),
+    # Streams: one alarm per listed consumer group and tier.
+    AlarmKind.CONSUMER_GROUP_LAG: KindInfo(
+        metrics.CONSUMER_GROUP_LAG,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "entries are added to the stream faster than this consumer group reads them (its consumers stopped or are too slow)",
+        needs="groups",
+    ),
+    AlarmKind.STUCK_PENDING: KindInfo(
+        metrics.OLDEST_PENDING_IDLE,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "an entry delivered to a consumer of this group has not been acknowledged for a long time (the consumer crashed or hangs mid-job, and nothing claims its entries)",
+        needs="groups",
+    ),
+    # Minimum: a job that fell due a moment before the sample is normal; one still overdue at
+    # every sample of the period means the scheduler stopped moving due jobs.
+    AlarmKind.DELAYED_OVERDUE: KindInfo(
+        metrics.DELAYED_OVERDUE,
+        Comparison.GT,
+        "Minimum",
+        TreatMissingData.NOT_BREACHING,
+        "jobs past their due time are still in the delayed set (the scheduler that moves due jobs to the work queue is stuck)",
+    ),
 }
 
 QUEUE_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.QUEUE)
 TARGET_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.TARGET)
+STREAM_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.GROUP)
+DELAYED_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.DELAYED)

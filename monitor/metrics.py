@@ -13,6 +13,7 @@ from dataclasses import dataclass
 ENVIRONMENT = "Environment"
 QUEUE = "Queue"
 TARGET = "RedisTarget"
+CONSUMER_GROUP = "ConsumerGroup"
 
 
 class Unit(str, enum.Enum):
@@ -25,6 +26,9 @@ class Unit(str, enum.Enum):
 class Scope(str, enum.Enum):
     QUEUE = "queue"  # dimensions: Environment, Queue
     TARGET = "target"  # dimensions: Environment, RedisTarget
+    STREAM = "stream"  # dimensions: Environment, Queue (the stream's key)
+    GROUP = "group"  # dimensions: Environment, Queue (the stream's key), ConsumerGroup
+    DELAYED = "delayed"  # dimensions: Environment, Queue (the sorted set's key)
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,15 @@ class Metric:
     scope: Scope
     description: str
 
-    def dimensions(self, environment: str, subject: str) -> list[dict[str, str]]:
-        """CloudWatch dimensions of this metric for a queue key or a Redis target name."""
-        second = QUEUE if self.scope is Scope.QUEUE else TARGET
-        return [{"Name": ENVIRONMENT, "Value": environment}, {"Name": second, "Value": subject}]
+    def dimensions(self, environment: str, subject: str, group: str | None = None) -> list[dict[str, str]]:
+        """CloudWatch dimensions of this metric for a queue key or a Redis target name (and a consumer group)."""
+        second = TARGET if self.scope is Scope.TARGET else QUEUE
+        dims = [{"Name": ENVIRONMENT, "Value": environment}, {"Name": second, "Value": subject}]
+        if (group is not None) != (self.scope is Scope.GROUP):
+            raise ValueError(f"{self.name}: a consumer group is {'required' if self.scope is Scope.GROUP else 'not a dimension'}")
+        if group is not None:
+            dims.append({"Name": CONSUMER_GROUP, "Value": group})
+        return dims
 
 
 QUEUE_DEPTH = Metric("QueueDepth", Unit.COUNT, Scope.QUEUE, "Messages waiting in the queue (LLEN).")
@@ -61,7 +70,7 @@ QUEUE_READ_ERRORS = Metric(
     "QueueReadErrors",
     Unit.COUNT,
     Scope.QUEUE,
-    "Keys of this queue that exist with the wrong type (not a list) or could not be read.",
+    "Keys of this queue that exist with the wrong type (not a list, stream or sorted set as declared) or could not be read; for a stream, also its listed consumer groups that do not exist.",
 )
 CONNECTION_FAILURE = Metric(
     "ConnectionFailure",
@@ -78,6 +87,26 @@ DISCOVERED_QUEUES = Metric(
 COLLECTION_DURATION = Metric(
     "CollectionDuration", Unit.MILLISECONDS, Scope.TARGET, "Wall time of one collector run."
 )
+STREAM_LENGTH = Metric("StreamLength", Unit.COUNT, Scope.STREAM, "Entries in the stream (XLEN); 0 when the key does not exist.")
+CONSUMER_GROUP_LAG = Metric(
+    "ConsumerGroupLag",
+    Unit.COUNT,
+    Scope.GROUP,
+    "Entries not yet delivered to the consumer group (XINFO GROUPS lag, Redis 7+); absent when Redis cannot compute it.",
+)
+CONSUMER_GROUP_PENDING = Metric(
+    "ConsumerGroupPending", Unit.COUNT, Scope.GROUP, "Entries delivered to the group's consumers and not yet acknowledged (XINFO GROUPS pending)."
+)
+OLDEST_PENDING_IDLE = Metric(
+    "OldestPendingIdleSeconds",
+    Unit.SECONDS,
+    Scope.GROUP,
+    "Idle time of the group's oldest pending entry (XPENDING ... - + 1); 0 when nothing is pending.",
+)
+DELAYED_TOTAL = Metric("DelayedTotal", Unit.COUNT, Scope.DELAYED, "Jobs in the delayed sorted set (ZCARD), due or not.")
+DELAYED_OVERDUE = Metric(
+    "DelayedOverdue", Unit.COUNT, Scope.DELAYED, "Jobs whose due time (score) has passed by more than the grace (ZCOUNT key -inf cutoff)."
+)
 
 ALL_METRICS: tuple[Metric, ...] = (
     QUEUE_DEPTH,
@@ -90,5 +119,11 @@ ALL_METRICS: tuple[Metric, ...] = (
     COLLECTOR_HEARTBEAT,
     DISCOVERED_QUEUES,
     COLLECTION_DURATION,
+    STREAM_LENGTH,
+    CONSUMER_GROUP_LAG,
+    CONSUMER_GROUP_PENDING,
+    OLDEST_PENDING_IDLE,
+    DELAYED_TOTAL,
+    DELAYED_OVERDUE,
 )
 BY_NAME = {m.name: m for m in ALL_METRICS}

@@ -28,6 +28,7 @@ class Point:
     metric: Metric
     subject: str  # queue key or Redis target name
     value: float
+    group: str | None = None  # the consumer group, for metrics of Scope.GROUP
 
 
 def iter_datums(points: Iterable[Point], *, environment: str, timestamp: datetime, storage_resolution: int = 60) -> Iterator[Datum]:
@@ -37,7 +38,7 @@ def iter_datums(points: Iterable[Point], *, environment: str, timestamp: datetim
             continue
         yield {
             "MetricName": point.metric.name,
-            "Dimensions": point.metric.dimensions(environment, point.subject),
+            "Dimensions": point.metric.dimensions(environment, point.subject, point.group),
             "Timestamp": timestamp,
             "Value": float(point.value),
             "Unit": point.metric.unit.value,
@@ -100,16 +101,16 @@ def put_metric_data(client, namespace: str, data: Iterable[Datum]) -> PublishRep
 
 def emf_lines(points: Iterable[Point], *, namespace: str, environment: str, timestamp: datetime, storage_resolution: int = 60) -> list[str]:
     """Embedded Metric Format: one JSON log line per queue or target, no API call needed."""
-    grouped: dict[tuple[str, str], list[Point]] = {}
+    grouped: dict[tuple[str, str, str | None], list[Point]] = {}
     for point in points:
         if math.isfinite(point.value):
-            grouped.setdefault((point.metric.scope.value, point.subject), []).append(point)
+            grouped.setdefault((point.metric.scope.value, point.subject, point.group), []).append(point)
     epoch_ms = int(timestamp.timestamp() * 1000)
     lines = []
-    for (_, subject), group in grouped.items():
+    for (_, subject, consumer_group), group in grouped.items():
         for start in range(0, len(group), EMF_MAX_METRICS_PER_DIRECTIVE):
             chunk = group[start : start + EMF_MAX_METRICS_PER_DIRECTIVE]
-            dims = chunk[0].metric.dimensions(environment, subject)
+            dims = chunk[0].metric.dimensions(environment, subject, consumer_group)
             record: dict[str, Any] = {
                 "_aws": {
                     "Timestamp": epoch_ms,

@@ -44,7 +44,8 @@ DEFAULT_DISCOVERY_BUDGET_SECONDS = 2.0
 
 # What an ACL user for the reader needs: read-only access to keys, and only these commands.
 # Without +evalsha_ro +eval_ro the reader falls back to pipelines of LLEN + LINDEX.
-READER_ACL_COMMANDS = ("+llen", "+lindex", "+scan", "+evalsha_ro", "+eval_ro")
+# Streams and delayed sorted sets (monitor.queue_types) add +xlen +xinfo|groups +xpending +zcard +zcount.
+READER_ACL_COMMANDS = ("+llen", "+lindex", "+scan", "+evalsha_ro", "+eval_ro", "+xlen", "+xinfo|groups", "+xpending", "+zcard", "+zcount")
 READER_ACL_RULES = "resetkeys %R~* resetchannels -@all " + " ".join(READER_ACL_COMMANDS)
 
 _WRONGTYPE = "WRONGTYPE"

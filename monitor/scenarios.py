@@ -44,7 +44,7 @@ from monitor.kinds import TreatMissingData, period_words
 from monitor.metrics import Scope
 from monitor.schema import Field, ListOf, Node, Num, Obj, Str, check
 from monitor.series import SeriesSyntaxError, parse_series, period_count
-from monitor.spec import Environment, Spec
+from monitor.spec import Environment, Spec, group_subject
 from monitor.yamlload import Document, LoadError, Problem, format_path, load_document
 
 SCENARIO_DIR = "scenarios"
@@ -142,6 +142,9 @@ class AlarmIndex:
         labels, aliases = {}, {}
         target = env.redis.name
         subjects = [(q.name, (q.key, q.name), q.alarms) for q in spec.queues]
+        subjects += [(d.name, (d.key, d.name), d.alarms) for d in spec.delayed]
+        # A consumer group's alarms are labelled STREAM_KEY[GROUP]/KIND/TIER.
+        subjects += [(group_subject(st.name, g), (f"{st.key}[{g}]", group_subject(st.name, g)), st.alarms) for st in spec.streams for g in st.groups]
         target_spellings = tuple(p + target for p in TARGET_PREFIXES) + (naming.target_subject(target),)
         subjects.append((naming.target_subject(target), target_spellings, spec.target_alarms))
         for subject, spellings, rules in subjects:
@@ -193,6 +196,9 @@ def _subjects(spec: Spec, env: Environment) -> dict[str, tuple[Scope, str]]:
     for prefix in TARGET_PREFIXES:
         names[prefix + env.redis.name] = (Scope.TARGET, env.redis.name)
     names[naming.target_subject(env.redis.name)] = (Scope.TARGET, env.redis.name)
+    for item in spec.delayed:  # delayed sets: their metrics have two dimensions too (streams' groups have three)
+        names[item.name] = (Scope.DELAYED, item.key)
+        names[item.key] = (Scope.DELAYED, item.key)
     for queue in spec.queues:  # a queue wins over a target spelling it collides with
         names[queue.name] = (Scope.QUEUE, queue.key)
         names[queue.key] = (Scope.QUEUE, queue.key)
@@ -429,7 +435,7 @@ class _Builder:
         end = start
         for subject, by_metric in (raw if isinstance(raw, dict) else {}).items():
             if subject not in subjects:
-                choices = sorted({q.key for q in self.spec.queues}) + [f"redis:{env.redis.name}"]
+                choices = sorted({q.key for q in self.spec.queues} | {d.key for d in self.spec.delayed}) + [f"redis:{env.redis.name}"]
                 hint = difflib.get_close_matches(subject, list(subjects), n=1, cutoff=0.5)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
                 self.error(("series", subject), f"unknown queue or target '{subject}'{suggestion} (allowed: {', '.join(choices)})", key=True)
@@ -444,9 +450,7 @@ class _Builder:
                 if metric is None or metric.scope is not scope:
                     hint = difflib.get_close_matches(metric_name, allowed, n=1, cutoff=0.5)
                     suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-                    what = "a target metric, not a queue one" if metric and scope is Scope.QUEUE else (
-                        "a queue metric, not a target one" if metric else "not a metric"
-                    )
+                    what = f"a {metric.scope.value} metric, not a {scope.value} one" if metric else "not a metric"
                     self.error(path, f"'{metric_name}' is {what}{suggestion} (allowed for {subject}: {', '.join(allowed)})", key=True)
                     continue
                 key = MetricKey.of(self.spec.namespace, metric.name, metric.dimensions(env.name, dimension))

@@ -15,15 +15,18 @@ from monitor import naming
 from monitor.errors import SpecError, UsageError
 from monitor.kinds import (
     COMPARISON_SPELLINGS,
+    DELAYED_KINDS,
     PERCENTILE_PATTERN,
     QUEUE_KINDS,
     STATISTICS,
+    STREAM_KINDS,
     TARGET_KINDS,
     AlarmKind,
     Comparison,
     Severity,
     TreatMissingData,
 )
+from monitor.queue_types import DelayedSource, ScoreUnit, StreamSource
 from monitor.reader import OldestEnd, QueueSource, TimestampFormat
 from monitor.schema import Bool, Field, ListOf, Num, Obj, Str, check
 from monitor.yamlload import Document, LoadError, Problem, format_path, load_document
@@ -113,6 +116,36 @@ _QUEUE = Obj(
         "dead_letter": Field(Str(doc="The dead-letter list."), nullable=True),
         **_QUEUE_READ_FIELDS,
         "alarms": Field(_alarms_schema(QUEUE_KINDS)),
+        "runbooks": Field(_RUNBOOKS),
+    },
+)
+
+_STREAM = Obj(
+    doc="A Redis stream used as a job queue, read by consumer groups.",
+    fields={
+        "key": Field(Str(doc="The Redis key of the stream."), required=True),
+        "name": Field(_QUEUE.fields["name"].node),
+        "description": Field(Str(max_length=300)),
+        "groups": Field(
+            ListOf(
+                Str(max_length=200, doc="A consumer group name."),
+                doc="The consumer groups to measure and alarm on. Left out: every group is measured, none gets alarms.",
+            )
+        ),
+        "alarms": Field(_alarms_schema(STREAM_KINDS)),
+        "runbooks": Field(_RUNBOOKS),
+    },
+)
+
+_DELAYED = Obj(
+    doc="A Redis sorted set of delayed jobs, scored by due time; a scheduler moves due jobs to a work queue.",
+    fields={
+        "key": Field(Str(doc="The Redis key of the sorted set."), required=True),
+        "name": Field(_QUEUE.fields["name"].node),
+        "description": Field(Str(max_length=300)),
+        "score_unit": Field(Str(enum=tuple(u.value for u in ScoreUnit), doc="What a score is: the due time in epoch seconds (default) or milliseconds.")),
+        "grace_seconds": Field(Num(minimum=0, maximum=86400, doc="A job counts as overdue once due longer ago than this (default 0).")),
+        "alarms": Field(_alarms_schema(DELAYED_KINDS)),
         "runbooks": Field(_RUNBOOKS),
     },
 )
@@ -214,7 +247,7 @@ SPEC_SCHEMA = Obj(
         "defaults": Field(
             Obj(
                 doc="Defaults for every queue.",
-                fields={"queue": Field(Obj(fields=dict(_QUEUE_READ_FIELDS))), "alarms": Field(_alarms_schema(QUEUE_KINDS))},
+                fields={"queue": Field(Obj(fields=dict(_QUEUE_READ_FIELDS))), "alarms": Field(_alarms_schema(QUEUE_KINDS + STREAM_KINDS + DELAYED_KINDS))},
             )
         ),
         "target_alarms": Field(_alarms_schema(TARGET_KINDS)),
@@ -224,6 +257,8 @@ SPEC_SCHEMA = Obj(
         ),
         "queues": Field(ListOf(_QUEUE)),
         "patterns": Field(ListOf(_PATTERN)),
+        "streams": Field(ListOf(_STREAM)),
+        "delayed": Field(ListOf(_DELAYED)),
     },
 )
 
@@ -357,6 +392,32 @@ class Queue:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """A stream; its alarms are rendered once per listed consumer group."""
+
+    key: str
+    name: str
+    groups: tuple[str, ...]  # () = every group is measured, none gets alarms
+    alarms: tuple[AlarmRule, ...] = ()
+    description: str = ""
+
+    @property
+    def source(self) -> StreamSource:
+        return StreamSource(self.key, self.groups)
+
+
+@dataclass(frozen=True)
+class DelayedQueue:
+    """A sorted set of delayed jobs scored by due time."""
+
+    key: str
+    name: str
+    source: DelayedSource
+    alarms: tuple[AlarmRule, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Pattern:
     pattern: str
     processing: str | None
@@ -408,6 +469,8 @@ class Spec:
     patterns: tuple[Pattern, ...]
     target_alarms: tuple[AlarmRule, ...]
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
+    streams: tuple[Stream, ...] = ()
+    delayed: tuple[DelayedQueue, ...] = ()
 
     def environment(self, name: str | None) -> Environment:
         """The named environment (or the only one); a clear error listing the choices otherwise."""
@@ -476,6 +539,8 @@ class _SpecBuilder:
         queue_defaults = defaults.get("queue") or {} if isinstance(defaults, dict) else {}
         queues = self._queues(data.get("queues") or [], queue_defaults, default_alarms, runbooks, collector)
         patterns = self._patterns(data.get("patterns") or [], queue_defaults, collector)
+        streams = self._streams(data.get("streams") or [], default_alarms, runbooks, collector)
+        delayed = self._delayed(data.get("delayed") or [], default_alarms, runbooks, collector)
         target_alarms = tuple(
             self._rules(("target_alarms",), {}, data.get("target_alarms") or {}, TARGET_KINDS, runbooks, collector, needs=lambda _: True)
         )
@@ -483,6 +548,7 @@ class _SpecBuilder:
         self._check_tags(data.get("tags") or {})
         if self.ok(()) and isinstance(self.doc.data, dict):
             self._check_names(data, queues, target_alarms, environments)
+            self._check_typed_names(data, queues, streams, delayed, environments)
         if self.problems:
             return None
         return Spec(
@@ -496,6 +562,8 @@ class _SpecBuilder:
             patterns=tuple(patterns),
             target_alarms=target_alarms,
             warnings=tuple(self.warnings),
+            streams=tuple(streams),
+            delayed=tuple(delayed),
         )
 
     def _collector(self, raw: dict) -> Collector:
@@ -560,6 +628,55 @@ class _SpecBuilder:
                 )
             )
         return queues
+
+    def _streams(self, raw_streams, default_alarms, runbooks, collector) -> list[Stream]:
+        streams: list[Stream] = []
+        if not isinstance(raw_streams, list) or not self.ok(("defaults",)):
+            return streams
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_streams):
+            path = ("streams", index)
+            if not self.ok(path) or not self._first(path, raw["key"], seen):
+                continue
+            groups = tuple(raw.get("groups") or ())
+            for position, group in enumerate(groups):
+                if group in groups[:position]:
+                    self.error(path + ("groups", position), f"consumer group '{group}' is listed twice; list each group once")
+            own_runbooks = {**runbooks, **(raw.get("runbooks") or {})}
+            rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, STREAM_KINDS, own_runbooks, collector, lambda _: bool(groups))
+            if not groups and any(default_alarms.get(k.value) for k in STREAM_KINDS):
+                self.warnings.append(
+                    self.doc.problem(path, f"stream '{raw['key']}' lists no consumer groups: its groups are measured but get no alarms (list them under 'groups')")
+                )
+            streams.append(
+                Stream(key=raw["key"], name=raw.get("name") or naming.slug(raw["key"]), groups=groups, alarms=tuple(rules), description=raw.get("description", ""))
+            )
+        return streams
+
+    def _delayed(self, raw_delayed, default_alarms, runbooks, collector) -> list[DelayedQueue]:
+        delayed: list[DelayedQueue] = []
+        if not isinstance(raw_delayed, list) or not self.ok(("defaults",)):
+            return delayed
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_delayed):
+            path = ("delayed", index)
+            if not self.ok(path) or not self._first(path, raw["key"], seen):
+                continue
+            source = DelayedSource(raw["key"], ScoreUnit(raw.get("score_unit", ScoreUnit.SECONDS.value)), float(raw.get("grace_seconds", 0)))
+            own_runbooks = {**runbooks, **(raw.get("runbooks") or {})}
+            rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, DELAYED_KINDS, own_runbooks, collector, lambda _: True)
+            delayed.append(
+                DelayedQueue(key=raw["key"], name=raw.get("name") or naming.slug(raw["key"]), source=source, alarms=tuple(rules), description=raw.get("description", ""))
+            )
+        return delayed
+
+    def _first(self, path: tuple, key: str, seen: set[str]) -> bool:
+        """False (and an error) when this section already declared the key."""
+        if key in seen:
+            self.error(path + ("key",), f"'{key}' is declared twice in {path[0]}; each key once")
+            return False
+        seen.add(key)
+        return True
 
     def _patterns(self, raw_patterns, queue_defaults, collector) -> list[Pattern]:
         patterns = []
@@ -753,6 +870,44 @@ class _SpecBuilder:
                         f"alarm name '{name[:60]}...' would be {len(name)} characters; CloudWatch allows {naming.MAX_ALARM_NAME} (shorten name_prefix or the 'name')",
                     )
                     break
+
+
+    def _check_typed_names(self, data, queues, streams, delayed, environments) -> None:
+        """Keys and names of streams and delayed sets: each once across every section; alarm names fit."""
+        keys = {q.key: f"queues[{i}]" for i, q in enumerate(queues)}
+        names = {q.name: f"queues[{i}]" for i, q in enumerate(queues)}
+        longest_env = max(environments, key=len, default="")
+        group_subjects: dict[str, str] = {}
+        for section, items in (("streams", streams), ("delayed", delayed)):
+            raw_items = data.get(section) or []
+            index_of = {r.get("key"): i for i, r in enumerate(raw_items)}
+            for item in items:
+                index = index_of[item.key]
+                path = (section, index)
+                if item.key in keys:
+                    self.error(path + ("key",), f"key '{item.key}' is also declared at {keys[item.key]}; each key once, as one type")
+                elif item.name in names:
+                    field_name = "name" if "name" in raw_items[index] else "key"
+                    self.error(path + (field_name,), f"name '{item.name}' (used in alarm names) is also the name at {names[item.name]}; give one a distinct 'name'")
+                keys.setdefault(item.key, f"{section}[{index}]")
+                names.setdefault(item.name, f"{section}[{index}]")
+                subjects = [group_subject(item.name, g) for g in item.groups] if section == "streams" else [item.name]
+                if section == "streams" and item.alarms:
+                    for group, subject in zip(item.groups, subjects):
+                        if subject in group_subjects:
+                            self.error(path + ("groups",), f"group '{group}' gives alarm names ending '{subject}-KIND-TIER', as {group_subjects[subject]} does; rename the stream or the group")
+                        group_subjects.setdefault(subject, f"group '{group}' of streams[{index}]")
+                for subject in subjects:
+                    for rule in item.alarms:
+                        name = naming.alarm_name(data["name_prefix"], longest_env, subject, rule.kind, rule.tier)
+                        if len(name) > naming.MAX_ALARM_NAME:
+                            self.error(path, f"alarm name '{name[:60]}...' would be {len(name)} characters; CloudWatch allows {naming.MAX_ALARM_NAME} (shorten name_prefix, the 'name' or the group)")
+                            return
+
+
+def group_subject(stream_name: str, group: str) -> str:
+    """The part of an alarm name that names one consumer group of a stream."""
+    return f"{stream_name}-{naming.slug(group)}"
 
 
 def problems_text(error: SpecError) -> str:

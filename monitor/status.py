@@ -21,7 +21,7 @@ from monitor.dashboard import SEVERITY_ORDER, queue_rank
 from monitor.errors import ExitStatus
 from monitor.kinds import AlarmKind, Severity
 from monitor.metrics import Metric
-from monitor.spec import Environment, Queue, Spec
+from monitor.spec import DelayedQueue, Environment, Queue, Spec, Stream
 
 MAX_ALARM_NAMES_PER_CALL = 100  # DescribeAlarms: AlarmNames takes at most 100 names
 MAX_QUERIES_PER_CALL = 500  # GetMetricData: at most 500 MetricDataQueries per request
@@ -35,6 +35,16 @@ QUEUE_METRICS: tuple[tuple[str, Metric, str], ...] = (
     ("oldest_age_seconds", metrics.OLDEST_MESSAGE_AGE, "Maximum"),
     ("in_flight", metrics.IN_FLIGHT_DEPTH, "Maximum"),
     ("dead_letter", metrics.DEAD_LETTER_DEPTH, "Maximum"),
+)
+STREAM_METRICS: tuple[tuple[str, Metric, str], ...] = (("length", metrics.STREAM_LENGTH, "Maximum"),)
+GROUP_METRICS: tuple[tuple[str, Metric, str], ...] = (
+    ("lag", metrics.CONSUMER_GROUP_LAG, "Maximum"),
+    ("pending", metrics.CONSUMER_GROUP_PENDING, "Maximum"),
+    ("oldest_pending_idle_seconds", metrics.OLDEST_PENDING_IDLE, "Maximum"),
+)
+DELAYED_METRICS: tuple[tuple[str, Metric, str], ...] = (
+    ("total", metrics.DELAYED_TOTAL, "Maximum"),
+    ("overdue", metrics.DELAYED_OVERDUE, "Maximum"),
 )
 TARGET_METRICS: tuple[tuple[str, Metric, str], ...] = (
     ("connection_failure", metrics.CONNECTION_FAILURE, "Maximum"),
@@ -59,6 +69,9 @@ KIND_LABELS = {
     AlarmKind.DEAD_LETTER_ARRIVALS: "dlq-arrivals",
     AlarmKind.CONNECTION_FAILURE: "connection",
     AlarmKind.COLLECTOR_HEARTBEAT: "heartbeat",
+    AlarmKind.CONSUMER_GROUP_LAG: "lag",
+    AlarmKind.STUCK_PENDING: "stuck",
+    AlarmKind.DELAYED_OVERDUE: "overdue",
 }
 
 # ANSI styles, used only when stdout is a terminal and NO_COLOR is not set.
@@ -133,6 +146,53 @@ class TargetStatus:
         return "FAILING" if sample.value >= 1 else "OK"
 
 
+def _rank(alarms: Sequence[AlarmStatus], name: str) -> tuple:
+    worst = _worst(alarms)
+    if worst is None:
+        return (len(STATE_ORDER), 0, name)
+    return (STATE_ORDER[worst.state], SEVERITY_ORDER[worst.severity], name)
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    name: str
+    values: Mapping[str, Sample]  # by GROUP_METRICS key
+    alarms: tuple[AlarmStatus, ...]
+
+    @property
+    def state(self) -> State | None:
+        worst = _worst(self.alarms)
+        return worst.state if worst else None
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    stream: Stream
+    values: Mapping[str, Sample]  # by STREAM_METRICS key
+    groups: tuple[GroupStatus, ...]  # the listed groups, worst first
+
+    @property
+    def alarms(self) -> tuple[AlarmStatus, ...]:
+        return tuple(a for g in self.groups for a in g.alarms)
+
+    @property
+    def state(self) -> State | None:
+        worst = _worst(self.alarms)
+        return worst.state if worst else None
+
+
+@dataclass(frozen=True)
+class DelayedStatus:
+    delayed: DelayedQueue
+    values: Mapping[str, Sample]  # by DELAYED_METRICS key
+    alarms: tuple[AlarmStatus, ...]
+
+    @property
+    def state(self) -> State | None:
+        worst = _worst(self.alarms)
+        return worst.state if worst else None
+
+
 @dataclass(frozen=True)
 class StatusReport:
     spec_path: str
@@ -142,10 +202,13 @@ class StatusReport:
     generated_at: datetime
     queues: tuple[QueueStatus, ...]  # worst first
     targets: tuple[TargetStatus, ...]
+    streams: tuple[StreamStatus, ...] = ()  # worst first
+    delayed: tuple[DelayedStatus, ...] = ()  # worst first
 
     @property
     def alarms(self) -> list[AlarmStatus]:
-        return [a for q in self.queues for a in q.alarms] + [a for t in self.targets for a in t.alarms]
+        owners = [*self.queues, *self.streams, *self.delayed, *self.targets]
+        return [a for owner in owners for a in owner.alarms]
 
     def count(self, state: State) -> int:
         return sum(1 for a in self.alarms if a.state is state)
@@ -159,16 +222,17 @@ class StatusReport:
 class MetricQuery:
     id: str
     subject: str  # queue key or Redis target name
-    key: str  # QUEUE_METRICS / TARGET_METRICS key
+    key: str  # QUEUE_METRICS / TARGET_METRICS / STREAM_METRICS / GROUP_METRICS / DELAYED_METRICS key
     metric: Metric
     stat: str
+    group: str | None = None  # the consumer group, for GROUP_METRICS
 
     def request(self, spec: Spec, env: Environment) -> dict:
         """One GetMetricData MetricDataQuery."""
         return {
             "Id": self.id,
             "MetricStat": {
-                "Metric": {"Namespace": spec.namespace, "MetricName": self.metric.name, "Dimensions": self.metric.dimensions(env.name, self.subject)},
+                "Metric": {"Namespace": spec.namespace, "MetricName": self.metric.name, "Dimensions": self.metric.dimensions(env.name, self.subject, self.group)},
                 "Period": QUERY_PERIOD,
                 "Stat": self.stat,
             },
@@ -178,19 +242,24 @@ class MetricQuery:
 
 def metric_queries(spec: Spec, env: Environment) -> list[MetricQuery]:
     """The latest-value queries of every queue and Redis target (ids q0, q1, ...)."""
-    wanted: list[tuple[str, str, Metric, str]] = []
+    wanted: list[tuple[str, str, Metric, str, str | None]] = []
     for queue in spec.queues:
         for key, metric, stat in QUEUE_METRICS:
             if (key == "in_flight" and not queue.processing) or (key == "dead_letter" and not queue.dead_letter):
                 continue
-            wanted.append((queue.key, key, metric, stat))
+            wanted.append((queue.key, key, metric, stat, None))
     for key, metric, stat in TARGET_METRICS:
-        wanted.append((env.redis.name, key, metric, stat))
-    return [MetricQuery(f"q{i}", subject, key, metric, stat) for i, (subject, key, metric, stat) in enumerate(wanted)]
+        wanted.append((env.redis.name, key, metric, stat, None))
+    for stream in spec.streams:  # only the listed groups: the spec does not know the others
+        wanted += [(stream.key, key, metric, stat, None) for key, metric, stat in STREAM_METRICS]
+        wanted += [(stream.key, key, metric, stat, group) for group in stream.groups for key, metric, stat in GROUP_METRICS]
+    for item in spec.delayed:
+        wanted += [(item.key, key, metric, stat, None) for key, metric, stat in DELAYED_METRICS]
+    return [MetricQuery(f"q{i}", subject, key, metric, stat, group) for i, (subject, key, metric, stat, group) in enumerate(wanted)]
 
 
 def _alarm_status(alarm: Alarm, state: tuple[str, str] | None) -> tuple[str, AlarmStatus]:
-    """(subject, status) of one rendered alarm and its CloudWatch state (None: not found)."""
+    """(subject, status) of one rendered alarm and its CloudWatch state (None: not found); see _alarm_group."""
     tags = {t["Key"]: t["Value"] for t in alarm["Tags"]}
     kind = AlarmKind(tags[naming.TAG_KIND])
     _, _, dims = alarm_metric(alarm)
@@ -216,13 +285,20 @@ def build_report(
     """Join rendered alarms with their states (by name) and queries with their latest samples (by id)."""
     Scope = metrics.Scope
     by_subject: dict[tuple[Scope, str], list[AlarmStatus]] = {}
+    by_group: dict[tuple[str, str], list[AlarmStatus]] = {}
     for alarm in alarms:
         subject, status = _alarm_status(alarm, states.get(alarm["AlarmName"]))
-        by_subject.setdefault((status.kind.info.scope, subject), []).append(status)
+        group = _alarm_group(alarm)
+        if group is None:
+            by_subject.setdefault((status.kind.info.scope, subject), []).append(status)
+        else:
+            by_group.setdefault((subject, group), []).append(status)
     values: dict[tuple[Scope, str], dict[str, Sample]] = {}
+    group_values: dict[tuple[str, str], dict[str, Sample]] = {}
     for query in queries:
         if query.id in samples:
-            values.setdefault((query.metric.scope, query.subject), {})[query.key] = samples[query.id]
+            where = group_values.setdefault((query.subject, query.group), {}) if query.group else values.setdefault((query.metric.scope, query.subject), {})
+            where[query.key] = samples[query.id]
 
     def ordered(items: list[AlarmStatus]) -> tuple[AlarmStatus, ...]:
         return tuple(sorted(items, key=lambda a: (STATE_ORDER[a.state], SEVERITY_ORDER[a.severity], list(AlarmKind).index(a.kind), a.tier)))
@@ -230,6 +306,20 @@ def build_report(
     queues = [QueueStatus(q, values.get((Scope.QUEUE, q.key), {}), ordered(by_subject.get((Scope.QUEUE, q.key), []))) for q in spec.queues]
     target = env.redis.name
     targets = [TargetStatus(target, values.get((Scope.TARGET, target), {}), ordered(by_subject.get((Scope.TARGET, target), [])))]
+    streams = [
+        StreamStatus(
+            s,
+            values.get((Scope.STREAM, s.key), {}),
+            tuple(
+                sorted(
+                    (GroupStatus(g, group_values.get((s.key, g), {}), ordered(by_group.get((s.key, g), []))) for g in s.groups),
+                    key=lambda gs: _rank(gs.alarms, gs.name),
+                )
+            ),
+        )
+        for s in spec.streams
+    ]
+    delayed = [DelayedStatus(d, values.get((Scope.DELAYED, d.key), {}), ordered(by_subject.get((Scope.DELAYED, d.key), []))) for d in spec.delayed]
     return StatusReport(
         spec_path=spec.path,
         environment=env.name,
@@ -238,7 +328,15 @@ def build_report(
         generated_at=now,
         queues=tuple(sorted(queues, key=QueueStatus.rank)),
         targets=tuple(targets),
+        streams=tuple(sorted(streams, key=lambda s: _rank(s.alarms, s.stream.key))),
+        delayed=tuple(sorted(delayed, key=lambda d: _rank(d.alarms, d.delayed.key))),
     )
+
+
+def _alarm_group(alarm: Alarm) -> str | None:
+    """The consumer group an alarm watches, if it watches one."""
+    _, _, dims = alarm_metric(alarm)
+    return dict(dims).get(metrics.CONSUMER_GROUP)
 
 
 # ---------------------------------------------------------------- text (pure)
@@ -404,6 +502,7 @@ def render_table(report: StatusReport, *, width: int | None = None, colour: bool
             if not last:
                 line.append((_GAP, ""))
         lines.append(_fit_line(tuple(line), width, colour))
+    lines += _stream_lines(report, width, colour) + _delayed_lines(report, width, colour)
     for t in report.targets:
         connection_style = {"OK": STATE_STYLES[State.OK], "FAILING": STATE_STYLES[State.ALARM]}.get(t.connection, STATE_STYLES[State.INSUFFICIENT_DATA])
         beat = t.values.get("heartbeat")
@@ -418,6 +517,50 @@ def render_table(report: StatusReport, *, width: int | None = None, colour: bool
             cell = head + _alarms_cell(t.alarms, compact=True)
         lines.append(_fit_line(cell, width, colour))
     return "\n".join(lines) + "\n"
+
+
+def _simple_table(header: Sequence[str], rows: Sequence[Sequence[Cell]], width: int | None, colour: bool) -> list[str]:
+    """Columns padded to their widest cell; the first is left-aligned, the last (alarms) free, the rest right-aligned."""
+    table = [[_plain(h) for h in header], *rows]
+    widths = [max(_cell_len(row[i]) for row in table) for i in range(len(header))]
+    out = []
+    for row in table:
+        line: list[Segment] = []
+        for i, cell in enumerate(row):
+            pad = " " * (widths[i] - _cell_len(cell))
+            if i == 0:
+                line += [*cell, (pad, ""), (_GAP, "")]
+            elif i == len(row) - 1:
+                line += [*cell]
+            else:
+                line += [(pad, ""), *cell, (_GAP, "")]
+        out.append(_fit_line(tuple(line), width, colour).rstrip())
+    return out
+
+
+def _stream_lines(report: StatusReport, width: int | None, colour: bool) -> list[str]:
+    """A row per stream (its length) and under it a row per listed consumer group."""
+    if not report.streams:
+        return []
+    rows: list[list[Cell]] = []
+    for s in report.streams:
+        note = "" if s.stream.groups else "no groups listed: no alarms"
+        rows.append([_plain(s.stream.key), _plain(_count(s.values.get("length"))), _plain(""), _plain(""), _plain(""), _plain(note)])
+        for g in s.groups:
+            v = g.values
+            idle = format_age(v["oldest_pending_idle_seconds"].value) if "oldest_pending_idle_seconds" in v else "-"
+            rows.append([_plain("  " + g.name), _plain(""), _plain(_count(v.get("lag"))), _plain(_count(v.get("pending"))), _plain(idle), _alarms_cell(g.alarms)])
+    return _simple_table(("STREAM / GROUP", "LENGTH", "LAG", "PENDING", "OLDEST-PENDING", "ALARMS"), rows, width, colour)
+
+
+def _delayed_lines(report: StatusReport, width: int | None, colour: bool) -> list[str]:
+    if not report.delayed:
+        return []
+    rows = [
+        [_plain(d.delayed.key), _plain(_count(d.values.get("total"))), _plain(_count(d.values.get("overdue"))), _alarms_cell(d.alarms)]
+        for d in report.delayed
+    ]
+    return _simple_table(("DELAYED", "TOTAL", "OVERDUE", "ALARMS"), rows, width, colour)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -464,7 +607,38 @@ def report_json(report: StatusReport) -> dict:
                 "alarms": _alarms_json(t.alarms),
             }
         )
-    return {
+    streams = [
+        {
+            "stream": s.stream.key,
+            "name": s.stream.name,
+            "state": s.state.value if s.state else None,
+            "length": value(s.values.get("length")),
+            "groups": [
+                {
+                    "group": g.name,
+                    "state": g.state.value if g.state else None,
+                    "lag": value(g.values.get("lag")),
+                    "pending": value(g.values.get("pending")),
+                    "oldest_pending_idle_seconds": value(g.values.get("oldest_pending_idle_seconds")),
+                    "alarms": _alarms_json(g.alarms),
+                }
+                for g in s.groups
+            ],
+        }
+        for s in report.streams
+    ]
+    delayed = [
+        {
+            "queue": d.delayed.key,
+            "name": d.delayed.name,
+            "state": d.state.value if d.state else None,
+            "total": value(d.values.get("total")),
+            "overdue": value(d.values.get("overdue")),
+            "alarms": _alarms_json(d.alarms),
+        }
+        for d in report.delayed
+    ]
+    document = {
         "version": JSON_FORMAT_VERSION,
         "spec": report.spec_path,
         "environment": report.environment,
@@ -475,6 +649,12 @@ def report_json(report: StatusReport) -> dict:
         "queues": queues,
         "targets": targets,
     }
+    # New keys only, so no version bump; present when the spec has streams or delayed sets.
+    if report.streams:
+        document["streams"] = streams
+    if report.delayed:
+        document["delayed"] = delayed
+    return document
 
 
 # ---------------------------------------------------------------- CloudWatch (thin)

@@ -1,0 +1,249 @@
+"""Streams and delayed (sorted-set) queues: what to read, reading them read-only in few round trips, their points.
+
+Lists are read by monitor.reader; this module reads the two other shapes a job queue takes in Redis:
+- a stream consumed by consumer groups: XLEN and XINFO GROUPS (lag, pending) per stream, then
+  XPENDING key group - + 1 (the oldest pending entry's idle time) for each group with pending
+  entries. The second phase needs the group names the first one returns, so a run takes two
+  pipelined phases;
+- a sorted set of delayed jobs scored by due time: ZCARD and ZCOUNT key -inf cutoff.
+Every phase sends at most `batch_size` commands per pipeline, one round trip each. Only read
+commands are used: XREADGROUP, XACK, XCLAIM and XAUTOCLAIM all change a group's state.
+
+A missing key reads as an empty queue. A key of another type is reported (QueueReadErrors), never
+read as 0. Connection, permission and other errors are not caught: the collector turns them into its
+connection-failure signal, as for lists. The ACL commands these need are in
+reader.READER_ACL_COMMANDS.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple, Sequence
+
+import redis
+
+from monitor import metrics
+from monitor.publish import Point
+from monitor.reader import DEFAULT_BATCH_SIZE
+
+_WRONGTYPE = "WRONGTYPE"
+_NO_SUCH_KEY = "no such key"  # XINFO GROUPS on a missing key (redis-py drops the "ERR " prefix)
+_NOGROUP = "NOGROUP"  # XPENDING when the group (or the key) is gone
+
+
+class ScoreUnit(str, enum.Enum):
+    SECONDS = "seconds"
+    MILLISECONDS = "milliseconds"
+
+    @property
+    def per_second(self) -> int:
+        return 1000 if self is ScoreUnit.MILLISECONDS else 1
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSource:
+    """What to read for one stream."""
+
+    key: str
+    groups: tuple[str, ...] = ()  # the consumer groups to measure; () measures every group
+
+
+@dataclass(frozen=True, slots=True)
+class DelayedSource:
+    """What to read for one sorted set of delayed jobs (score = due time)."""
+
+    key: str
+    score_unit: ScoreUnit = ScoreUnit.SECONDS
+    grace_seconds: float = 0.0  # a job counts as overdue once due longer ago than this
+
+    def __post_init__(self):
+        object.__setattr__(self, "score_unit", ScoreUnit(self.score_unit))
+
+    def cutoff(self, now: float) -> float:
+        """The highest score that is overdue at `now`, in the set's own unit."""
+        return (now - self.grace_seconds) * self.score_unit.per_second
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReading:
+    name: str
+    lag: int | None  # None when Redis cannot compute it (entries deleted after the group's position, or Redis < 7)
+    pending: int
+    oldest_pending_idle_seconds: float | None  # 0.0 when nothing is pending; None if the group vanished mid-read
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReading:
+    source: StreamSource
+    length: int | None  # None when the key holds another type
+    groups: tuple[GroupReading, ...]
+    missing_groups: tuple[str, ...] = ()  # listed in the spec but absent from the (existing) stream
+    undecodable_groups: int = 0  # group names that are not UTF-8: they cannot be dimensions
+
+    @property
+    def read_errors(self) -> int:
+        return (1 if self.length is None else 0) + len(self.missing_groups)
+
+
+@dataclass(frozen=True, slots=True)
+class DelayedReading:
+    source: DelayedSource
+    total: int | None  # None when the key holds another type
+    overdue: int | None
+
+
+@dataclass(frozen=True)
+class TypedReadResult:
+    streams: tuple[StreamReading, ...]
+    delayed: tuple[DelayedReading, ...]
+    round_trips: int
+
+    @property
+    def wrong_type_keys(self) -> int:
+        return sum(1 for s in self.streams if s.length is None) + sum(1 for d in self.delayed if d.total is None)
+
+    def points(self) -> list[Point]:
+        return [p for s in self.streams for p in stream_points(s)] + [p for d in self.delayed for p in delayed_points(d)]
+
+
+# ---------------------------------------------------------------- points (pure)
+
+
+def stream_points(reading: StreamReading) -> list[Point]:
+    """The metric points of one stream reading."""
+    key = reading.source.key
+    points = []
+    if reading.length is not None:
+        points.append(Point(metrics.STREAM_LENGTH, key, reading.length))
+    for group in reading.groups:
+        if group.lag is not None:
+            points.append(Point(metrics.CONSUMER_GROUP_LAG, key, group.lag, group.name))
+        points.append(Point(metrics.CONSUMER_GROUP_PENDING, key, group.pending, group.name))
+        if group.oldest_pending_idle_seconds is not None:
+            points.append(Point(metrics.OLDEST_PENDING_IDLE, key, round(group.oldest_pending_idle_seconds, 3), group.name))
+    points.append(Point(metrics.QUEUE_READ_ERRORS, key, reading.read_errors))
+    return points
+
+
+def delayed_points(reading: DelayedReading) -> list[Point]:
+    """The metric points of one delayed-set reading."""
+    key = reading.source.key
+    points = []
+    if reading.total is not None:
+        points.append(Point(metrics.DELAYED_TOTAL, key, reading.total))
+    if reading.overdue is not None:
+        points.append(Point(metrics.DELAYED_OVERDUE, key, reading.overdue))
+    points.append(Point(metrics.QUEUE_READ_ERRORS, key, 0 if reading.total is not None else 1))
+    return points
+
+
+# ---------------------------------------------------------------- reading (thin)
+
+
+def read_typed_queues(
+    client: redis.Redis,
+    streams: Iterable[StreamSource],
+    delayed: Iterable[DelayedSource],
+    *,
+    now: float,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> TypedReadResult:
+    """Read every stream and delayed set: ceil(2 (s + d) / batch_size) + ceil(pending groups / batch_size) round trips."""
+    streams, delayed = tuple(streams), tuple(delayed)
+    trips = [0]
+    first = [("xlen", (s.key,)) for s in streams] + [("xinfo_groups", (s.key,)) for s in streams]
+    first += [("zcard", (d.key,)) for d in delayed] + [("zcount", (d.key, "-inf", repr(d.cutoff(now)))) for d in delayed]
+    replies = _pipelined(client, first, batch_size, trips)
+    n, m = len(streams), len(delayed)
+    lengths, infos = replies[:n], replies[n : 2 * n]
+    totals, overdues = replies[2 * n : 2 * n + m], replies[2 * n + m :]
+
+    partial = [_stream_groups(source, length, info) for source, length, info in zip(streams, lengths, infos)]
+    # Phase two: the oldest pending entry of each group that has any (its name came from phase one).
+    wanted = [(i, j) for i, part in enumerate(partial) for j, group in enumerate(part.groups) if group.pending > 0]
+    second = [("xpending_range", (streams[i].key, partial[i].groups[j].raw_name, "-", "+", 1)) for i, j in wanted]
+    oldest = dict(zip(wanted, (_idle_seconds(r) for r in _pipelined(client, second, batch_size, trips))))
+
+    stream_readings = []
+    for i, part in enumerate(partial):
+        readings = tuple(GroupReading(g.name, g.lag, g.pending, oldest.get((i, j), 0.0)) for j, g in enumerate(part.groups))
+        stream_readings.append(StreamReading(streams[i], part.length, readings, part.missing, part.undecodable))
+    delayed_readings = [
+        DelayedReading(source, _count(total), None if _count(total) is None else _count(overdue))
+        for source, total, overdue in zip(delayed, totals, overdues)
+    ]
+    return TypedReadResult(tuple(stream_readings), tuple(delayed_readings), trips[0])
+
+
+def _pipelined(client, commands: Sequence[tuple[str, tuple]], batch_size: int, trips: list[int]) -> list:
+    """Replies (errors included, as exceptions) of the commands, `batch_size` per round trip."""
+    replies: list = []
+    for start in range(0, len(commands), batch_size):
+        pipe = client.pipeline(transaction=False)
+        for name, args in commands[start : start + batch_size]:
+            getattr(pipe, name)(*args)
+        trips[0] += 1
+        replies.extend(pipe.execute(raise_on_error=False))
+    return replies
+
+
+def _count(reply) -> int | None:
+    """An integer reply; None for WRONGTYPE; any other error is raised."""
+    if isinstance(reply, redis.ResponseError) and str(reply).startswith(_WRONGTYPE):
+        return None
+    if isinstance(reply, Exception):
+        raise reply
+    return int(reply)
+
+
+class _Group(NamedTuple):
+    name: str
+    raw_name: bytes | str  # as Redis returned it, to ask XPENDING about exactly this group
+    lag: int | None
+    pending: int
+
+
+class _FirstPhase(NamedTuple):
+    length: int | None
+    groups: list[_Group]
+    missing: tuple[str, ...] = ()
+    undecodable: int = 0
+
+
+def _stream_groups(source: StreamSource, length_reply, info_reply) -> _FirstPhase:
+    """What XLEN and XINFO GROUPS told about one stream."""
+    length = _count(length_reply)
+    if length is None:
+        return _FirstPhase(None, [])
+    if isinstance(info_reply, redis.ResponseError) and str(info_reply).startswith(_NO_SUCH_KEY):
+        return _FirstPhase(0, [])  # no key: an empty queue, whose groups cannot exist yet
+    if isinstance(info_reply, redis.ResponseError) and str(info_reply).startswith(_WRONGTYPE):
+        return _FirstPhase(None, [])  # replaced by another type between the two commands
+    if isinstance(info_reply, Exception):
+        raise info_reply
+    groups, undecodable = [], 0
+    for info in info_reply:
+        raw = info["name"]
+        try:
+            name = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            undecodable += 1
+            continue
+        if source.groups and name not in source.groups:
+            continue
+        lag = info.get("lag")  # absent before Redis 7; None when Redis cannot compute it
+        groups.append(_Group(name, raw, None if lag is None else int(lag), int(info["pending"])))
+    found = {g.name for g in groups}
+    return _FirstPhase(length, groups, tuple(g for g in source.groups if g not in found), undecodable)
+
+
+def _idle_seconds(reply) -> float | None:
+    """Idle seconds of the oldest pending entry from XPENDING's extended form; 0.0 if acknowledged meanwhile."""
+    if isinstance(reply, redis.ResponseError) and str(reply).startswith((_NOGROUP, _WRONGTYPE)):
+        return None  # the group or the stream went away between the phases
+    if isinstance(reply, Exception):
+        raise reply
+    if not reply:
+        return 0.0
+    return reply[0]["time_since_delivered"] / 1000
