@@ -69,14 +69,42 @@ def cmd_validate(args: argparse.Namespace) -> ExitStatus:
 def render_document(spec: Spec, env_name: str | None) -> dict:
     from monitor.alarms import render_alarms
 
+    from monitor.dashboard import render_dashboard
+
     env = spec.environment(env_name)
-    return {"spec": spec.path, "environment": env.name, "namespace": spec.namespace, "alarms": render_alarms(spec, env)}
+    name, body = render_dashboard(spec, env)
+    return {
+        "spec": spec.path,
+        "environment": env.name,
+        "namespace": spec.namespace,
+        "alarms": render_alarms(spec, env),
+        "dashboard": {"name": name, "body": body},
+    }
 
 
 def cmd_render(args: argparse.Namespace) -> ExitStatus:
     spec = load(args)
     emit(render_document(spec, args.env), args.output)
     return ExitStatus.SUCCESS
+
+
+def cmd_status(args: argparse.Namespace) -> ExitStatus:
+    from monitor import status
+
+    spec = load(args)
+    env = spec.environment(args.env)
+    cloudwatch = status._clients(args.region or env.region, args.profile, args.endpoint_url)
+    return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, found '{text}'")
+    return value
 
 
 def cmd_schema(args: argparse.Namespace) -> ExitStatus:
@@ -138,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_spec_args(p)
     p.add_argument("--output", choices=("json", "yaml"), default="json")
     p.set_defaults(handler=cmd_render)
+
+    p = sub.add_parser("status", help="alarm states and latest queue metrics, one row per queue, worst first")
+    add_spec_args(p)
+    add_aws_args(p)
+    p.add_argument("--watch", type=_positive_seconds, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec (for editors)")
     p.set_defaults(handler=cmd_schema)

@@ -1,13 +1,295 @@
-"""The on-call dashboard body (placeholder until the dashboard work lands)."""
+"""The on-call CloudWatch dashboard of one environment, rendered from the spec (pure).
+
+`render_dashboard(spec, env) -> (name, body)`; the body is what PutDashboard takes (as JSON).
+From the top: a header, the status of every alarm the spec owns (worst state first), the
+collector's health (per Redis target, then its Lambda), one row per queue (worst first) with the
+alarm thresholds drawn as lines, and a legend of what each alarm kind means with its runbook.
+"""
 
 from __future__ import annotations
 
-from monitor import naming
-from monitor.spec import Environment, Spec
+import math
+import re
+from typing import Any, Iterable, Sequence
+
+from monitor import metrics, naming
+from monitor.alarms import render_alarms
+from monitor.kinds import AlarmKind, Severity
+from monitor.metrics import Metric
+from monitor.spec import DEFAULT_PERIOD, AlarmRule, Environment, Queue, Spec
+
+Widget = dict[str, Any]
+
+MAX_WIDGETS = 500  # PutDashboard: a body holds 0..500 widgets
+GRID_COLUMNS = 24  # dashboard grid width
+MAX_ALARMS_PER_WIDGET = 100  # alarm status widget: up to 100 alarm ARNs
+
+DEFAULT_REGION = "us-east-1"  # when neither the caller nor the environment names one
+DEFAULT_ACCOUNT_ID = "123456789012"  # AWS's documentation placeholder (also moto's account)
+DEFAULT_PARTITION = "aws"
+
+HEADER_HEIGHT = 3
+METRIC_HEIGHT = 6
+ALARMS_PER_ALARM_ROW = 4  # how many alarm tiles a full-width alarm widget shows side by side
+MAX_ALARM_WIDGET_HEIGHT = 15
+
+# The collector function's own metrics, published by AWS Lambda.
+LAMBDA_NAMESPACE = "AWS/Lambda"
+LAMBDA_DIMENSION = "FunctionName"
+LAMBDA_COUNTS = ("Invocations", "Errors", "Throttles")  # Sum per period
+LAMBDA_DURATION = "Duration"  # Average and Maximum, milliseconds
+LAMBDA_STATISTICS = {"Invocations": ("Sum",), "Errors": ("Sum",), "Throttles": ("Sum",), LAMBDA_DURATION: ("Average", "Maximum")}
+
+SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+SEVERITY_COLOURS = {Severity.CRITICAL: "#d62728", Severity.WARNING: "#ff7f0e", Severity.INFO: "#1f77b4"}
+
+# Widgets besides the queues' rows: header, legend, the collector Lambda's row.
+_FIXED_WIDGETS = 2 + len(LAMBDA_STATISTICS)
+_TARGET_KINDS = (AlarmKind.CONNECTION_FAILURE, AlarmKind.COLLECTOR_HEARTBEAT)
 
 
-def render_dashboard(spec: Spec, env: Environment) -> tuple[str, dict]:
-    """(dashboard name, body) for one environment: pure."""
-    text = f"# {spec.name_prefix} / {env.name}\nQueues: " + ", ".join(q.key for q in spec.queues)
-    body = {"widgets": [{"type": "text", "x": 0, "y": 0, "width": 24, "height": 3, "properties": {"markdown": text}}]}
-    return naming.dashboard_name(spec.name_prefix, env.name), body
+# ---------------------------------------------------------------- ordering
+
+
+def queue_rank(queue: Queue) -> tuple:
+    """Sort key, worst first: more critical tiers, then more warning tiers, then more tiers, then name."""
+    counts = [sum(1 for r in queue.alarms if r.severity is s) for s in SEVERITY_ORDER]
+    return (*(-c for c in counts), -len(queue.alarms), queue.name)
+
+
+def worst_first(queues: Iterable[Queue]) -> list[Queue]:
+    """The queues in the order the on-call view shows them (deterministic)."""
+    return sorted(queues, key=queue_rank)
+
+
+def alarm_rank(alarm: dict) -> tuple:
+    """Sort key of a rendered alarm: critical first, then by name."""
+    tags = {t["Key"]: t["Value"] for t in alarm["Tags"]}
+    return (SEVERITY_ORDER[Severity(tags[naming.TAG_SEVERITY])], alarm["AlarmName"])
+
+
+def alarm_arn(name: str, *, region: str, account_id: str, partition: str = DEFAULT_PARTITION) -> str:
+    return f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{name}"
+
+
+# ---------------------------------------------------------------- widgets
+
+
+def _rules(rules: Sequence[AlarmRule], kind: AlarmKind) -> list[AlarmRule]:
+    return sorted((r for r in rules if r.kind is kind), key=lambda r: (SEVERITY_ORDER[r.severity], r.tier))
+
+
+def _metric_line(namespace: str, metric: Metric, env: Environment, subject: str, options: dict) -> list:
+    dims = [part for d in metric.dimensions(env.name, subject) for part in (d["Name"], d["Value"])]
+    return [namespace, metric.name, *dims, options]
+
+
+def _annotation(rule: AlarmRule) -> dict:
+    return {
+        "label": f"{rule.tier} {rule.comparison.symbol} {rule.threshold:g} ({rule.datapoints_to_alarm}/{rule.evaluation_periods} x {rule.period}s)",
+        "value": rule.threshold,
+        "color": SEVERITY_COLOURS[rule.severity],
+    }
+
+
+def _stats(rules: Sequence[AlarmRule], kind: AlarmKind) -> list[tuple[str, int]]:
+    """The (statistic, period) pairs the alarms of this kind evaluate; the kind's default when none."""
+    pairs: list[tuple[str, int]] = []
+    for rule in rules:
+        if (rule.statistic, rule.period) not in pairs:
+            pairs.append((rule.statistic, rule.period))
+    return pairs or [(kind.info.statistic, DEFAULT_PERIOD)]
+
+
+def _metric_widget(title: str, region: str, lines: list, stats: list[tuple[str, int]], annotations: list[dict], unit_label: str = "") -> Widget:
+    stat, period = stats[0]
+    properties: dict[str, Any] = {
+        "title": title,
+        "view": "timeSeries",
+        "stacked": False,
+        "region": region,
+        "stat": stat,
+        "period": period,
+        "metrics": lines,
+        "yAxis": {"left": {"min": 0, **({"label": unit_label, "showUnits": False} if unit_label else {})}},
+    }
+    if annotations:
+        properties["annotations"] = {"horizontal": annotations}
+    return {"type": "metric", "height": METRIC_HEIGHT, "properties": properties}
+
+
+def _watched_metric_widget(
+    spec: Spec, env: Environment, region: str, title: str, kind: AlarmKind, subject: str, rules: Sequence[AlarmRule], unit_label: str = ""
+) -> Widget:
+    """One metric with one line per (statistic, period) its alarms use, and their thresholds."""
+    own = _rules(rules, kind)
+    stats = _stats(own, kind)
+    lines = [
+        _metric_line(spec.namespace, kind.info.metric, env, subject, {"label": f"{kind.info.metric.name} ({stat}, {period}s)", "stat": stat, "period": period})
+        for stat, period in stats
+    ]
+    return _metric_widget(title, region, lines, stats, [_annotation(r) for r in own], unit_label)
+
+
+def _dead_letter_widget(spec: Spec, env: Environment, region: str, queue: Queue) -> Widget:
+    """Dead-letter depth and its growth per period (DIFF, as the arrivals alarm computes it)."""
+    depth_rules = _rules(queue.alarms, AlarmKind.DEAD_LETTER_DEPTH)
+    arrival_rules = _rules(queue.alarms, AlarmKind.DEAD_LETTER_ARRIVALS)
+    depth_stat, depth_period = _stats(depth_rules, AlarmKind.DEAD_LETTER_DEPTH)[0]
+    arrival_stat, arrival_period = _stats(arrival_rules, AlarmKind.DEAD_LETTER_ARRIVALS)[0]
+    metric = metrics.DEAD_LETTER_DEPTH
+    lines = [
+        _metric_line(spec.namespace, metric, env, queue.key, {"label": "dead letters waiting", "stat": depth_stat, "period": depth_period}),
+        [{"expression": "DIFF(m1)", "label": "dead letters arrived", "id": "e1"}],
+        _metric_line(spec.namespace, metric, env, queue.key, {"id": "m1", "visible": False, "stat": arrival_stat, "period": arrival_period}),
+    ]
+    annotations = [_annotation(r) for r in depth_rules] + [{**_annotation(r), "label": "arrivals " + _annotation(r)["label"]} for r in arrival_rules]
+    return _metric_widget(f"{queue.key}: dead letters", region, lines, [(depth_stat, depth_period)], annotations)
+
+
+def _queue_widgets(spec: Spec, env: Environment, region: str, queue: Queue) -> list[Widget]:
+    widgets = [
+        _watched_metric_widget(spec, env, region, f"{queue.key}: depth", AlarmKind.QUEUE_DEPTH, queue.key, queue.alarms, "messages"),
+        _watched_metric_widget(spec, env, region, f"{queue.key}: oldest message age", AlarmKind.PROCESSING_LAG, queue.key, queue.alarms, "seconds"),
+    ]
+    if queue.processing:
+        widgets.append(
+            _watched_metric_widget(spec, env, region, f"{queue.key}: in flight", AlarmKind.IN_FLIGHT_DEPTH, queue.key, queue.alarms, "messages")
+        )
+    if queue.dead_letter:
+        widgets.append(_dead_letter_widget(spec, env, region, queue))
+    return widgets
+
+
+def _target_widgets(spec: Spec, env: Environment, region: str) -> list[Widget]:
+    target = env.redis.name
+    return [
+        _watched_metric_widget(spec, env, region, f"Redis {target}: connection failures", AlarmKind.CONNECTION_FAILURE, target, spec.target_alarms),
+        _watched_metric_widget(spec, env, region, f"Redis {target}: collector heartbeat", AlarmKind.COLLECTOR_HEARTBEAT, target, spec.target_alarms, "runs"),
+    ]
+
+
+def schedule_seconds(schedule: str) -> int:
+    """Seconds between collector runs for rate(...) expressions; a minute for cron(...)."""
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours)\)", schedule)
+    if not match:
+        return DEFAULT_PERIOD
+    return int(match[1]) * (3600 if match[2].startswith("hour") else 60)
+
+
+def _lambda_widgets(spec: Spec, region: str) -> list[Widget]:
+    function = spec.collector.function_name
+    period = max(DEFAULT_PERIOD, schedule_seconds(spec.collector.schedule))
+    widgets = []
+    for name, stats in LAMBDA_STATISTICS.items():
+        lines = [[LAMBDA_NAMESPACE, name, LAMBDA_DIMENSION, function, {"stat": stat, "period": period, "label": f"{name} ({stat})"}] for stat in stats]
+        unit = "milliseconds" if name == LAMBDA_DURATION else ""
+        widgets.append(_metric_widget(f"Collector {function}: {name}", region, lines, [(stats[0], period)], [], unit))
+    return widgets
+
+
+def _alarm_widgets(alarms: list[dict], region: str, account_id: str, partition: str) -> list[Widget]:
+    ordered = sorted(alarms, key=alarm_rank)
+    chunks = [ordered[i : i + MAX_ALARMS_PER_WIDGET] for i in range(0, len(ordered), MAX_ALARMS_PER_WIDGET)]
+    widgets = []
+    for number, chunk in enumerate(chunks, 1):
+        title = "Alarms" + (f" ({number}/{len(chunks)})" if len(chunks) > 1 else "") + ": worst state first"
+        height = min(MAX_ALARM_WIDGET_HEIGHT, 2 + math.ceil(len(chunk) / ALARMS_PER_ALARM_ROW))
+        arns = [alarm_arn(a["AlarmName"], region=region, account_id=account_id, partition=partition) for a in chunk]
+        widgets.append(
+            {"type": "alarm", "height": height, "properties": {"title": title, "alarms": arns, "sortBy": "stateUpdatedTimestamp"}}
+        )
+    return widgets
+
+
+def _text(markdown: str, height: int) -> Widget:
+    return {"type": "text", "height": height, "properties": {"markdown": markdown}}
+
+
+def _legend(spec: Spec) -> Widget:
+    runbooks: dict[AlarmKind, set[str]] = {}
+    for rule in [r for q in spec.queues for r in q.alarms] + list(spec.target_alarms):
+        urls = runbooks.setdefault(rule.kind, set())
+        if rule.runbook:
+            urls.add(rule.runbook)
+    rows = ["## What the alarms mean", "", "| alarm kind | metric | fires when | runbook |", "| --- | --- | --- | --- |"]
+    for kind in AlarmKind:
+        if kind in runbooks:
+            links = " ".join(f"[runbook]({url})" for url in sorted(runbooks[kind])) or "none set"
+            rows.append(f"| {kind.value} | {kind.info.metric.name} | {kind.info.meaning} | {links} |")
+    return _text("\n".join(rows), 3 + len(runbooks))
+
+
+def _header(spec: Spec, env: Environment, region: str, shown: int, total: int, alarms_shown: int, alarms_total: int) -> Widget:
+    lines = [
+        f"# {spec.name_prefix} / {env.name}: Redis queues",
+        f"Namespace `{spec.namespace}` in {region}; Redis target `{env.redis.name}`; collector `{spec.collector.function_name}`. "
+        f"Queues worst first; live table: `provision-alarms status --env {env.name}`.",
+    ]
+    if shown < total:
+        lines.append(
+            f"**Showing {shown} of {total} queues**: a dashboard holds at most {MAX_WIDGETS} widgets; "
+            "`provision-alarms status` lists them all."
+        )
+    if alarms_shown < alarms_total:
+        lines.append(f"**Alarm status shows {alarms_shown} of {alarms_total} alarms** (most severe first).")
+    return _text("\n\n".join(lines), HEADER_HEIGHT)
+
+
+# ---------------------------------------------------------------- layout
+
+
+def _layout(rows: Iterable[Sequence[Widget]]) -> list[Widget]:
+    """Place rows top to bottom; a row's widgets share the 24 columns equally (left to right)."""
+    placed: list[Widget] = []
+    y = 0
+    for row in rows:
+        if not row:
+            continue
+        width = GRID_COLUMNS // len(row)
+        for index, widget in enumerate(row):
+            placed.append({"type": widget["type"], "x": index * width, "y": y, "width": width, "height": widget["height"], "properties": widget["properties"]})
+        y += max(w["height"] for w in row)
+    return placed
+
+
+def queue_widget_count(queue: Queue) -> int:
+    """How many widgets a queue's row holds."""
+    return 2 + bool(queue.processing) + bool(queue.dead_letter)
+
+
+def render_dashboard(
+    spec: Spec,
+    env: Environment,
+    *,
+    region: str | None = None,
+    account_id: str = DEFAULT_ACCOUNT_ID,
+    partition: str = DEFAULT_PARTITION,
+) -> tuple[str, dict]:
+    """(dashboard name, body) for one environment: pure.
+
+    region defaults to the environment's region (else us-east-1); account_id and partition only go
+    into the alarm ARNs of the alarm status widgets, so pass the real account (from STS or from the
+    ARNs DescribeAlarms returns) when putting the dashboard.
+    """
+    region = region or env.region or DEFAULT_REGION
+    alarms = render_alarms(spec, env)
+    budget = MAX_WIDGETS - _FIXED_WIDGETS - len(_target_widgets(spec, env, region))
+    alarm_widgets = _alarm_widgets(alarms, region, account_id, partition)[:budget]
+    alarms_shown = min(len(alarms), len(alarm_widgets) * MAX_ALARMS_PER_WIDGET)
+    budget -= len(alarm_widgets)
+    shown: list[Queue] = []
+    for queue in worst_first(spec.queues):
+        if queue_widget_count(queue) > budget:
+            break
+        shown.append(queue)
+        budget -= queue_widget_count(queue)
+    rows: list[Sequence[Widget]] = [
+        [_header(spec, env, region, len(shown), len(spec.queues), alarms_shown, len(alarms))],
+        *([w] for w in alarm_widgets),
+        _target_widgets(spec, env, region),
+        _lambda_widgets(spec, region),
+        *(_queue_widgets(spec, env, region, q) for q in shown),
+        [_legend(spec)],
+    ]
+    return naming.dashboard_name(spec.name_prefix, env.name), {"widgets": _layout(rows)}

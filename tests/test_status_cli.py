@@ -1,0 +1,169 @@
+"""`provision-alarms status` as a user runs it: a subprocess against a moto server over HTTP,
+on a pipe and on a pseudo-terminal of a given width."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from monitor import metrics
+from monitor.alarms import render_alarms
+from monitor.errors import ExitStatus
+from monitor.spec import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_DISABLE_REQUEST_COMPRESSION": "true",
+}
+
+
+@pytest.fixture(scope="module")
+def server():
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    yield f"http://{host}:{port}"
+    moto.stop()
+
+
+@pytest.fixture
+def endpoint(server):
+    """The server, reset and loaded with the shipped development alarms and some queue data."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{server}/moto-api/reset", method="POST")).read()
+    spec = load_spec(str(ROOT / "alarms.yaml"), environ={})
+    env = spec.environment("development")
+    client = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=server, aws_access_key_id="testing", aws_secret_access_key="testing")
+    alarms = render_alarms(spec, env)
+    for alarm in alarms:
+        client.put_metric_alarm(**alarm)
+    now = datetime.now(timezone.utc) - timedelta(minutes=2)
+    data = []
+    for subject, values in {
+        "hokusai:mint_requests": {metrics.QUEUE_DEPTH: 57, metrics.OLDEST_MESSAGE_AGE: 903, metrics.DEAD_LETTER_DEPTH: 2},
+        "hokusai:model_ready_queue": {metrics.QUEUE_DEPTH: 3, metrics.OLDEST_MESSAGE_AGE: 7500, metrics.IN_FLIGHT_DEPTH: 1, metrics.DEAD_LETTER_DEPTH: 0},
+        "primary": {metrics.CONNECTION_FAILURE: 0, metrics.COLLECTOR_HEARTBEAT: 1},
+    }.items():
+        for metric, value in values.items():
+            data.append({"MetricName": metric.name, "Dimensions": metric.dimensions(env.name, subject), "Value": value, "Timestamp": now})
+    client.put_metric_data(Namespace=spec.namespace, MetricData=data)
+    in_alarm = next(a["AlarmName"] for a in alarms if a["AlarmName"].endswith("-hokusai-mint_requests-queue-depth-critical"))
+    client.set_alarm_state(AlarmName=in_alarm, StateValue="ALARM", StateReason="depth 57 >= 50")
+    return server, client, in_alarm
+
+
+def child_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "AWS_PROFILE", "AWS_ENDPOINT_URL")}
+    return {**env, **AWS_ENV, **extra}
+
+
+def run(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "monitor", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+
+
+def run_on_pty(*args: str, columns: int, env: dict) -> tuple[int, str]:
+    """Run with stdout and stderr on a pseudo-terminal `columns` wide; (exit status, output)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.ONLCR  # keep "\n" as is, so lines split as written
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            proc.kill()
+            raise AssertionError("no output from the command within 60 s")
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return proc.wait(timeout=60), b"".join(chunks).decode()
+
+
+def test_piped_table_fits_columns_without_colour(endpoint):
+    url, _, in_alarm = endpoint
+    for columns in (80, 200):
+        result = run("status", "--env", "development", "--endpoint-url", url, env=child_env(COLUMNS=str(columns)))
+        assert result.returncode == ExitStatus.CHECK_FAILED, result.stderr
+        assert "\x1b[" not in result.stdout
+        lines = result.stdout.splitlines()
+        assert lines and all(len(line) <= columns for line in lines), result.stdout
+        assert lines[0].startswith("development: 1 ALARM, 12 OK (us-east-1, Hokusai/RedisQueues, ")
+        assert lines[2].startswith("hokusai:mint_requests") and "57  15m 3s" in lines[2]
+        assert lines[-1].startswith("redis primary: connection OK; last heartbeat ")
+        if columns == 200:
+            assert "…" not in result.stdout and "ALARM depth/critical  OK " in lines[2]
+
+
+def test_terminal_gets_colour_and_its_own_width(endpoint):
+    url, _, _ = endpoint
+    for columns in (80, 200):
+        code, output = run_on_pty("status", "--env", "development", "--endpoint-url", url, columns=columns, env=child_env())
+        assert code == ExitStatus.CHECK_FAILED, output
+        assert "\x1b[31m" in output and "\x1b[32m" in output  # red ALARM, green OK
+        lines = [ANSI.sub("", line) for line in output.splitlines()]
+        assert all(len(line) <= columns for line in lines), output
+        assert any(line.startswith("hokusai:mint_requests") for line in lines)
+        assert (max(len(line) for line in lines) > 80) == (columns == 200)
+
+
+def test_no_color_on_a_terminal(endpoint):
+    url, _, _ = endpoint
+    code, output = run_on_pty("status", "--env", "development", "--endpoint-url", url, columns=100, env=child_env(NO_COLOR="1"))
+    assert code == ExitStatus.CHECK_FAILED and "\x1b[" not in output
+    assert all(len(line) <= 100 for line in output.splitlines())
+
+
+def test_json_and_exit_zero_when_nothing_is_in_alarm(endpoint):
+    url, client, in_alarm = endpoint
+    client.set_alarm_state(AlarmName=in_alarm, StateValue="OK", StateReason="drained")
+    result = run("status", "--env", "development", "--endpoint-url", url, "--output", "json", env=child_env())
+    assert result.returncode == ExitStatus.SUCCESS, result.stderr
+    document = json.loads(result.stdout)
+    assert document["summary"] == {"ALARM": 0, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 13}
+    assert [q["queue"] for q in document["queues"]] == ["hokusai:mint_requests", "hokusai:model_ready_queue"]
+    assert document["queues"][1]["in_flight"] == 1 and document["targets"][0]["connection"] == "OK"
+
+
+def test_unreachable_endpoint_is_an_aws_failure_in_one_line():
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run("status", "--env", "development", "--endpoint-url", f"http://127.0.0.1:{port}", env=child_env())
+    assert result.returncode == ExitStatus.AWS_FAILURE
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: CloudWatch: ")
+
+
+def test_watch_must_be_positive():
+    result = run("status", "--watch", "0", env=child_env())
+    assert result.returncode == ExitStatus.INVALID and "above 0" in result.stderr
