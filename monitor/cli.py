@@ -140,6 +140,20 @@ def cmd_collect(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.REDIS_FAILURE if summary.connection_failure else ExitStatus.SUCCESS
 
 
+def cmd_verify(args: argparse.Namespace) -> ExitStatus:
+    from monitor import verify
+    from monitor.collector import botocore_client
+
+    spec = load(args)
+    env = spec.environment(args.env)
+    region = args.region or env.region
+
+    def client(service: str):
+        return botocore_client(service, region=region, endpoint_url=args.endpoint_url, profile=args.profile)
+
+    return verify.run(spec, env, client, environ=os.environ, output=args.output)
+
+
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
     status = cmd_validate(args)
     if status is ExitStatus.SUCCESS:
@@ -185,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="read and print the metrics without publishing them")
     p.add_argument("--output", choices=("json", "none"), default="json", help="with --dry-run: print the metric data")
     p.set_defaults(handler=cmd_collect)
+
+    p = sub.add_parser("verify", help="post-deployment checks: secret, Redis, queue keys, collector heartbeat, alarms, dashboard")
+    add_spec_args(p)
+    add_aws_args(p)
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("demo", help="run the whole job on a local redis-server and AWS emulator")
     add_spec_args(p)
