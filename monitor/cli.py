@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import yaml
 
 from monitor import __version__
-from monitor.errors import ExitStatus, MonitorError, SpecError
+from monitor.errors import ExitStatus, MonitorError, SpecError, UsageError
 from monitor.spec import DEFAULT_SPEC_PATH, Spec, json_schema, load_spec, problems_text
 
 Handler = Callable[[argparse.Namespace], ExitStatus]
@@ -30,6 +30,14 @@ def add_aws_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region (default: the environment's region, then the AWS configuration)")
     parser.add_argument("--profile", help="AWS named profile")
     parser.add_argument("--endpoint-url", help="AWS endpoint URL (e.g. a local emulator)")
+
+
+def add_provision_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prune", action="store_true", help="also delete alarms this spec owns (by tag) but no longer declares")
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--no-metric-check", dest="metric_check", action="store_false", help="skip the ListMetrics check for alarms that can never fire"
+    )
 
 
 def load(args: argparse.Namespace, *, all_environments: bool = False) -> Spec:
@@ -141,17 +149,13 @@ def cmd_collect(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_verify(args: argparse.Namespace) -> ExitStatus:
+    from monitor import aws as aws_factory
     from monitor import verify
-    from monitor.collector import botocore_client
 
     spec = load(args)
     env = spec.environment(args.env)
-    region = args.region or env.region
-
-    def client(service: str):
-        return botocore_client(service, region=region, endpoint_url=args.endpoint_url, profile=args.profile)
-
-    return verify.run(spec, env, client, environ=os.environ, output=args.output)
+    aws = aws_factory.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    return verify.run(spec, env, aws.client, environ=os.environ, output=args.output)
 
 
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
@@ -161,10 +165,145 @@ def cmd_demo(args: argparse.Namespace) -> ExitStatus:
     return status
 
 
+# ---------------------------------------------------------------- plan / apply
+
+
+def _provision_plan(args: argparse.Namespace):
+    """Validate the spec, then read CloudWatch and compute the plan: (context dict, plan, aws, estimate)."""
+    from monitor import aws as aws_factory
+    from monitor import cloudwatch, cost, naming
+    from monitor.alarms import render_alarms
+    from monitor.dashboard import render_dashboard
+    from monitor.plan import plan, silent_alarm_warnings
+
+    spec = load(args)  # raises before any AWS client exists
+    env = spec.environment(args.env)
+    for problem in spec.warnings:
+        warn(str(problem))
+    if args.command == "apply" and not args.yes and not sys.stdin.isatty():
+        raise UsageError("apply needs --yes when stdin is not a terminal; nothing was changed")
+    desired = render_alarms(spec, env)
+    dashboard = render_dashboard(spec, env)
+    owner = naming.spec_identity(spec.name_prefix, env.name)
+    aws = aws_factory.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    live = cloudwatch.read_live(
+        aws, desired, prefix=f"{spec.name_prefix}-{env.name}-", owner=owner, dashboard_name=dashboard[0], confirm_owned=args.prune
+    )
+    result = plan(desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune).with_warnings(live.warnings)
+    if args.metric_check:
+        result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))
+    context = {"spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
+    return context, result, aws, cost.estimate(spec, desired)
+
+
+def _calls_line(aws) -> str:
+    calls = ", ".join(f"{op} {n}" for op, n in sorted(aws.calls.items())) or "none"
+    writes = sum(n for op, n in aws.calls.items() if not op.startswith(("Describe", "Get", "List")))
+    retries = f", {aws.retries} retries" if aws.retries else ""
+    return f"AWS calls: {calls} ({writes} writes{retries})"
+
+
+def _print_plan(context: dict, result, estimate) -> None:
+    print(
+        f"{context['owner']} in {context['region']}: {context['alarms']} alarms and dashboard {context['dashboard']} "
+        f"from {context['spec']}"
+    )
+    lines = [line for change in result.changes for line in change.lines()]
+    lines += [c.line() for c in result.conflicts]
+    lines += [f"! warning: {w}" for w in result.warnings]
+    if lines:
+        print()
+        print("\n".join(lines))
+    print()
+    print(result.summary())
+    print(estimate.line())
+
+
+def _cost_json(estimate) -> dict:
+    return {
+        "alarms": estimate.alarms,
+        "standard_alarm_metrics": estimate.standard_alarm_metrics,
+        "high_resolution_alarm_metrics": estimate.high_resolution_alarm_metrics,
+        "custom_metrics": estimate.custom_metrics,
+        "put_metric_data_requests_per_month": estimate.put_requests_per_month,
+        "monthly_usd": round(estimate.monthly_usd, 2),
+        "line": estimate.line(),
+    }
+
+
+def cmd_plan(args: argparse.Namespace) -> ExitStatus:
+    context, result, aws, estimate = _provision_plan(args)
+    if args.output == "json":
+        emit({**context, "plan": result.to_json(), "cost": _cost_json(estimate), "api_calls": dict(aws.calls)}, "json")
+    else:
+        _print_plan(context, result, estimate)
+        print(_calls_line(aws))
+    if args.detailed_exitcode and not result.converged:
+        return ExitStatus.CHANGES_PENDING
+    return ExitStatus.SUCCESS
+
+
+def confirm(question: str) -> bool:
+    print(question, end="", file=sys.stderr, flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip() == "yes"
+
+
+def cmd_apply(args: argparse.Namespace) -> ExitStatus:
+    from monitor import cloudwatch
+
+    context, result, aws, estimate = _provision_plan(args)
+    text = args.output == "text"
+    if text:
+        _print_plan(context, result, estimate)
+    if result.changes and not args.yes:
+        question = f"Apply these {len(result.changes)} changes to {context['owner']} in {context['region']}? Only 'yes' is accepted: "
+        if not confirm(question):
+            print("Apply cancelled: nothing was changed.", file=sys.stderr)
+            return ExitStatus.CHANGES_PENDING
+    report = cloudwatch.execute(result, aws, put_rate=args.write_rate, delete_rate=args.write_rate)
+    if text:
+        if report.outcomes:
+            print()
+        for outcome in report.outcomes:
+            header = outcome.change.lines()[0]
+            print(f"  ok      {header}" if outcome.ok else f"  FAILED  {header}: {outcome.error}")
+        print()
+        print(f"Apply: {len(report.succeeded)} succeeded, {len(report.failed)} failed, {len(result.conflicts)} conflicts left as they are.")
+        print(_calls_line(aws))
+    else:
+        emit(
+            {
+                **context,
+                "plan": result.to_json(),
+                "cost": _cost_json(estimate),
+                "report": [
+                    {"action": o.change.action.value, "resource": o.change.resource, "name": o.change.name, "ok": o.ok, "error": o.error}
+                    for o in report.outcomes
+                ],
+                "api_calls": dict(aws.calls),
+                "retries": aws.retries,
+            },
+            "json",
+        )
+    if report.failed:
+        print(f"error: {len(report.failed)} of {len(report.outcomes)} changes failed; run apply again to finish", file=sys.stderr)
+        return ExitStatus.AWS_FAILURE
+    if result.conflicts:
+        print(f"error: {len(result.conflicts)} alarm names are taken by alarms this spec does not own", file=sys.stderr)
+        return ExitStatus.AWS_FAILURE
+    return ExitStatus.SUCCESS
+
+
 # ---------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from monitor.cloudwatch import PUT_METRIC_ALARM_TPS
+
     parser = argparse.ArgumentParser(
         prog="provision-alarms",
         description="Watch Redis list job queues from AWS CloudWatch: validate the spec, render and reconcile its alarms.",
@@ -199,6 +338,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="read and print the metrics without publishing them")
     p.add_argument("--output", choices=("json", "none"), default="json", help="with --dry-run: print the metric data")
     p.set_defaults(handler=cmd_collect)
+
+    for name, help_text, handler in (
+        ("plan", "show what apply would change in CloudWatch (reads only)", cmd_plan),
+        ("apply", "make CloudWatch match the spec: exactly the changes plan shows", cmd_apply),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        add_spec_args(p)
+        add_aws_args(p)
+        add_provision_args(p)
+        if name == "plan":
+            p.add_argument("--detailed-exitcode", action="store_true", help=f"exit {int(ExitStatus.CHANGES_PENDING)} when the plan is not empty")
+        else:
+            p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed when stdin is not a terminal)")
+            p.add_argument(
+                "--write-rate",
+                type=float,
+                default=PUT_METRIC_ALARM_TPS,
+                metavar="TPS",
+                help=f"PutMetricAlarm and DeleteAlarms calls per second at most (default {PUT_METRIC_ALARM_TPS:g}, the AWS quota; 0: unpaced, for an emulator)",
+            )
+        p.set_defaults(handler=handler)
 
     p = sub.add_parser("verify", help="post-deployment checks: secret, Redis, queue keys, collector heartbeat, alarms, dashboard")
     add_spec_args(p)

@@ -26,7 +26,7 @@ from monitor.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.errors import ExitStatus
+from monitor.errors import AwsError, ExitStatus
 from monitor.spec import Environment, Spec
 
 MAX_ALARM_NAMES_PER_CALL = 100  # DescribeAlarms: AlarmNames takes at most 100 names
@@ -57,12 +57,9 @@ class Check:
 
 
 def _aws_reason(exc: Exception) -> str:
-    from botocore.exceptions import ClientError
+    from monitor.aws import describe_error
 
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return " ".join(f"{error.get('Code', 'error')}: {error.get('Message', '')}".split()).rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
+    return " ".join(describe_error(exc).split())
 
 
 def _error_code(exc: Exception) -> str:
@@ -312,6 +309,8 @@ def _aws_check(name: str, subject: str, run: Callable[[], Check | list[Check]]) 
         result = run()
     except (BotoCoreError, ClientError) as exc:
         return [Check(name, subject, Status.FAIL, _aws_reason(exc))]
+    except AwsError as exc:  # the client could not be made (no region, unknown profile)
+        return [Check(name, subject, Status.FAIL, str(exc))]
     return result if isinstance(result, list) else [result]
 
 

@@ -1,0 +1,264 @@
+"""The thin AWS side of provisioning: read live alarms, tags, dashboard and metrics; carry out a plan.
+
+Reads cost few calls on purpose (a no-op re-apply of 1,000 alarms: about 21 calls, plus ListMetrics):
+- DescribeAlarms, 100 per page, limited to the spec's name prefix: the configuration of every
+  alarm whose name we might want, including foreign alarms squatting on one of our names.
+- The Resource Groups Tagging API (GetResources), 100 alarms per page, filtered on our ownership
+  tag: every alarm this spec owns, with all its tags, wherever its name points. So ownership and
+  tag drift are known without one ListTagsForResource per alarm, and prune finds owned alarms
+  outside the prefix (those are then described by name, to skip ones already deleted).
+- ListTagsForResource, one alarm at a time, only where the index cannot settle it alone: a
+  desired name that exists but is not in our index (foreign, or the index lags a fresh tag), an
+  owned alarm whose indexed tags differ from the desired ones (confirm drift before writing),
+  and every prune candidate (confirm ownership before deleting). In a converged account: none.
+
+Writes go one change at a time: a failed write is reported and the others still happen, so
+re-running converges. PutMetricAlarm and DeleteAlarms are paced under their quotas.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+import botocore.exceptions
+
+from monitor import naming
+from monitor.alarms import Alarm, alarm_metric
+from monitor.aws import Aws, describe_error, error_code, translate_errors
+from monitor.plan import Action, Change, Plan, tag_dict, tag_diff
+
+DESCRIBE_MAX_RECORDS = 100  # DescribeAlarms: MaxRecords 1..100
+DESCRIBE_MAX_NAMES = 100  # DescribeAlarms: at most 100 AlarmNames per call
+TAGGING_PAGE_SIZE = 100  # GetResources: ResourcesPerPage 1..100
+DELETE_BATCH = 100  # DeleteAlarms: at most 100 names per call
+PUT_METRIC_ALARM_TPS = 3.0  # CloudWatch quota per account and region (adjustable)
+DELETE_ALARMS_TPS = 3.0  # CloudWatch quota per account and region (adjustable)
+ALARM_RESOURCE_TYPE = "cloudwatch:alarm"  # Resource Groups Tagging API resource type
+_NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "DashboardNotFoundError"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _pages(call: Callable, token_in: str, token_out: str, **kwargs) -> Iterator[dict]:
+    while True:
+        page = call(**kwargs)
+        yield page
+        token = page.get(token_out)
+        if not token:
+            return
+        kwargs[token_in] = token
+
+
+def describe_alarms(cw, *, prefix: str | None = None, names: Sequence[str] | None = None) -> list[dict]:
+    """Metric alarms by name prefix or by names, 100 per page."""
+    kwargs: dict = {"MaxRecords": DESCRIBE_MAX_RECORDS}
+    if prefix is not None:
+        kwargs["AlarmNamePrefix"] = prefix
+    if names is not None:
+        kwargs["AlarmNames"] = list(names)
+    return [a for page in _pages(cw.describe_alarms, "NextToken", "NextToken", **kwargs) for a in page.get("MetricAlarms", [])]
+
+
+def alarm_name_of(arn: str) -> str:
+    return arn.split(":alarm:", 1)[1]
+
+
+def owned_alarm_tags(tagging, owner: str) -> dict[str, dict[str, str]]:
+    """Every alarm carrying our ownership tag, by name, with all its tags (100 per page)."""
+    kwargs = {
+        "TagFilters": [{"Key": naming.TAG_SPEC, "Values": [owner]}],
+        "ResourceTypeFilters": [ALARM_RESOURCE_TYPE],
+        "ResourcesPerPage": TAGGING_PAGE_SIZE,
+    }
+    return {
+        alarm_name_of(r["ResourceARN"]): tag_dict(r.get("Tags"))
+        for page in _pages(tagging.get_resources, "PaginationToken", "PaginationToken", **kwargs)
+        for r in page.get("ResourceTagMappingList", [])
+    }
+
+
+def list_tags(cw, arn: str) -> dict[str, str]:
+    return tag_dict(cw.list_tags_for_resource(ResourceARN=arn).get("Tags"))
+
+
+def read_dashboard(cw, name: str) -> tuple[str, dict] | None:
+    try:
+        body = cw.get_dashboard(DashboardName=name)["DashboardBody"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in _NOT_FOUND:
+            return None
+        raise
+    return name, json.loads(body)
+
+
+def published_metrics(cw, namespaces: Iterable[str]) -> set[tuple]:
+    """(namespace, metric name, sorted dimensions) of every metric with data: one paged ListMetrics per namespace."""
+    found = set()
+    for ns in sorted(set(namespaces)):
+        for page in _pages(cw.list_metrics, "NextToken", "NextToken", Namespace=ns):
+            for m in page.get("Metrics", []):
+                found.add((ns, m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m.get("Dimensions", [])))))
+    return found
+
+
+@dataclass
+class Live:
+    """What CloudWatch holds that matters to one spec: alarms (each with "Tags") and the dashboard."""
+
+    alarms: list[dict]
+    dashboard: tuple[str, dict] | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_live(
+    aws: Aws, desired: Sequence[Alarm], *, prefix: str, owner: str, dashboard_name: str, confirm_owned: bool
+) -> Live:
+    """The live side for plan(): every alarm that is desired by name or owned by tag, with its tags."""
+    cw = aws.cloudwatch
+    warnings: list[str] = []
+    with translate_errors():
+        described = {a["AlarmName"]: a for a in describe_alarms(cw, prefix=prefix)}
+        try:
+            owned: dict[str, dict[str, str]] | None = owned_alarm_tags(aws.tagging, owner)
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) not in _DENIED:
+                raise
+            owned = None
+            warnings.append(
+                "tag:GetResources is not allowed: reading tags one alarm at a time (one call per alarm), "
+                "and owned alarms outside the name prefix cannot be found"
+            )
+        # Owned alarms outside the prefix (named another way, or by hand): check they still exist.
+        outside = [n for n in (owned or {}) if n not in described]
+        for start in range(0, len(outside), DESCRIBE_MAX_NAMES):
+            for alarm in describe_alarms(cw, names=outside[start : start + DESCRIBE_MAX_NAMES]):
+                described[alarm["AlarmName"]] = alarm
+        wanted = {a["AlarmName"]: tag_dict(a.get("Tags")) for a in desired}
+        alarms = []
+        for name, alarm in described.items():
+            if owned is not None and name in owned:
+                tags = owned[name]
+                if name in wanted:
+                    confirm = any(tag_diff(wanted[name], tags))  # drift: confirm before writing
+                else:
+                    confirm = confirm_owned  # a prune candidate: confirm before deleting
+            elif owned is None or name in wanted:
+                tags, confirm = {}, True  # ownership unknown: foreign, or the index lags a fresh tag
+            else:
+                continue  # neither wanted nor ours: nothing here concerns this spec
+            if confirm:
+                tags = list_tags(cw, alarm["AlarmArn"])
+            alarms.append({**alarm, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        dashboard = read_dashboard(cw, dashboard_name)
+    return Live(alarms, dashboard, warnings)
+
+
+def read_published(aws: Aws, desired: Sequence[Alarm]) -> set[tuple]:
+    with translate_errors():
+        return published_metrics(aws.cloudwatch, {alarm_metric(a)[0] for a in desired})
+
+
+# ---------------------------------------------------------------- writes
+
+
+class Pacer:
+    """At most `rate` calls per second (0 means unpaced): stay under a quota instead of hitting it."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.interval = 1.0 / rate if rate else 0.0
+        self.clock, self.sleep = clock, sleep
+        self._next = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = self.clock()
+        if now < self._next:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: Change
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def succeeded(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.ok]
+
+
+def _without_tags(alarm: Mapping) -> dict:
+    # PutMetricAlarm ignores Tags on an existing alarm; tags go through TagResource instead.
+    return {k: v for k, v in alarm.items() if k != "Tags"}
+
+
+def _write_alarm(cw, change: Change, pacer: Pacer) -> None:
+    if change.writes_config:
+        pacer.wait()
+        cw.put_metric_alarm(**(change.alarm if change.action is Action.CREATE else _without_tags(change.alarm)))
+    if change.action is Action.CREATE:
+        return
+    if change.tags_to_set:
+        cw.tag_resource(ResourceARN=change.arn, Tags=[{"Key": k, "Value": v} for k, v in sorted(change.tags_to_set.items())])
+    if change.tags_to_remove:
+        cw.untag_resource(ResourceARN=change.arn, TagKeys=list(change.tags_to_remove))
+
+
+def _write_dashboard(cw, change: Change) -> None:
+    if change.action is Action.DELETE:
+        cw.delete_dashboards(DashboardNames=[change.name])
+    else:
+        cw.put_dashboard(DashboardName=change.name, DashboardBody=json.dumps(change.body, separators=(",", ":")))
+
+
+def execute(plan: Plan, aws: Aws, *, put_rate: float = PUT_METRIC_ALARM_TPS, delete_rate: float = DELETE_ALARMS_TPS, sleep=time.sleep) -> Report:
+    """Carry out exactly the plan's changes; a failed write is reported, the others still happen."""
+    cw = aws.cloudwatch
+    put_pacer, delete_pacer = Pacer(put_rate, sleep=sleep), Pacer(delete_rate, sleep=sleep)
+    report = Report()
+
+    def attempt(change: Change, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            report.outcomes.append(Outcome(change, describe_error(exc)))
+        else:
+            report.outcomes.append(Outcome(change))
+
+    alarm_deletes = [c for c in plan.changes if c.resource == "alarm" and c.action is Action.DELETE]
+    for change in plan.changes:
+        if change.resource == "dashboard":
+            attempt(change, lambda c=change: _write_dashboard(cw, c))
+        elif change.action is not Action.DELETE:
+            attempt(change, lambda c=change: _write_alarm(cw, c, put_pacer))
+    # Deletes last (a renamed alarm's successor exists first), in chunks of DELETE_BATCH.
+    for start in range(0, len(alarm_deletes), DELETE_BATCH):
+        batch = alarm_deletes[start : start + DELETE_BATCH]
+        delete_pacer.wait()
+        try:
+            cw.delete_alarms(AlarmNames=[c.name for c in batch])
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            report.outcomes += [Outcome(c, describe_error(exc)) for c in batch]
+        else:
+            report.outcomes += [Outcome(c) for c in batch]
+    return report

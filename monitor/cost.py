@@ -1,0 +1,114 @@
+"""What the spec costs in CloudWatch per month, from public list prices (pure)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from monitor import metrics
+from monitor.alarms import Alarm
+from monitor.metrics import Scope
+from monitor.spec import HIGH_RESOLUTION_PERIODS, Spec
+
+# CloudWatch list prices, us-east-1, from https://aws.amazon.com/cloudwatch/pricing/ as given to
+# this project in 2025 (not re-checked online since): change them here, with the date.
+PRICES_AS_OF = "2025"
+PRICE_REGION = "us-east-1"
+STANDARD_ALARM_METRIC_MONTH = 0.10  # per alarm metric (a metric-math alarm pays per metric in it)
+HIGH_RESOLUTION_ALARM_METRIC_MONTH = 0.30
+CUSTOM_METRIC_MONTH = 0.30  # per metric, first 10,000 metrics
+DASHBOARD_MONTH = 3.00  # per dashboard beyond the free ones
+FREE_DASHBOARDS = 3  # per account, not per spec: so the dashboard may cost nothing
+PUT_METRIC_DATA_PER_1000 = 0.01  # per 1,000 requests
+METRICS_PER_PUT = 1000  # PutMetricData: up to 1000 MetricData entries per request
+HOURS_PER_MONTH = 730  # the month AWS pricing uses
+
+
+@dataclass(frozen=True)
+class Estimate:
+    alarms: int
+    standard_alarm_metrics: int
+    high_resolution_alarm_metrics: int
+    custom_metrics: int
+    put_requests_per_month: int | None  # None: EMF, or a cron schedule we do not expand
+    publish: str
+
+    @property
+    def alarms_usd(self) -> float:
+        return self.standard_alarm_metrics * STANDARD_ALARM_METRIC_MONTH + self.high_resolution_alarm_metrics * HIGH_RESOLUTION_ALARM_METRIC_MONTH
+
+    @property
+    def metrics_usd(self) -> float:
+        return self.custom_metrics * CUSTOM_METRIC_MONTH
+
+    @property
+    def requests_usd(self) -> float:
+        return (self.put_requests_per_month or 0) / 1000 * PUT_METRIC_DATA_PER_1000
+
+    @property
+    def monthly_usd(self) -> float:
+        """Without the dashboard, which is free for the first FREE_DASHBOARDS of the account."""
+        return self.alarms_usd + self.metrics_usd + self.requests_usd
+
+    def line(self) -> str:
+        if self.put_requests_per_month is not None:
+            requests = f"{self.put_requests_per_month:,} PutMetricData requests ${self.requests_usd:.2f}"
+        elif self.publish == "emf":
+            requests = "EMF publishing: no PutMetricData requests (billed as log ingestion, not estimated)"
+        else:
+            requests = "PutMetricData requests not estimated (cron schedule)"
+        return (
+            f"Cost ({PRICE_REGION} list prices of {PRICES_AS_OF}): {self.alarms} alarms = "
+            f"{self.standard_alarm_metrics} standard + {self.high_resolution_alarm_metrics} high-resolution alarm metrics ${self.alarms_usd:.2f}; "
+            f"{self.custom_metrics} custom metrics ${self.metrics_usd:.2f}; {requests}; "
+            f"about ${self.monthly_usd:.2f}/month, plus ${DASHBOARD_MONTH:.2f} for the dashboard beyond the account's {FREE_DASHBOARDS} free."
+        )
+
+
+def alarm_metrics(alarm: Alarm) -> list[int]:
+    """The period of each metric an alarm pays for: one, or each MetricStat of a metric-math alarm."""
+    if "Metrics" in alarm:
+        return [q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q]
+    return [alarm["Period"]]
+
+
+def queue_metric_count(processing: bool, dead_letter: bool) -> int:
+    skip = set()
+    if not processing:
+        skip.add(metrics.IN_FLIGHT_DEPTH.name)
+    if not dead_letter:
+        skip.add(metrics.DEAD_LETTER_DEPTH.name)
+    return sum(1 for m in metrics.ALL_METRICS if m.scope is Scope.QUEUE and m.name not in skip)
+
+
+def custom_metric_count(spec: Spec) -> int:
+    """Metrics one environment's collector publishes: per queue, per discovered key (up to max_keys), per target."""
+    count = sum(queue_metric_count(bool(q.processing), bool(q.dead_letter)) for q in spec.queues)
+    count += sum(p.max_keys * queue_metric_count(bool(p.processing), bool(p.dead_letter)) for p in spec.patterns)
+    target = [m for m in metrics.ALL_METRICS if m.scope is Scope.TARGET]
+    if not spec.patterns:
+        target = [m for m in target if m is not metrics.DISCOVERED_QUEUES]
+    return count + len(target)
+
+
+def runs_per_month(schedule: str) -> int | None:
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours)\)", schedule)
+    if not match:
+        return None
+    every = int(match.group(1))
+    minutes = every * (60 if match.group(2).startswith("hour") else 1)
+    return HOURS_PER_MONTH * 60 // minutes
+
+
+def estimate(spec: Spec, alarms: Sequence[Alarm]) -> Estimate:
+    """The monthly cost of one environment: its alarms, the metrics its collector publishes, its requests."""
+    periods = [p for a in alarms for p in alarm_metrics(a)]
+    high = sum(1 for p in periods if p in HIGH_RESOLUTION_PERIODS)
+    custom = custom_metric_count(spec)
+    runs = runs_per_month(spec.collector.schedule)
+    requests = None
+    if spec.collector.publish == "put_metric_data" and runs is not None:
+        requests = math.ceil(custom / METRICS_PER_PUT) * runs
+    return Estimate(len(alarms), len(periods) - high, high, custom, requests, spec.collector.publish)

@@ -1,0 +1,405 @@
+"""Desired against actual: the changes that make CloudWatch match the spec (pure, no AWS).
+
+`plan(desired_alarms, actual_alarms, desired_dashboard, actual_dashboard, owner=..., prune=...)`
+compares the rendered PutMetricAlarm parameters with what DescribeAlarms returned (each actual
+alarm carrying its "Tags"), field by field after normalising what AWS reports differently from
+what was sent: numbers (1 vs 1.0), list order of actions and dimensions, defaults AWS fills in
+or leaves out (DatapointsToAlarm = EvaluationPeriods, TreatMissingData = missing, empty lists),
+and read-only fields (ARN, state, timestamps) that are not configuration at all.
+
+Ownership is decided by the TAG_SPEC tag only: an alarm without it, or with another spec's
+identity, is never changed or deleted, whatever its name.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+from monitor import naming
+from monitor.alarms import Alarm, alarm_metric
+
+# What DescribeAlarms returns that is not configuration: never compared.
+READ_ONLY_FIELDS = frozenset(
+    {
+        "AlarmArn",
+        "AlarmConfigurationUpdatedTimestamp",
+        "StateValue",
+        "StateReason",
+        "StateReasonData",
+        "StateUpdatedTimestamp",
+        "StateTransitionedTimestamp",
+        "EvaluationState",
+        "ResponseMetadata",
+    }
+)
+
+# Tags AWS sets itself; they cannot be changed or removed.
+AWS_TAG_PREFIX = "aws:"
+
+Dashboard = tuple[str, dict]  # (name, body)
+
+
+class Action(str, enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"  # configuration (PutMetricAlarm) and perhaps tags
+    RETAG = "retag"  # tags only (TagResource / UntagResource)
+    DELETE = "delete"
+
+
+SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.RETAG: "~", Action.DELETE: "-"}
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    field: str
+    old: Any
+    new: Any
+
+    def __str__(self) -> str:
+        if isinstance(self.old, str) and isinstance(self.new, str) and max(len(self.old), len(self.new)) > LONG_TEXT:
+            old, new = _around_difference(self.old, self.new)
+            return f"{self.field}: {old} -> {new}"
+        return f"{self.field}: {show(self.old)} -> {show(self.new)}"
+
+
+LONG_TEXT = 60  # longer strings (descriptions) print only around where they differ
+_CONTEXT = 20
+
+
+def _around_difference(old: str, new: str) -> tuple[str, str]:
+    """'...above 1000 in 3...' for each side: the differing middle with a little context."""
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    lo = max(0, start - _CONTEXT)
+
+    def cut(text: str) -> str:
+        hi = min(len(text), len(text) - end + _CONTEXT)
+        return ("..." if lo else "") + json.dumps(text[lo:hi]) + ("..." if hi < len(text) else "")
+
+    return cut(old), cut(new)
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    name: str
+    resource: str = "alarm"  # or "dashboard"
+    alarm: Alarm | None = None  # the PutMetricAlarm parameters (create, update)
+    arn: str | None = None  # the live alarm (update, retag, delete)
+    diffs: tuple[FieldDiff, ...] = ()
+    tags_to_set: Mapping[str, str] = field(default_factory=dict)
+    tags_to_remove: tuple[str, ...] = ()
+    body: dict | None = None  # dashboard body (create, update)
+
+    @property
+    def writes_config(self) -> bool:
+        return self.action is Action.CREATE or (self.action is Action.UPDATE and bool(self.diffs))
+
+    def lines(self) -> list[str]:
+        """The human form: one header line, then one line per changed field or tag."""
+        head = f"{SYMBOL[self.action]} {self.resource} {self.name}"
+        if self.action is Action.RETAG:
+            head += " (tags only)"
+        out = [head]
+        out += [f"    {d}" for d in self.diffs]
+        out += [f"    tag {k}: set to {show(v)}" for k, v in sorted(self.tags_to_set.items())]
+        out += [f"    tag {k}: removed" for k in self.tags_to_remove]
+        return out
+
+    def to_json(self) -> dict:
+        data: dict[str, Any] = {"action": self.action.value, "resource": self.resource, "name": self.name}
+        if self.diffs:
+            data["diff"] = {d.field: {"old": d.old, "new": d.new} for d in self.diffs}
+        if self.tags_to_set:
+            data["tags_to_set"] = dict(self.tags_to_set)
+        if self.tags_to_remove:
+            data["tags_to_remove"] = list(self.tags_to_remove)
+        return data
+
+
+@dataclass(frozen=True)
+class Conflict:
+    name: str
+    reason: str
+
+    def line(self) -> str:
+        return f"! alarm {self.name}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    warnings: tuple[str, ...] = ()
+    unchanged: int = 0
+
+    def count(self, *actions: Action) -> int:
+        return sum(1 for c in self.changes if c.action in actions)
+
+    @property
+    def converged(self) -> bool:
+        """Nothing to do and nothing standing in the way."""
+        return not self.changes and not self.conflicts
+
+    def summary(self) -> str:
+        conflicts = f", {len(self.conflicts)} conflict{'s' if len(self.conflicts) != 1 else ''}" if self.conflicts else ""
+        return (
+            f"Plan: {self.count(Action.CREATE)} to create, {self.count(Action.UPDATE, Action.RETAG)} to update, "
+            f"{self.count(Action.DELETE)} to delete, {self.unchanged} unchanged{conflicts}."
+        )
+
+    def with_warnings(self, warnings: Iterable[str]) -> "Plan":
+        return replace(self, warnings=self.warnings + tuple(warnings))
+
+    def to_json(self) -> dict:
+        return {
+            "changes": [c.to_json() for c in self.changes],
+            "conflicts": [{"name": c.name, "reason": c.reason} for c in self.conflicts],
+            "warnings": list(self.warnings),
+            "summary": {
+                "create": self.count(Action.CREATE),
+                "update": self.count(Action.UPDATE, Action.RETAG),
+                "delete": self.count(Action.DELETE),
+                "unchanged": self.unchanged,
+                "conflicts": len(self.conflicts),
+            },
+        }
+
+
+# ---------------------------------------------------------------- normalising
+
+
+def _number(value):
+    """1 and 1.0 compare equal and print as 1."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _dimensions(dims) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((d["Name"], d["Value"]) for d in dims or ()))
+
+
+def _metric_query(query: Mapping) -> dict:
+    out: dict[str, Any] = {"Id": query["Id"], "ReturnData": query.get("ReturnData", True)}
+    for key in ("Expression", "Label", "AccountId"):
+        if query.get(key):
+            out[key] = query[key]
+    if query.get("Period"):
+        out["Period"] = _number(query["Period"])
+    stat = query.get("MetricStat")
+    if stat:
+        metric = stat["Metric"]
+        out["MetricStat"] = {
+            "Namespace": metric.get("Namespace"),
+            "MetricName": metric.get("MetricName"),
+            "Dimensions": _dimensions(metric.get("Dimensions")),
+            "Period": _number(stat.get("Period")),
+            "Stat": stat.get("Stat"),
+            "Unit": stat.get("Unit"),
+        }
+    return out
+
+
+def comparable(alarm: Mapping) -> dict[str, Any]:
+    """The configuration of an alarm in one canonical form, whether rendered or described."""
+    evaluation_periods = _number(alarm.get("EvaluationPeriods"))
+    config: dict[str, Any] = {
+        "AlarmDescription": alarm.get("AlarmDescription") or "",
+        "ActionsEnabled": alarm.get("ActionsEnabled", True),
+        "AlarmActions": tuple(sorted(alarm.get("AlarmActions") or ())),
+        "OKActions": tuple(sorted(alarm.get("OKActions") or ())),
+        "InsufficientDataActions": tuple(sorted(alarm.get("InsufficientDataActions") or ())),
+        "Namespace": alarm.get("Namespace") or None,
+        "MetricName": alarm.get("MetricName") or None,
+        "Dimensions": _dimensions(alarm.get("Dimensions")),
+        "Period": _number(alarm.get("Period")) or None,
+        "Statistic": alarm.get("Statistic") or None,
+        "ExtendedStatistic": alarm.get("ExtendedStatistic") or None,
+        "Unit": alarm.get("Unit") or None,
+        "Metrics": tuple(json.dumps(_metric_query(q), sort_keys=True) for q in sorted(alarm.get("Metrics") or (), key=lambda q: q["Id"])),
+        "EvaluationPeriods": evaluation_periods,
+        # AWS leaves DatapointsToAlarm out when it was not sent; it then means "all N".
+        "DatapointsToAlarm": _number(alarm.get("DatapointsToAlarm") or evaluation_periods),
+        "Threshold": _number(float(alarm["Threshold"])) if alarm.get("Threshold") is not None else None,
+        "ThresholdMetricId": alarm.get("ThresholdMetricId") or None,
+        "ComparisonOperator": alarm.get("ComparisonOperator"),
+        "TreatMissingData": alarm.get("TreatMissingData") or "missing",
+        "EvaluateLowSampleCountPercentile": alarm.get("EvaluateLowSampleCountPercentile") or None,
+    }
+    return config
+
+
+def _readable(field_name: str, value):
+    if field_name == "Metrics":
+        return [json.loads(q) for q in value]
+    if field_name == "Dimensions":
+        return {k: v for k, v in value}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def config_diff(desired: Mapping, actual: Mapping) -> tuple[FieldDiff, ...]:
+    new, old = comparable(desired), comparable(actual)
+    return tuple(FieldDiff(k, _readable(k, old[k]), _readable(k, new[k])) for k in new if new[k] != old[k])
+
+
+def tag_dict(tags) -> dict[str, str]:
+    """Tags as a dict from either [{"Key", "Value"}] (AWS) or a mapping."""
+    if tags is None:
+        return {}
+    if isinstance(tags, Mapping):
+        return dict(tags)
+    return {t["Key"]: t["Value"] for t in tags}
+
+
+def tag_diff(desired: Mapping[str, str], actual: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(tags to set, tag keys to remove); tags AWS owns (aws:*) are left alone."""
+    to_set = {k: v for k, v in desired.items() if actual.get(k) != v}
+    to_remove = tuple(sorted(k for k in actual if k not in desired and not k.startswith(AWS_TAG_PREFIX)))
+    return to_set, to_remove
+
+
+def owner_of(alarm: Mapping) -> str | None:
+    return tag_dict(alarm.get("Tags")).get(naming.TAG_SPEC)
+
+
+def show(value) -> str:
+    """A value as the plan prints it: numbers without .0, strings quoted, lists as JSON."""
+    value = _number(value)
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, dict, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _canonical_json(body) -> Any:
+    """Parsed JSON with integral floats as ints, so 1 and 1.0 compare equal."""
+    if isinstance(body, dict):
+        return {k: _canonical_json(v) for k, v in body.items()}
+    if isinstance(body, (list, tuple)):
+        return [_canonical_json(v) for v in body]
+    return _number(body)
+
+
+# ---------------------------------------------------------------- the plan
+
+
+def plan(
+    desired_alarms: Sequence[Alarm],
+    actual_alarms: Sequence[Mapping],
+    desired_dashboard: Dashboard | None,
+    actual_dashboard: Dashboard | None,
+    *,
+    owner: str,
+    prune: bool,
+) -> Plan:
+    """The changes that make the actual alarms and dashboard match the desired ones."""
+    actual_by_name = {a["AlarmName"]: a for a in actual_alarms}
+    desired_names = {a["AlarmName"] for a in desired_alarms}
+    creates: list[Change] = []
+    updates: list[Change] = []
+    deletes: list[Change] = []
+    conflicts: list[Conflict] = []
+    warnings: list[str] = []
+    unchanged = 0
+
+    for alarm in desired_alarms:
+        name = alarm["AlarmName"]
+        live = actual_by_name.get(name)
+        if live is None:
+            creates.append(Change(Action.CREATE, name, alarm=alarm))
+            continue
+        live_owner = owner_of(live)
+        if live_owner != owner:
+            whose = f"belongs to spec '{live_owner}'" if live_owner else f"has no {naming.TAG_SPEC} tag"
+            conflicts.append(Conflict(name, f"exists and {whose}, so it is not ours to change; left as is (rename or delete it by hand)"))
+            continue
+        diffs = config_diff(alarm, live)
+        to_set, to_remove = tag_diff(tag_dict(alarm.get("Tags")), tag_dict(live.get("Tags")))
+        if not diffs and not to_set and not to_remove:
+            unchanged += 1
+            continue
+        updates.append(
+            Change(
+                Action.UPDATE if diffs else Action.RETAG,
+                name,
+                alarm=alarm,
+                arn=live.get("AlarmArn"),
+                diffs=diffs,
+                tags_to_set=to_set,
+                tags_to_remove=to_remove,
+            )
+        )
+
+    strays = [a for a in actual_alarms if a["AlarmName"] not in desired_names and owner_of(a) == owner]
+    if prune:
+        deletes = [Change(Action.DELETE, a["AlarmName"], arn=a.get("AlarmArn")) for a in strays]
+    elif strays:
+        warnings.append(
+            f"{len(strays)} alarm{'s' if len(strays) != 1 else ''} of this spec no longer in it "
+            f"(e.g. {strays[0]['AlarmName']}); --prune deletes {'them' if len(strays) != 1 else 'it'}"
+        )
+
+    dashboard_changes = _dashboard_changes(desired_dashboard, actual_dashboard, prune)
+    if not dashboard_changes and desired_dashboard is not None:
+        unchanged += 1
+    # Creates before deletes: a renamed queue is watched by the new alarm before the old one goes.
+    changes = creates + updates + dashboard_changes + deletes
+    return Plan(tuple(changes), tuple(conflicts), tuple(warnings), unchanged)
+
+
+def _dashboard_changes(desired: Dashboard | None, actual: Dashboard | None, prune: bool) -> list[Change]:
+    if desired is None:
+        if actual is not None and prune:
+            return [Change(Action.DELETE, actual[0], resource="dashboard")]
+        return []
+    name, body = desired
+    if actual is None:
+        return [Change(Action.CREATE, name, resource="dashboard", body=body)]
+    if _canonical_json(body) == _canonical_json(actual[1]):
+        return []
+    old_widgets, new_widgets = len(actual[1].get("widgets", ())), len(body.get("widgets", ()))
+    diff = FieldDiff("widgets", f"{old_widgets} widgets", f"{new_widgets} widgets (body differs)")
+    return [Change(Action.UPDATE, name, resource="dashboard", body=body, diffs=(diff,))]
+
+
+# ---------------------------------------------------------------- silent alarms
+
+def silent_alarm_warnings(desired_alarms: Sequence[Alarm], published: Iterable[tuple]) -> list[str]:
+    """Warn about alarms whose metric (namespace, name, dimensions) nobody has published.
+
+    ListMetrics only knows metrics with data in the last two weeks; when a namespace has nothing
+    at all, one line says so (the collector has not run yet) instead of one per alarm.
+    """
+    published = set(published)
+    namespaces_seen = {ns for ns, _, _ in published}
+    silent_by_ns: dict[str, list[Alarm]] = {}
+    for alarm in desired_alarms:
+        metric = alarm_metric(alarm)
+        if metric not in published:
+            silent_by_ns.setdefault(metric[0], []).append(alarm)
+    warnings = []
+    for ns, alarms in sorted(silent_by_ns.items()):
+        if ns not in namespaces_seen:
+            warnings.append(
+                f"no metric in namespace {ns} has data yet (ListMetrics): {len(alarms)} alarm{'s' if len(alarms) != 1 else ''} "
+                "cannot fire until the collector publishes"
+            )
+            continue
+        for alarm in alarms:
+            _, metric_name, dims = alarm_metric(alarm)
+            where = ", ".join(f"{k}={v}" for k, v in dims)
+            warnings.append(f"alarm {alarm['AlarmName']} watches {metric_name} ({where}), which has no data in the last two weeks (ListMetrics): check the name and dimensions, or it can never fire")
+    return warnings

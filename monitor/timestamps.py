@@ -1,0 +1,97 @@
+"""Enqueue times of queue messages: find the field in the JSON message and turn it into epoch seconds.
+
+Reasons in ValueError name the field and the expected format only, never the message or the value:
+a message may carry secrets.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+from datetime import datetime, timezone
+
+# A number written as text; stricter than float(), which also takes 'nan', 'inf', '1_000', ' 12 '.
+_NUMERIC = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
+# AUTO: epoch numbers above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+AUTO_MILLIS_ABOVE = 1e11
+MILLIS_PER_SECOND = 1000.0
+
+
+NOT_JSON = "not JSON"
+NOT_STRING_OR_NUMBER = "field '{field}' is not a string or number"
+NO_FIELD = "no field '{field}'"
+
+
+class TimestampFormat(str, enum.Enum):
+    ISO8601 = "iso8601"
+    EPOCH_SECONDS = "epoch_seconds"
+    EPOCH_MILLIS = "epoch_millis"
+    AUTO = "auto"
+
+
+def parse_enqueue_time(raw: bytes | str, field: str, fmt: TimestampFormat) -> float:
+    """Epoch seconds of the message's enqueue time; ValueError with a short reason if there is none."""
+    return parse_time_value(extract_field(raw, field), field, fmt)
+
+
+def extract_field(raw: bytes | str, field: str) -> object:
+    """The JSON value at the dotted path `field` of a JSON message."""
+    if isinstance(raw, bytes):
+        # Invalid UTF-8 is not our concern unless it sits in the timestamp itself (cjson agrees).
+        raw = raw.decode("utf-8", "replace")
+    try:
+        node = json.loads(raw)
+    except ValueError:
+        raise ValueError(NOT_JSON) from None
+    for name in filter(None, field.split(".")):  # empty parts are skipped, as the Lua side does
+        if not isinstance(node, dict) or name not in node:
+            raise ValueError(NO_FIELD.format(field=field))
+        node = node[name]
+    return node
+
+
+def parse_time_value(value: object, field: str, fmt: TimestampFormat) -> float:
+    """Epoch seconds of a JSON value (string or number) read from `field`."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(NOT_STRING_OR_NUMBER.format(field=field))
+    fmt = TimestampFormat(fmt)
+    if fmt is TimestampFormat.AUTO:
+        number = _as_number(value)
+        if number is None:
+            return _iso(value, field, fmt)
+        return number / MILLIS_PER_SECOND if abs(number) > AUTO_MILLIS_ABOVE else number
+    if fmt is TimestampFormat.ISO8601:
+        return _iso(value, field, fmt)
+    number = _as_number(value)
+    if number is None:
+        raise ValueError(f"unparseable {fmt.value} time in field '{field}'")
+    return number / MILLIS_PER_SECOND if fmt is TimestampFormat.EPOCH_MILLIS else number
+
+
+def age_seconds(enqueued_at: float, now: float) -> float:
+    """Seconds since enqueued_at; 0 for a time in the future (clock skew between hosts)."""
+    return max(0.0, now - enqueued_at)
+
+
+def _as_number(value: str | int | float) -> float | None:
+    if isinstance(value, str):
+        if not _NUMERIC.fullmatch(value):
+            return None
+        value = float(value)
+    number = float(value)  # ints too, so both reader paths (Python json, Lua cjson) agree exactly
+    return number if math.isfinite(number) else None
+
+
+def _iso(value: str | int | float, field: str, fmt: TimestampFormat) -> float:
+    reason = f"unparseable {fmt.value} time in field '{field}'"
+    if not isinstance(value, str):
+        raise ValueError(reason)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(reason) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # hokusai writes datetime.utcnow().isoformat()
+    return moment.timestamp()
