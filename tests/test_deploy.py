@@ -32,7 +32,7 @@ PROVISIONER_POLICY = DEPLOY / "provisioner-policy.json"
 WHEEL_CACHE = Path(os.environ.get("MONITOR_WHEEL_CACHE", Path.home() / ".cache" / "redis-queue-monitor" / "lambda-wheels"))
 
 # moto's CloudFormation skips these two types (checked in the template itself instead).
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::(CloudWatch::Alarm|Lambda::EventInvokeConfig):UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..(CloudWatch..Alarm|Lambda..EventInvokeConfig) but:UserWarning")
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hokusai/redis/development/auth-token-AbCdEf"
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:collector-alerts"
