@@ -90,11 +90,13 @@ def check_redis(settings: RedisSettings, token: Secret | None) -> tuple[Check, A
     transport = "TLS, certificate verified" if settings.tls else "no TLS"
     auth = f"AUTH as {settings.username}" if settings.username else ("AUTH with the token" if token else "no AUTH")
     subject = f"{settings.host}:{settings.port}/{settings.db}"
-    client = open_client(settings, token)
+    client = None
     try:
+        client = open_client(settings, token)  # a single-connection client connects (and AUTHs) here
         client.ping()
     except (redis.RedisError, OSError) as exc:
-        client.close()
+        if client is not None:
+            client.close()
         reason = classify_failure(exc)
         text = scrub(f"{type(exc).__name__}: {exc}", token)[:300]
         return Check("redis", subject, Status.FAIL, f"{reason}: {text} ({transport}, {auth})"), None
