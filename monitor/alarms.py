@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from typing import Any
 
 from monitor import naming
@@ -46,7 +48,9 @@ def _description(spec: Spec, env: Environment, subject: str, rule: AlarmRule) ->
         parts.append(rule.description)
     if rule.runbook:
         parts.append(f"Runbook: {rule.runbook}")
-    parts.append(f"Managed by {naming.TOOL} from {spec.path}; do not edit by hand.")
+    # The file name only: the same spec given as ./alarms.yaml or by an absolute path must render
+    # identical alarms, or every alarm would look changed to plan.
+    parts.append(f"Managed by {naming.TOOL} from {os.path.basename(spec.path)}; do not edit by hand.")
     text = " ".join(parts)
     if len(text) > MAX_DESCRIPTION and rule.runbook:
         # Never cut the runbook link: shorten the prose before it instead.

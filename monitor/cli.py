@@ -159,10 +159,10 @@ def cmd_verify(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
-    status = cmd_validate(args)
-    if status is ExitStatus.SUCCESS:
-        status = cmd_render(args)
-    return status
+    from monitor.demo import run_demo
+
+    run_demo(args.spec, sys.stdout)
+    return ExitStatus.SUCCESS
 
 
 # ---------------------------------------------------------------- plan / apply
@@ -298,6 +298,25 @@ def cmd_apply(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.SUCCESS
 
 
+def cmd_test(args: argparse.Namespace) -> ExitStatus:
+    from monitor import scenarios
+
+    spec = load(args)
+    files = args.files or scenarios.default_files(args.spec)
+    results = scenarios.run_files(files, spec, args.env)
+    sys.stdout.write(scenarios.report(results))
+    return scenarios.exit_status(results)
+
+
+def cmd_explain(args: argparse.Namespace) -> ExitStatus:
+    from monitor import scenarios
+
+    spec = load(args)
+    index = scenarios.AlarmIndex.build(spec, spec.environment(args.env))
+    sys.stdout.write(scenarios.explain_text(index, index.select(args.alarms)))
+    return ExitStatus.SUCCESS
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -366,9 +385,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.set_defaults(handler=cmd_verify)
 
-    p = sub.add_parser("demo", help="run the whole job on a local redis-server and AWS emulator")
+    p = sub.add_parser("test", help="run alarm scenarios against the rendered alarms (offline)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="scenario files (default: every *.yaml under scenarios/ next to the spec)")
     add_spec_args(p)
-    p.add_argument("--output", choices=("json", "yaml"), default="json")
+    p.set_defaults(handler=cmd_test)
+
+    p = sub.add_parser("explain", help="say in words when each alarm fires and clears")
+    p.add_argument("alarms", nargs="*", metavar="ALARM", help="full name, QUEUE/KIND/TIER or part of a name (default: every alarm)")
+    add_spec_args(p)
+    p.set_defaults(handler=cmd_explain)
+
+    p = sub.add_parser("demo", help="run the whole job on a local redis-server and AWS emulator (no AWS account)")
+    p.add_argument("--spec", default=DEFAULT_SPEC_PATH, help="the spec file; its 'demo' environment is used (default: ./alarms.yaml)")
     p.set_defaults(handler=cmd_demo)
     return parser
 

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -27,11 +27,15 @@ from monitor.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.publish import Point, datums, emf_lines, now_utc, put_metric_data
-from monitor.reader import QueueReading, QueueSource, discover, read_queues
+from monitor.publish import Point, datums, emf_lines, put_metric_data
+from monitor.reader import QueueReading, QueueSource, ReadResult, discover, read_queues
 from monitor.spec import Environment, Spec, load_spec
 
 BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "alarms.yaml"
+
+# Wall-clock source for the collection time and message ages. Only the demo changes it, to replay
+# a schedule of simulated minutes through the real handler.
+clock: Callable[[], float] = time.time
 
 
 @dataclass
@@ -101,6 +105,7 @@ class Collector:
         self._provider: TokenProvider | None = None
         self._provider_source: TokenSource | None = None
         self.last_datums: list[dict] = []
+        self.last_summary: RunSummary | None = None
 
     def _token_provider(self, settings: RedisSettings) -> TokenProvider:
         if self._provider is None or self._provider_source != settings.token:
@@ -115,7 +120,7 @@ class Collector:
         import redis
 
         started = time.monotonic()
-        stamp = now_utc()
+        stamp = datetime.fromtimestamp(int(clock()), timezone.utc)
         summary = RunSummary(environment=self.env.name, target=self.env.redis.name, timestamp=stamp.isoformat())
         points: list[Point] = []
         provider: TokenProvider | None = None
@@ -140,25 +145,26 @@ class Collector:
                 points.append(Point(metrics.DISCOVERED_QUEUES, target, summary.keys_discovered))
             self._publish(points, stamp, summary)
             self.emit(summary.log_line())
+            self.last_summary = summary
         return summary
 
     def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> list[Point]:
         import redis
 
-        client = open_client(settings, provider.get())
-        try:
+        def attempt() -> ReadResult:
+            client = open_client(settings, provider.get())
             try:
-                sources = self._sources(client, summary)
-            except redis.AuthenticationError:
-                # The token may have been rotated since this container cached it: fetch it once more.
+                return read_queues(client, self._sources(client, summary), now=clock())
+            finally:
                 client.close()
-                if not provider.refresh():
-                    raise
-                client = open_client(settings, provider.get())
-                sources = self._sources(client, summary)
-            result = read_queues(client, sources, now=time.time())
-        finally:
-            client.close()
+
+        try:
+            result = attempt()
+        except redis.AuthenticationError:
+            # The token may have been rotated since this container cached it: fetch it once more.
+            if not provider.refresh():
+                raise
+            result = attempt()
         summary.round_trips += result.round_trips
         summary.queues_read = len(result.readings)
         points: list[Point] = []
@@ -187,9 +193,6 @@ class Collector:
                 if key not in declared:
                     declared.add(key)
                     sources.append(pattern.source(key))
-        if not self.spec.patterns:
-            client.ping()  # with only declared queues, this is where connect and AUTH happen
-            summary.round_trips += 1
         return sources
 
     def _publish(self, points: list[Point], stamp: datetime, summary: RunSummary) -> None:

@@ -2,7 +2,7 @@
 
 The environment variables the hokusai services already use override the spec: REDIS_URL
 (redis:// or rediss://), or REDIS_HOST, REDIS_PORT, REDIS_TLS_ENABLED, REDIS_USERNAME, and for
-the token REDIS_AUTH_TOKEN or REDIS_AUTH_TOKEN_SECRET_ARN (+ REDIS_AUTH_TOKEN_SECRET_KEY for a
+the token REDIS_AUTH_TOKEN (set but empty: no AUTH) or REDIS_AUTH_TOKEN_SECRET_ARN (+ REDIS_AUTH_TOKEN_SECRET_KEY for a
 JSON secret). The token is wrapped in `Secret` so that no repr, log line or exception shows it.
 """
 
@@ -134,8 +134,9 @@ def resolve_settings(env: Environment, collector: Collector, environ: Mapping[st
         settings = replace(settings, username=environ["REDIS_USERNAME"])
     if environ.get("REDIS_CA_BUNDLE"):
         settings = replace(settings, ca_bundle=environ["REDIS_CA_BUNDLE"])
-    if environ.get("REDIS_AUTH_TOKEN"):
-        settings = replace(settings, token=TokenSource(literal=Secret(environ["REDIS_AUTH_TOKEN"])))
+    if "REDIS_AUTH_TOKEN" in environ:  # set but empty: no AUTH at all
+        literal = environ["REDIS_AUTH_TOKEN"]
+        settings = replace(settings, token=TokenSource(literal=Secret(literal)) if literal else TokenSource())
     elif environ.get("REDIS_AUTH_TOKEN_SECRET_ARN"):
         settings = replace(
             settings,
@@ -241,9 +242,7 @@ def open_client(settings: RedisSettings, token: Secret | None):
         "socket_connect_timeout": settings.connect_timeout,
         "socket_timeout": settings.read_timeout,
         "retry": Retry(NoBackoff(), 0),
-        "retry_on_timeout": False,
         "single_connection_client": True,
-        "client_name": "redis-queue-monitor",
     }
     if settings.tls:
         kwargs.update(ssl=True, ssl_cert_reqs="required", ssl_check_hostname=True, ssl_ca_certs=settings.ca_bundle)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from monitor.metrics import Metric
@@ -129,8 +129,4 @@ def emf_lines(points: Iterable[Point], *, namespace: str, environment: str, time
             record.update({p.metric.name: p.value for p in chunk})
             lines.append(json.dumps(record, separators=(",", ":")))
     return lines
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
 

@@ -44,6 +44,11 @@ def parse_series(text: str, start: int, period: int) -> list[tuple[int, float]]:
     return samples
 
 
+def period_count(text: str) -> int:
+    """How many periods the notation spans, trailing missing periods included."""
+    return sum(len(_expand(m.group(), m.start() + 1, text)) for m in _TOKEN.finditer(text))
+
+
 def _expand(token: str, position: int, text: str) -> list[float | None]:
     """The per-period values of one token (None for a missing period)."""
 

@@ -95,3 +95,12 @@ def test_readme_documents_every_metric():
     readme = (ROOT / "README.md").read_text()
     for metric in metrics.ALL_METRICS:
         assert f"| `{metric.name}` | {metric.unit.value} |" in readme, metric.name
+
+
+def test_rendering_does_not_depend_on_how_the_spec_path_is_spelled(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    relative = load_spec("alarms.yaml", environ={})
+    absolute = load_spec(str(ROOT / "alarms.yaml"), environ={})
+    dotted = load_spec("./alarms.yaml", environ={})
+    rendered = [render_alarms(s, s.environment("development")) for s in (relative, absolute, dotted)]
+    assert rendered[0] == rendered[1] == rendered[2]

@@ -1,0 +1,757 @@
+"""Alarm scenarios: input series and expected alarm states, run against the alarms the spec renders.
+
+A scenario file (YAML) gives series per queue (or Redis target) and metric in the compact notation
+of monitor.series, plus explicit points, and the states expected at given times:
+
+    name: backlog builds up and drains
+    environment: development                  # optional; else --env, else the spec's first
+    start: 2026-01-01T00:00:00Z               # optional (DEFAULT_START)
+    period: 60                                # seconds per notation step (default 60)
+    duration: 30m                             # optional; the run also covers every series and `at`
+    series:
+      hokusai:model_ready_queue:              # a queue key or name, or redis:TARGET for target metrics
+        QueueDepth: "0x10 1500x6 0x10"
+        DeadLetterDepth: {values: "0x10", points: [[10m30s, 1]]}
+    expect:
+      - {at: 13m, alarm: hokusai:model_ready_queue/queue_depth/critical, state: ALARM}
+      - {from: 20m, until: 30m, alarm: ..., state: OK}      # at every evaluation in the window
+      - {none_in: ALARM}                                     # no alarm, at any time of the run
+
+Metric keys come from monitor.metrics (Metric.dimensions), and the alarms are exactly those
+render_alarms returns for the environment, so a scenario cannot disagree with the collector or
+with what is provisioned. A metric without a series has no data at all.
+
+    results = run_files(paths, spec, env_name)     # what `provision-alarms test` runs
+    report(results)                                # the test-runner report; exit_status(results)
+    evaluate_all(alarms, data, start, end)         # {alarm name: final Evaluation}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from monitor import evaluator, metrics, naming
+from monitor.alarms import Alarm, render_alarms
+from monitor.errors import ExitStatus, SpecError, UsageError
+from monitor.evaluator import Evaluation, MetricData, MetricKey, NotSupported, State
+from monitor.kinds import TreatMissingData, period_words
+from monitor.metrics import Scope
+from monitor.schema import Field, ListOf, Node, Num, Obj, Str, check
+from monitor.series import SeriesSyntaxError, parse_series, period_count
+from monitor.spec import Environment, Spec
+from monitor.yamlload import Document, LoadError, Problem, format_path, load_document
+
+SCENARIO_DIR = "scenarios"
+DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+DEFAULT_START_SECONDS = int(DEFAULT_START.timestamp())
+DEFAULT_PERIOD = 60
+# PutMetricData accepts timestamps at most two weeks old, so no real run of data is longer.
+MAX_RUN_SECONDS = 14 * 24 * 3600
+TARGET_PREFIXES = ("redis:", "target:")
+STATES = tuple(s.value for s in State)
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION_HINT = "an offset from start such as 90s, 15m, 1h30m or 2d, or an ISO-8601 time such as 2026-01-01T00:15:00Z"
+
+
+class ScenarioError(SpecError):
+    """One or more scenario files are invalid; carries every problem found."""
+
+
+# ---------------------------------------------------------------- the typed scenario
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Alarms expected in `state` (or, when `negated`, not in it) at every checked time of [start, end]."""
+
+    label: str  # what the file names, e.g. hokusai:model_ready_queue/queue_depth/critical, or "no alarm"
+    alarms: tuple[str, ...]  # full alarm names; () means every alarm
+    state: State
+    negated: bool
+    start: int
+    end: int  # == start for a single `at`
+    line: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: str
+    name: str
+    environment: str
+    start: int
+    end: int
+    data: Mapping[MetricKey, tuple[tuple[int, float], ...]]
+    expectations: tuple[Expectation, ...]
+    labels: Mapping[str, str]  # alarm name -> subject/kind/tier, for the report
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One alarm at one time that broke an expectation, with the evaluation in force then."""
+
+    alarm: str
+    time: int
+    actual: State
+    evaluation: Evaluation | None  # None: not evaluated yet at that time
+    history: tuple[Evaluation, ...]  # the transitions of the whole run
+
+
+@dataclass(frozen=True)
+class Outcome:
+    expectation: Expectation
+    failures: tuple[Failure, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    scenario: Scenario
+    outcomes: tuple[Outcome, ...]
+    not_modelled: Mapping[str, str]  # alarm name -> why the evaluator cannot run it (left out of none_in)
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outcomes)
+
+
+# ---------------------------------------------------------------- naming alarms and subjects
+
+
+@dataclass(frozen=True)
+class AlarmIndex:
+    """The rendered alarms of one environment and the short `subject/kind/tier` label of each."""
+
+    environment: str
+    alarms: Mapping[str, Alarm]  # by AlarmName, in render order
+    labels: Mapping[str, str]  # AlarmName -> subject/kind/tier
+    aliases: Mapping[str, str]  # every accepted subject/kind/tier spelling (normalised) -> AlarmName
+
+    @classmethod
+    def build(cls, spec: Spec, env: Environment) -> AlarmIndex:
+        alarms = {a["AlarmName"]: a for a in render_alarms(spec, env)}
+        labels, aliases = {}, {}
+        target = env.redis.name
+        subjects = [(q.name, (q.key, q.name), q.alarms) for q in spec.queues]
+        target_spellings = tuple(p + target for p in TARGET_PREFIXES) + (naming.target_subject(target),)
+        subjects.append((naming.target_subject(target), target_spellings, spec.target_alarms))
+        for subject, spellings, rules in subjects:
+            for rule in rules:
+                name = naming.alarm_name(spec.name_prefix, env.name, subject, rule.kind, rule.tier)
+                labels[name] = f"{spellings[0]}/{rule.kind.value}/{rule.tier}"
+                for spelling in spellings:
+                    aliases.setdefault(_normal_label(f"{spelling}/{rule.kind.value}/{rule.tier}"), name)
+        return cls(env.name, alarms, {n: labels.get(n, n) for n in alarms}, {k: v for k, v in aliases.items() if v in alarms})
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name)
+
+    def resolve(self, ref: str) -> str | None:
+        """The alarm name for a full name or SUBJECT/KIND/TIER (queue key or name, redis:TARGET; kind with _ or -)."""
+        if ref in self.alarms:
+            return ref
+        return self.aliases.get(_normal_label(ref))
+
+    def unknown(self, ref: str) -> str:
+        """The message for an alarm reference that matches nothing: a suggestion and the choices."""
+        hint = difflib.get_close_matches(ref, list(self.labels.values()) + list(self.alarms), n=1, cutoff=0.5)
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        return f"unknown alarm '{ref}'{suggestion} (alarms of {self.environment}: {', '.join(self.labels.values())})"
+
+    def select(self, refs: Sequence[str]) -> list[str]:
+        """Alarm names for each ref (full name, label or substring of either); every alarm without refs."""
+        if not refs:
+            return list(self.alarms)
+        chosen: list[str] = []
+        for ref in refs:
+            exact = self.resolve(ref)
+            found = [exact] if exact else [n for n in self.alarms if ref in n or ref in self.labels[n]]
+            if not found:
+                raise UsageError(self.unknown(ref))
+            chosen += [n for n in found if n not in chosen]
+        return chosen
+
+
+def _normal_label(label: str) -> str:
+    subject, _, rest = label.rpartition("/")
+    subject, _, kind = subject.rpartition("/")
+    return f"{subject}/{kind.replace('-', '_')}/{rest}"
+
+
+def _subjects(spec: Spec, env: Environment) -> dict[str, tuple[Scope, str]]:
+    """Every way a scenario may name a queue or the target -> (scope, the dimension value)."""
+    names: dict[str, tuple[Scope, str]] = {}
+    for prefix in TARGET_PREFIXES:
+        names[prefix + env.redis.name] = (Scope.TARGET, env.redis.name)
+    names[naming.target_subject(env.redis.name)] = (Scope.TARGET, env.redis.name)
+    for queue in spec.queues:  # a queue wins over a target spelling it collides with
+        names[queue.name] = (Scope.QUEUE, queue.key)
+        names[queue.key] = (Scope.QUEUE, queue.key)
+    return names
+
+
+# ---------------------------------------------------------------- times
+
+
+def _utc_seconds(value: dt.datetime | dt.date) -> int:
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:  # a time without a zone means UTC, as everywhere in this project
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return int(value.timestamp())
+
+
+def _absolute_time(value) -> int | None:
+    """Epoch seconds of a YAML timestamp or an ISO-8601 string, or None."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return _utc_seconds(value)
+    if isinstance(value, str):
+        try:
+            return _utc_seconds(dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def parse_time(value, start: int) -> int:
+    """Epoch seconds of an offset from `start` (15m, 1h30m) or of an absolute time; ValueError if neither."""
+    if isinstance(value, bool):
+        raise ValueError(f"found {value}; expected {_DURATION_HINT}")
+    if isinstance(value, (dt.date, dt.datetime)):
+        return _utc_seconds(value)
+    if isinstance(value, int):
+        if value == 0:
+            return start
+        raise ValueError(f"found {value} without a unit; write {value}s or {value}m")
+    if isinstance(value, str):
+        text = value.strip()
+        match = _DURATION.fullmatch(text)
+        if text and match:
+            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+            return start + ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+        absolute = _absolute_time(text)
+        if absolute is not None:
+            return absolute
+    raise ValueError(f"found {value!r}; expected {_DURATION_HINT}")
+
+
+def offset_words(seconds: int) -> str:
+    """An offset as scenario files write it: 0m, 13m, 7m30s, 1h05m, 9h00m, -2m."""
+    sign, seconds = ("-" if seconds < 0 else ""), abs(int(seconds))
+    hours, minutes, secs = seconds // 3600, seconds // 60 % 60, seconds % 60
+    text = f"{hours}h" if hours else ""
+    if minutes or not secs:
+        text += f"{minutes:02d}m" if hours else f"{minutes}m"
+    if secs:
+        text += f"{secs:02d}s" if text else f"{secs}s"
+    return sign + text
+
+
+def iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- the file's shape
+
+
+class _Anything(Node):
+    """A value checked later, by the builder (times, series)."""
+
+    def __init__(self, expected: str):
+        self.expected = expected
+
+    def check(self, value, path, doc, out):
+        if value is None:
+            out.append(doc.problem(path, f"is empty; expected {self.expected}"))
+
+
+_TIME = _Anything(_DURATION_HINT)
+_STATE = Str(enum=STATES)
+_SERIES_VALUE = _Anything('a series in the notation such as "0x10 1500x6 _x3", or {values: "...", points: [[7m30s, 1], ...]}')
+
+SCENARIO_SCHEMA = Obj(
+    fields={
+        "name": Field(Str(max_length=200, doc="What the scenario shows, for the report."), required=True),
+        "description": Field(Str()),
+        "environment": Field(Str(doc="The spec environment whose rendered alarms run.")),
+        "start": Field(_TIME),
+        "period": Field(Num(integer=True, minimum=1, maximum=86400, doc="Seconds per notation step.")),
+        "duration": Field(_TIME),
+        "series": Field(
+            Obj(
+                keys=Str(pattern_hint="a queue key or name, or redis:TARGET"),
+                values=Obj(keys=Str(pattern_hint="a metric name"), values=_SERIES_VALUE),
+            ),
+            required=True,
+        ),
+        "expect": Field(
+            ListOf(
+                Obj(
+                    fields={
+                        "at": Field(_TIME),
+                        "from": Field(_TIME),
+                        "until": Field(_TIME),
+                        "alarm": Field(Str(pattern_hint="an alarm: QUEUE/KIND/TIER or its full name")),
+                        "state": Field(_STATE),
+                        "none_in": Field(_STATE),
+                    }
+                ),
+                min_items=1,
+            ),
+            required=True,
+        ),
+    }
+)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_scenario(path: str | Path, spec: Spec, env_name: str | None = None) -> Scenario:
+    """Read and validate one scenario file against the spec; raise ScenarioError with every problem."""
+    return load_scenarios([path], spec, env_name)[0]
+
+
+def load_scenarios(paths: Iterable[str | Path], spec: Spec, env_name: str | None = None) -> list[Scenario]:
+    """Every scenario, or ScenarioError with the problems of all files at once."""
+    scenarios, problems = [], []
+    for path in paths:
+        try:
+            doc = load_document(str(path), {})
+        except LoadError as exc:  # its wording is the spec's; these are scenario files
+            problems += [_reworded(p) for p in exc.problems]
+            continue
+        builder = _Builder(doc, spec, env_name)
+        scenario = builder.build()
+        problems += sorted(builder.problems, key=lambda p: (p.line, p.column))
+        if scenario is not None:
+            scenarios.append(scenario)
+    if problems:
+        raise ScenarioError(problems)
+    return scenarios
+
+
+def _reworded(problem: Problem) -> Problem:
+    message = problem.message.replace("a spec", "a scenario file").replace("the spec", "the scenario file")
+    return Problem(problem.file, problem.line, problem.column, problem.path, message)
+
+
+class _Builder:
+    """Builds a Scenario from a document, collecting problems with their positions."""
+
+    def __init__(self, doc: Document, spec: Spec, env_name: str | None):
+        self.doc, self.spec, self.env_name = doc, spec, env_name
+        self.problems: list[Problem] = list(doc.problems)
+
+    def error(self, path: tuple, message: str, *, key: bool = False) -> None:
+        self.problems.append(self.doc.problem(path, message, key=key))
+
+    def time(self, path: tuple, value, start: int) -> int | None:
+        try:
+            t = parse_time(value, start)
+        except ValueError as exc:
+            self.error(path, str(exc))
+            return None
+        if t < start:
+            self.error(path, f"{iso(t)} is before the scenario's start {iso(start)}")
+            return None
+        if t - start > MAX_RUN_SECONDS:
+            self.error(path, f"is {(t - start) / 86400:g} days after start; a scenario spans at most 14 days (PutMetricData's limit)")
+            return None
+        return t
+
+    def ok(self, path: tuple) -> bool:
+        """Whether nothing at, under or above `path` has a problem yet (so checking it says more)."""
+        here = format_path(path)
+        return not any(
+            p.path == here or p.path.startswith((here + ".", here + "[")) or here.startswith((p.path + ".", p.path + "["))
+            for p in self.problems
+            if p.path != "(top level)" or not path
+        )
+
+    def build(self) -> Scenario | None:
+        for var_path in self.doc.unset_vars:
+            self.error(var_path, "${...} variables are not expanded in scenario files; write the value")
+        self.problems += check(SCENARIO_SCHEMA, self.doc)
+        data = self.doc.data
+        if not isinstance(data, dict):
+            return None
+        env = self._environment(data) if self.ok(("environment",)) else None
+        start = DEFAULT_START_SECONDS
+        if "start" in data and self.ok(("start",)):
+            start = _absolute_time(data["start"])
+            if start is None:  # keep checking the rest against the default start
+                self.error(("start",), f"found {data['start']!r}; expected an ISO-8601 time such as 2026-01-01T00:00:00Z")
+                start = DEFAULT_START_SECONDS
+        if env is None:
+            return None
+        period = data["period"] if "period" in data and self.ok(("period",)) else DEFAULT_PERIOD
+        end = start
+        if "duration" in data and self.ok(("duration",)):
+            end = self.time(("duration",), data["duration"], start) or start
+        index = AlarmIndex.build(self.spec, env)
+        samples, series_end = self._series(data.get("series"), env, start, period)
+        expectations = self._expectations(data.get("expect"), index, start)
+        if self.problems:
+            return None
+        end = max([end, series_end] + [e.end for e in expectations])
+        if end - start > MAX_RUN_SECONDS:
+            self.error(("series",), f"the series span {offset_words(end - start)}; a scenario spans at most 14 days")
+            return None
+        # An expectation without a time covers the whole run, known only now.
+        expectations = [e if e.end >= 0 else replace(e, end=end) for e in expectations]
+        return Scenario(self.doc.file, data["name"], env.name, start, end, samples, tuple(expectations), index.labels)
+
+    def _environment(self, data) -> Environment | None:
+        name = data.get("environment", self.env_name)
+        if name is None:
+            return next(iter(self.spec.environments.values()))
+        if name not in self.spec.environments:
+            path = ("environment",) if "environment" in data else ()
+            hint = difflib.get_close_matches(str(name), list(self.spec.environments), n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            self.error(path, f"no environment '{name}' in {self.spec.path}{suggestion} (it has: {', '.join(self.spec.environments)})")
+            return None
+        return self.spec.environments[name]
+
+    def _series(self, raw: dict, env: Environment, start: int, period: int):
+        subjects = _subjects(self.spec, env)
+        samples: dict[MetricKey, list[tuple[int, float]]] = defaultdict(list)
+        end = start
+        for subject, by_metric in (raw if isinstance(raw, dict) else {}).items():
+            if subject not in subjects:
+                choices = sorted({q.key for q in self.spec.queues}) + [f"redis:{env.redis.name}"]
+                hint = difflib.get_close_matches(subject, list(subjects), n=1, cutoff=0.5)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                self.error(("series", subject), f"unknown queue or target '{subject}'{suggestion} (allowed: {', '.join(choices)})", key=True)
+                continue
+            scope, dimension = subjects[subject]
+            allowed = [m.name for m in metrics.ALL_METRICS if m.scope is scope]
+            for metric_name, value in (by_metric if isinstance(by_metric, dict) else {}).items():
+                path = ("series", subject, metric_name)
+                if not self.ok(path):
+                    continue
+                metric = metrics.BY_NAME.get(metric_name)
+                if metric is None or metric.scope is not scope:
+                    hint = difflib.get_close_matches(metric_name, allowed, n=1, cutoff=0.5)
+                    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                    what = "a target metric, not a queue one" if metric and scope is Scope.QUEUE else (
+                        "a queue metric, not a target one" if metric else "not a metric"
+                    )
+                    self.error(path, f"'{metric_name}' is {what}{suggestion} (allowed for {subject}: {', '.join(allowed)})", key=True)
+                    continue
+                key = MetricKey.of(self.spec.namespace, metric.name, metric.dimensions(env.name, dimension))
+                if key in samples:
+                    self.error(path, f"{metric_name} of {dimension} is given twice (under another name of the same queue)", key=True)
+                    continue
+                got, last = self._one_series(path, value, start, period)
+                samples[key] = sorted(got)
+                end = max(end, last)
+        return {k: tuple(v) for k, v in samples.items()}, end
+
+    def _one_series(self, path: tuple, value, start: int, period: int) -> tuple[list[tuple[int, float]], int]:
+        """Samples of one metric and the end of the time they cover."""
+        text, points = value, []
+        if isinstance(value, dict):
+            unknown = set(value) - {"values", "points"}
+            for key in sorted(unknown):
+                self.error(path + (key,), f"unknown key '{key}' (allowed: values, points)", key=True)
+            text, points = value.get("values", ""), value.get("points", [])
+            if not isinstance(points, list):
+                self.error(path + ("points",), "expected a list of [time, value] pairs such as [[7m30s, 1]]")
+                points = []
+        if not isinstance(text, str):
+            self.error(path + (("values",) if isinstance(value, dict) else ()), f"found {text!r}; expected {_SERIES_VALUE.expected}")
+            return [], start
+        try:
+            samples = parse_series(text, start, period)
+            end = start + period_count(text) * period
+        except SeriesSyntaxError as exc:
+            self.error(path, str(exc))
+            return [], start
+        for i, point in enumerate(points):
+            where = path + ("points", i)
+            if not (isinstance(point, list) and len(point) == 2):
+                self.error(where, f"found {point!r}; expected a [time, value] pair such as [7m30s, 1]")
+                continue
+            t = self.time(where + (0,), point[0], start)
+            number = point[1]
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number or abs(number) == float("inf"):
+                self.error(where + (1,), f"found {number!r}; expected a finite number")
+                continue
+            if t is not None:
+                samples.append((t, float(number)))
+                end = max(end, t + 1)
+        return samples, end
+
+    def _expectations(self, raw: list, index: AlarmIndex, start: int) -> list[Expectation]:
+        out = []
+        for i, item in enumerate(raw if isinstance(raw, list) else []):
+            path = ("expect", i)
+            if not isinstance(item, dict) or not self.ok(path):
+                continue
+            line = self.doc.position(path)[0]
+            has_alarm, has_none = "alarm" in item, "none_in" in item
+            if has_alarm == has_none:
+                self.error(path, "give either alarm + state, or none_in: STATE (no alarm in that state)")
+                continue
+            if has_alarm and "state" not in item:
+                self.error(path, f"missing required field 'state' (one of {', '.join(STATES)})")
+                continue
+            if has_none and "state" in item:
+                self.error(path + ("state",), "state goes with alarm; none_in already names the state", key=True)
+                continue
+            if "at" in item and ("from" in item or "until" in item):
+                self.error(path + ("at",), "give at, or from/until, not both", key=True)
+                continue
+            name = None
+            if has_alarm:
+                name = index.resolve(item["alarm"])
+                if name is None:
+                    self.error(path + ("alarm",), index.unknown(item["alarm"]))
+            times = {k: self.time(path + (k,), item[k], start) for k in ("at", "from", "until") if k in item}
+            if None in times.values() or (has_alarm and name is None):
+                continue
+            if "at" in times:
+                first, last = times["at"], times["at"]
+            else:  # -1: the end of the run, filled in once it is known
+                first, last = times.get("from", start), times.get("until", -1)
+                if last != -1 and last < first:
+                    self.error(path + ("until",), f"until ({offset_words(last - start)}) is before from ({offset_words(first - start)})")
+                    continue
+            if has_alarm:
+                out.append(Expectation(index.label(name), (name,), State(item["state"]), False, first, last, line))
+            else:
+                out.append(Expectation("no alarm", (), State(item["none_in"]), True, first, last, line))
+        return out
+
+
+# ---------------------------------------------------------------- evaluating
+
+
+def timelines(alarms: Iterable[Alarm], data: MetricData, start: int, end: int) -> dict[str, list[Evaluation]]:
+    """Every evaluation of each alarm at the period boundaries in (start, end], by alarm name."""
+    return {a["AlarmName"]: evaluator.evaluate(a, data, start, end) for a in alarms}
+
+
+def evaluate_all(alarms: Iterable[Alarm], data: MetricData, start: int, end: int) -> dict[str, Evaluation]:
+    """The state in force at `end` of each alarm, with the datapoints and reason that decided it.
+
+    An alarm with no period boundary in (start, end] has not been evaluated: INSUFFICIENT_DATA.
+    Raises evaluator.NotSupported for an alarm the evaluator does not model (percentiles).
+    """
+    final = {}
+    for name, timeline in timelines(alarms, data, start, end).items():
+        final[name] = timeline[-1] if timeline else Evaluation(start, State.INSUFFICIENT_DATA, (), "not evaluated yet")
+    return final
+
+
+def samples_from_metric_data(namespace: str, metric_data: Iterable[Mapping]) -> dict[MetricKey, list[tuple[float, float]]]:
+    """Evaluator input from PutMetricData MetricData entries (Value, or Values with Counts)."""
+    out: dict[MetricKey, list[tuple[float, float]]] = defaultdict(list)
+    for datum in metric_data:
+        key = MetricKey.of(namespace, datum["MetricName"], datum.get("Dimensions", ()))
+        stamp = datum["Timestamp"]
+        t = stamp.timestamp() if isinstance(stamp, dt.datetime) else float(stamp)
+        if "Value" in datum:
+            out[key].append((t, float(datum["Value"])))
+        elif "Values" in datum:
+            counts = datum.get("Counts") or [1] * len(datum["Values"])
+            for value, count in zip(datum["Values"], counts):
+                out[key] += [(t, float(value))] * int(count)
+        else:
+            raise ValueError(f"{datum['MetricName']}: only Value or Values can be turned into samples (not StatisticValues)")
+    return dict(out)
+
+
+def run_scenario(scenario: Scenario, alarms: Sequence[Alarm]) -> ScenarioResult:
+    """Check every expectation of the scenario against the given rendered alarms."""
+    by_name = {a["AlarmName"]: a for a in alarms}
+    lines: dict[str, list[Evaluation]] = {}
+    not_modelled: dict[str, str] = {}
+    for name, alarm in by_name.items():
+        try:
+            lines[name] = evaluator.evaluate(alarm, scenario.data, scenario.start, scenario.end)
+        except NotSupported as exc:
+            not_modelled[name] = str(exc)
+    outcomes = []
+    for expectation in scenario.expectations:
+        for name in expectation.alarms:
+            if name in not_modelled:  # named explicitly: the scenario cannot be checked at all
+                raise NotSupported(f"{scenario.path}:{expectation.line}: {not_modelled[name]}")
+        names = expectation.alarms or tuple(lines)
+        outcomes.append(Outcome(expectation, tuple(_check(expectation, names, lines))))
+    return ScenarioResult(scenario, tuple(outcomes), not_modelled)
+
+
+def _check(expectation: Expectation, names: Sequence[str], lines: Mapping[str, list[Evaluation]]) -> list[Failure]:
+    """The first time each alarm breaks the expectation in its window."""
+    failures = []
+    for name in names:
+        timeline = lines[name]
+        times = [expectation.start] + [e.time for e in timeline if expectation.start < e.time <= expectation.end]
+        for t in times:
+            deciding = _in_force(timeline, t)
+            actual = deciding.state if deciding else State.INSUFFICIENT_DATA
+            if (actual is expectation.state) == expectation.negated:
+                failures.append(Failure(name, t, actual, deciding, tuple(evaluator.transitions(timeline))))
+                break
+    return failures
+
+
+def _in_force(timeline: Sequence[Evaluation], t: int) -> Evaluation | None:
+    """The last evaluation at or before t."""
+    found = None
+    for evaluation in timeline:
+        if evaluation.time > t:
+            break
+        found = evaluation
+    return found
+
+
+def default_files(spec_path: str | Path) -> list[Path]:
+    """Every *.yaml under scenarios/ next to the spec, sorted; UsageError when there is none."""
+    folder = Path(spec_path).resolve().parent / SCENARIO_DIR
+    files = sorted(folder.rglob("*.yaml")) if folder.is_dir() else []
+    if not files:
+        raise UsageError(f"no scenario files (*.yaml) under {folder}; name some on the command line")
+    return [f.relative_to(Path.cwd()) if f.is_relative_to(Path.cwd()) else f for f in files]
+
+
+def run_files(paths: Iterable[str | Path], spec: Spec, env_name: str | None = None) -> list[ScenarioResult]:
+    """Load every scenario (all problems at once), render each environment's alarms once, and run them."""
+    scenarios = load_scenarios(paths, spec, env_name)
+    rendered: dict[str, list[Alarm]] = {}
+    results = []
+    for scenario in scenarios:
+        if scenario.environment not in rendered:
+            rendered[scenario.environment] = render_alarms(spec, spec.environments[scenario.environment])
+        results.append(run_scenario(scenario, rendered[scenario.environment]))
+    return results
+
+
+def exit_status(results: Sequence[ScenarioResult]) -> ExitStatus:
+    return ExitStatus.SUCCESS if all(r.passed for r in results) else ExitStatus.CHECK_FAILED
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def _when(expectation: Expectation, start: int) -> str:
+    if expectation.start == expectation.end:
+        return f"at {offset_words(expectation.start - start)}"
+    return f"{offset_words(expectation.start - start)}..{offset_words(expectation.end - start)}"
+
+
+def _claim(expectation: Expectation) -> str:
+    if expectation.negated:
+        return f"no alarm is in {expectation.state.value}"
+    return f"{expectation.label} is {expectation.state.value}"
+
+
+def _short_number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.3f}".rstrip("0")
+
+
+def _datapoint_lines(evaluation: Evaluation, start: int) -> list[str]:
+    rows = []
+    for p in evaluation.datapoints:
+        value = "-" if p.value is None else _short_number(p.value)
+        rows.append(
+            f"          {offset_words(p.time - start):>8}  {value:>9}  {'real' if p.real else 'filled':<6}  "
+            f"{'breaching' if p.breaching else 'not breaching'}"
+        )
+    return rows
+
+
+def _failure_lines(failure: Failure, expectation: Expectation, scenario: Scenario) -> list[str]:
+    start = scenario.start
+    expected = f"not {expectation.state.value}" if expectation.negated else expectation.state.value
+    lines = [
+        f"        alarm:    {failure.alarm}" + (f" ({scenario.labels.get(failure.alarm, failure.alarm)})" if expectation.negated else ""),
+        f"        at:       {offset_words(failure.time - start)} ({iso(failure.time)})",
+        f"        expected: {expected}",
+        f"        actual:   {failure.actual.value}",
+    ]
+    if failure.evaluation is None:
+        lines.append("        not evaluated yet: no period boundary between start and this time")
+    else:
+        e = failure.evaluation
+        lines.append(f"        decided at {offset_words(e.time - start)}: {e.reason}")
+        if e.datapoints:
+            lines.append("        datapoints (period start, value, real/filled, breaching), oldest first:")
+            lines += _datapoint_lines(e, start)
+    history = " -> ".join(
+        ["INSUFFICIENT_DATA"] + [f"{t.state.value} at {offset_words(t.time - start)}" for t in failure.history]
+    )
+    lines.append(f"        history:  {history}")
+    return lines
+
+
+def report(results: Sequence[ScenarioResult]) -> str:
+    """The test-runner report: per scenario each expectation PASS/FAIL, failures explained, a summary."""
+    out, passed, failed = [], 0, 0
+    for result in results:
+        scenario = result.scenario
+        out.append(f"{scenario.path}: {scenario.name} [{scenario.environment}, {offset_words(scenario.end - scenario.start)}]")
+        for outcome in result.outcomes:
+            expectation = outcome.expectation
+            mark = "PASS" if outcome.passed else "FAIL"
+            out.append(f"  {mark}  {_when(expectation, scenario.start):<12} {_claim(expectation)}  (line {expectation.line})")
+            if outcome.passed:
+                passed += 1
+                continue
+            failed += 1
+            for failure in outcome.failures:
+                out += _failure_lines(failure, expectation, scenario)
+        for name, why in result.not_modelled.items():
+            out.append(f"  note: left out of none_in checks, not modelled: {why}")
+        out.append("")
+    out.append(f"{passed} passed, {failed} failed")
+    return "\n".join(out) + "\n"
+
+
+def timing_words(alarm: Alarm) -> str:
+    """How long after the data change the alarm fires and clears, with a datapoint every period."""
+    config = evaluator.parse_alarm(alarm)
+    n, m, period = config.evaluation_periods, config.datapoints_to_alarm, config.period
+    unit = period_words(period)
+    if n == 1:
+        words = f"Fires at the end of the first {unit} period that breaches; clears at the end of the first that does not."
+    else:
+        words = (
+            f"Fires at the end of the {_ordinal(m)} breaching {unit} period within {n} "
+            f"(at the earliest {offset_words(m * period)} after a breach starts); clears at the latest at the end "
+            f"of the {_ordinal(n - m + 1)} period after the last breaching one."
+        )
+    silent = offset_words(config.range_periods * period)
+    if config.treat_missing is TreatMissingData.BREACHING:
+        words += f" If the data stop, it fires once no datapoint is left in the last {config.range_periods} periods ({silent})."
+    elif config.treat_missing is TreatMissingData.MISSING:
+        words += f" If the data stop, INSUFFICIENT_DATA once no datapoint is left in the last {config.range_periods} periods ({silent})."
+    return words
+
+
+def _ordinal(k: int) -> str:
+    return {1: "first", 2: "second", 3: "third"}.get(k, f"{k}th")
+
+
+def explain_text(index: AlarmIndex, names: Sequence[str]) -> str:
+    """For each alarm: its label, its name, and when it fires and clears, in words."""
+    blocks = []
+    for name in names:
+        try:
+            words = f"{evaluator.explain(index.alarms[name])}\n  {timing_words(index.alarms[name])}"
+        except NotSupported as exc:
+            words = f"not modelled by the offline evaluator: {exc}"
+        blocks.append(f"{index.label(name)}\n  {name}\n  {words}\n")
+    return "\n".join(blocks)
