@@ -91,9 +91,14 @@ def check_redis(settings: RedisSettings, token: Secret | None) -> tuple[Check, A
     auth = f"AUTH as {settings.username}" if settings.username else ("AUTH with the token" if token else "no AUTH")
     subject = f"{settings.host}:{settings.port}/{settings.db}"
     client = None
+    answered = "PING answered"
     try:
         client = open_client(settings, token)  # a single-connection client connects (and AUTHs) here
-        client.ping()
+        try:
+            client.ping()
+        except redis.exceptions.NoPermissionError:
+            # The collector's least ACL user (-@all +llen +lindex ...) may not PING: it is in.
+            answered = "connected and authenticated (this ACL user may not PING)"
     except (redis.RedisError, OSError) as exc:
         if client is not None:
             client.close()
@@ -105,7 +110,7 @@ def check_redis(settings: RedisSettings, token: Secret | None) -> tuple[Check, A
         version = f", Redis {client.info('server').get('redis_version')}"
     except redis.RedisError:
         pass  # a least-privilege ACL user may not run INFO; the version is only a courtesy
-    return Check("redis", subject, Status.PASS, f"PING answered ({transport}, {auth}{version})"), client
+    return Check("redis", subject, Status.PASS, f"{answered} ({transport}, {auth}{version})"), client
 
 
 def queue_keys(spec: Spec) -> list[tuple[str, str]]:
@@ -120,28 +125,47 @@ def queue_keys(spec: Spec) -> list[tuple[str, str]]:
     return keys
 
 
-def check_queue_keys(client, spec: Spec) -> list[Check]:
-    """TYPE of every declared key, and LLEN of the lists: two round trips whatever the count."""
-    keys = queue_keys(spec)
+def _types(client, keys: Sequence[str]) -> list[str] | None:
+    """TYPE of each key in one round trip; None when the ACL user may not run TYPE."""
+    import redis
+
     pipe = client.pipeline(transaction=False)
-    for _, key in keys:
+    for key in keys:
         pipe.type(key)
-    types = [t.decode() if isinstance(t, bytes) else t for t in pipe.execute()]
-    lists = [key for (_, key), kind in zip(keys, types) if kind == "list"]
+    try:
+        return [t.decode() if isinstance(t, bytes) else t for t in pipe.execute()]
+    except redis.exceptions.NoPermissionError:
+        return None
+
+
+def check_queue_keys(client, spec: Spec) -> list[Check]:
+    """TYPE of every declared key and LLEN of the lists: two round trips whatever the count.
+
+    An ACL user without TYPE (the collector's least user) gets LLEN alone: 0 means absent (Redis
+    never keeps an empty list) and WRONGTYPE means not a list.
+    """
+    keys = queue_keys(spec)
+    types = _types(client, [key for _, key in keys])
+    measured = [key for i, (_, key) in enumerate(keys) if types is None or types[i] == "list"]
     pipe = client.pipeline(transaction=False)
-    for key in lists:
+    for key in measured:
         pipe.llen(key)
-    depths = dict(zip(lists, pipe.execute()))
+    depths = dict(zip(measured, pipe.execute(raise_on_error=False)))
     checks = []
-    for (role, key), kind in zip(keys, types):
+    for i, (role, key) in enumerate(keys):
         name = f"{role} key"
+        depth = depths.get(key)
+        kind = types[i] if types is not None else ("none" if depth == 0 else "list" if isinstance(depth, int) else "other")
+        if isinstance(depth, Exception) and "WRONGTYPE" not in str(depth):
+            raise depth
         if kind == "list":
-            checks.append(Check(name, key, Status.PASS, f"list, depth {depths[key]}"))
+            checks.append(Check(name, key, Status.PASS, f"list, depth {depth}"))
         elif kind == "none":
             # Redis deletes an emptied list, so an absent key is simply an empty queue.
             checks.append(Check(name, key, Status.PASS, "empty (key absent)"))
         else:
-            checks.append(Check(name, key, Status.FAIL, f"a {kind}, not a list: the collector cannot read it (QueueReadErrors)"))
+            what = f"a {kind}" if types is not None else "WRONGTYPE"
+            checks.append(Check(name, key, Status.FAIL, f"{what}, not a list: the collector cannot read it (QueueReadErrors)"))
     return checks
 
 

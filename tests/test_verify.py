@@ -227,3 +227,18 @@ def test_command_json_and_exit_6_on_a_failed_check(deployment, monkeypatch, caps
     assert {"check": "queue key", "subject": "hokusai:model_ready_queue", "status": "fail"}.items() <= next(
         c for c in report["checks"] if c["status"] == "fail"
     ).items()
+
+
+def test_the_collectors_least_acl_user_passes_without_ping_or_type(redis_acl, mock_aws):
+    reader = redis_acl.reader
+    deployment = Deployment(redis_acl.server, secret_value=reader.password).apply().collector_ran()
+    admin = redis_acl.admin()
+    admin.lpush("hokusai:model_ready_queue", "a")
+    admin.set("hokusai:mint_requests:dlq", "not a list")
+    checks = deployment.checks(REDIS_USERNAME=reader.name)
+    assert by_name(checks, "redis")[0].status is Status.PASS
+    assert "may not PING" in by_name(checks, "redis")[0].detail
+    assert by_name(checks, "queue key", "hokusai:model_ready_queue")[0].detail == "list, depth 1"
+    assert by_name(checks, "queue key", "hokusai:mint_requests")[0].detail == "empty (key absent)"
+    assert failed(checks) == [("dead letter key", "hokusai:mint_requests:dlq")]
+    assert by_name(checks, "dead letter key", "hokusai:mint_requests:dlq")[0].detail.startswith("WRONGTYPE, not a list")
