@@ -94,6 +94,10 @@ def error_code(exc: BaseException) -> str | None:
 
 def describe_error(exc: BaseException) -> str:
     """One line a person can act on, for any botocore error."""
+    return " ".join(_describe_error(exc).split())
+
+
+def _describe_error(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials found (use --profile, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
     if isinstance(exc, botocore.exceptions.ProfileNotFound):

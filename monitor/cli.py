@@ -101,7 +101,9 @@ def cmd_status(args: argparse.Namespace) -> ExitStatus:
 
     spec = load(args)
     env = spec.environment(args.env)
-    cloudwatch = status._clients(args.region or env.region, args.profile, args.endpoint_url)
+    from monitor import aws
+
+    cloudwatch = aws.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url).cloudwatch
     return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch)
 
 

@@ -7,6 +7,7 @@ Publishing happens once, in a `finally`, with all points stamped with one collec
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -14,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from monitor import metrics
 from monitor.connection import (
@@ -27,7 +28,7 @@ from monitor.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.publish import Point, datums, emf_lines, put_metric_data
+from monitor.publish import Point, emf_lines, iter_datums, put_metric_data
 from monitor.reader import QueueReading, QueueSource, ReadResult, discover, read_queues
 from monitor.spec import Environment, Spec, load_spec
 
@@ -105,6 +106,7 @@ class Collector:
         self._provider: TokenProvider | None = None
         self._provider_source: TokenSource | None = None
         self.last_datums: list[dict] = []
+        self.last_readings: tuple[QueueReading, ...] = ()
         self.last_summary: RunSummary | None = None
 
     def _token_provider(self, settings: RedisSettings) -> TokenProvider:
@@ -122,33 +124,37 @@ class Collector:
         started = time.monotonic()
         stamp = datetime.fromtimestamp(int(clock()), timezone.utc)
         summary = RunSummary(environment=self.env.name, target=self.env.redis.name, timestamp=stamp.isoformat())
-        points: list[Point] = []
+        readings: tuple[QueueReading, ...] = ()
         provider: TokenProvider | None = None
         try:
             settings = resolve_settings(self.env, self.spec.collector, self.environ)
             summary.target = settings.target
             provider = self._token_provider(settings)
-            points = self._read(settings, provider, summary)
+            readings = self._read(settings, provider, summary)
         except (redis.RedisError, OSError, ConfigError) as exc:
             summary.connection_failure = 1
             summary.failure_reason = classify_failure(exc)
             token = provider.get() if provider is not None and provider._cached is not None else None
             summary.failure = scrub(f"{type(exc).__name__}: {exc}", token)[:500]
-            points = []
         finally:
             summary.duration_ms = int((time.monotonic() - started) * 1000)
             target = summary.target
-            points.append(Point(metrics.CONNECTION_FAILURE, target, summary.connection_failure))
-            points.append(Point(metrics.COLLECTOR_HEARTBEAT, target, 1))
-            points.append(Point(metrics.COLLECTION_DURATION, target, summary.duration_ms))
+            target_points = [
+                Point(metrics.CONNECTION_FAILURE, target, summary.connection_failure),
+                Point(metrics.COLLECTOR_HEARTBEAT, target, 1),
+                Point(metrics.COLLECTION_DURATION, target, summary.duration_ms),
+            ]
             if self.spec.patterns:
-                points.append(Point(metrics.DISCOVERED_QUEUES, target, summary.keys_discovered))
+                target_points.append(Point(metrics.DISCOVERED_QUEUES, target, summary.keys_discovered))
+            self.last_readings = readings
+            # Points are made as they are sent: at 100,000 queues the whole set would not fit the budget.
+            points = itertools.chain((p for r in readings for p in reading_points(r)), target_points)
             self._publish(points, stamp, summary)
             self.emit(summary.log_line())
             self.last_summary = summary
         return summary
 
-    def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> list[Point]:
+    def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> tuple[QueueReading, ...]:
         import redis
 
         def attempt() -> ReadResult:
@@ -167,12 +173,10 @@ class Collector:
             result = attempt()
         summary.round_trips += result.round_trips
         summary.queues_read = len(result.readings)
-        points: list[Point] = []
         for reading in result.readings:
             summary.parse_errors += 1 if reading.parse_error else 0
             summary.wrong_type_keys += len(reading.wrong_type_keys)
-            points.extend(reading_points(reading))
-        return points
+        return result.readings
 
     def _sources(self, client, summary: RunSummary) -> list[QueueSource]:
         sources = [queue.source for queue in self.spec.queues]
@@ -195,22 +199,37 @@ class Collector:
                     sources.append(pattern.source(key))
         return sources
 
-    def _publish(self, points: list[Point], stamp: datetime, summary: RunSummary) -> None:
+    def _publish(self, points: Iterable[Point], stamp: datetime, summary: RunSummary) -> None:
         resolution = self.spec.collector.storage_resolution
-        summary.points = len(points)
+        counted = _Counted(points)
         if self.spec.collector.publish == "emf":
-            for line in emf_lines(points, namespace=self.spec.namespace, environment=self.env.name, timestamp=stamp, storage_resolution=resolution):
+            for line in emf_lines(counted, namespace=self.spec.namespace, environment=self.env.name, timestamp=stamp, storage_resolution=resolution):
                 self.emit(line)
-            summary.published = len(points)
+            summary.points = summary.published = counted.count
             return
-        data = datums(points, environment=self.env.name, timestamp=stamp, storage_resolution=resolution)
-        self.last_datums = data
+        data = iter_datums(counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution)
         if self.dry_run or self.cloudwatch is None:
+            self.last_datums = list(data)  # kept only when nothing is sent: for printing and inspection
+            summary.points = counted.count
             return
         report = put_metric_data(self.cloudwatch, self.spec.namespace, data)
+        summary.points = counted.count
         summary.published = report.published
         summary.put_requests = report.requests
         summary.publish_errors = report.errors
+
+
+class _Counted:
+    """An iterable that counts what passed through it."""
+
+    def __init__(self, items: Iterable):
+        self._items = items
+        self.count = 0
+
+    def __iter__(self):
+        for item in self._items:
+            self.count += 1
+            yield item
 
 
 def botocore_client(service: str, *, region: str | None = None, endpoint_url: str | None = None, profile: str | None = None):

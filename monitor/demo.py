@@ -108,23 +108,22 @@ def _heading(out: TextIO, text: str) -> None:
     _say(out, f"== {text}")
 
 
-def _metric_line(minute: int, summary, datums: list[dict]) -> str:
-    values = {(d["MetricName"], d["Dimensions"][1]["Value"]): d["Value"] for d in datums}
+def _metric_line(minute: int, collector) -> str:
+    """What one run published, from the collector's readings and summary."""
+    summary = collector.last_summary
     if summary.connection_failure:
         return f"  minute {minute:2d}  Redis unreachable ({summary.failure_reason}): ConnectionFailure=1, CollectorHeartbeat=1"
+    return f"  minute {minute:2d}  " + " | ".join(_reading_words(r) for r in collector.last_readings) + f" | ConnectionFailure=0 ({summary.points} points)"
 
-    def queue(key: str, short: str) -> str:
-        age = values.get(("OldestMessageAgeSeconds", key))
-        parts = [f"depth={values.get(('QueueDepth', key), 0):g}", f"age={age:.0f}s" if age is not None else "age=?"]
-        if ("InFlightDepth", key) in values:
-            parts.append(f"in-flight={values[('InFlightDepth', key)]:g}")
-        parts.append(f"dlq={values.get(('DeadLetterDepth', key), 0):g}")
-        return f"{short} " + " ".join(parts)
 
-    return (
-        f"  minute {minute:2d}  {queue(samples.MODEL_READY, 'model_ready')} | {queue(samples.MINT, 'mint')}"
-        f" | ConnectionFailure=0 ({len(datums)} points)"
-    )
+def _reading_words(reading) -> str:
+    short = reading.source.key.split(":")[-1]
+    parts = [f"depth={reading.depth}", f"age={reading.oldest_age_seconds:.0f}s" if reading.oldest_age_seconds is not None else "age=?"]
+    if reading.source.processing_key:
+        parts.append(f"in-flight={reading.in_flight}")
+    if reading.source.dead_letter_key:
+        parts.append(f"dlq={reading.dead_letter}")
+    return f"{short} " + " ".join(parts)
 
 
 def _published_samples(cloudwatch, alarms, start: datetime, end: datetime):
@@ -235,7 +234,7 @@ def run_demo(spec_path: str, out: TextIO) -> DemoResult:
                 with contextlib.redirect_stdout(log):  # the Lambda's own log line: one JSON object per run
                     handler({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
                 collector = next(iter(collector_module._LAMBDA_STATE.values()))
-                _say(out, _metric_line(minute, collector.last_summary, collector.last_datums))
+                _say(out, _metric_line(minute, collector))
                 if minute in (0, RUNS - 1):
                     _say(out, f"             log line: {log.getvalue().strip()}")
                 if minute == 0 and server.running:

@@ -6,21 +6,22 @@ import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator
 
 from monitor.metrics import Metric
 
 MAX_DATUMS_PER_REQUEST = 1000  # PutMetricData: 1000 MetricData entries per request
 MAX_REQUEST_BYTES = 1024 * 1024  # PutMetricData: 1 MB per request
-# Our estimate of a datum's encoded size is its JSON length; query/CBOR encodings differ, so
-# leave a wide margin under the hard limit.
+# Our estimate of a datum's encoded size is its strings plus a fixed overhead for the field names,
+# timestamp, value and unit as JSON would spell them; encodings differ, so leave a wide margin.
 REQUEST_BYTES_BUDGET = MAX_REQUEST_BYTES // 2
+DATUM_OVERHEAD_BYTES = 200
 EMF_MAX_METRICS_PER_DIRECTIVE = 100  # Embedded Metric Format limit
 
 Datum = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Point:
     """One value of one metric for one queue or target."""
 
@@ -29,44 +30,43 @@ class Point:
     value: float
 
 
-def datums(points: Iterable[Point], *, environment: str, timestamp: datetime, storage_resolution: int = 60) -> list[Datum]:
-    """PutMetricData MetricData entries, all stamped with the one collection time."""
-    out = []
+def iter_datums(points: Iterable[Point], *, environment: str, timestamp: datetime, storage_resolution: int = 60) -> Iterator[Datum]:
+    """PutMetricData MetricData entries, all stamped with the one collection time, made one at a time."""
     for point in points:
         if not math.isfinite(point.value):  # CloudWatch rejects NaN and infinity
             continue
-        out.append(
-            {
-                "MetricName": point.metric.name,
-                "Dimensions": point.metric.dimensions(environment, point.subject),
-                "Timestamp": timestamp,
-                "Value": float(point.value),
-                "Unit": point.metric.unit.value,
-                "StorageResolution": storage_resolution,
-            }
-        )
-    return out
+        yield {
+            "MetricName": point.metric.name,
+            "Dimensions": point.metric.dimensions(environment, point.subject),
+            "Timestamp": timestamp,
+            "Value": float(point.value),
+            "Unit": point.metric.unit.value,
+            "StorageResolution": storage_resolution,
+        }
+
+
+def datums(points: Iterable[Point], *, environment: str, timestamp: datetime, storage_resolution: int = 60) -> list[Datum]:
+    return list(iter_datums(points, environment=environment, timestamp=timestamp, storage_resolution=storage_resolution))
 
 
 def _size(datum: Datum) -> int:
-    return len(json.dumps(datum, default=str))
+    """A generous estimate of a datum's encoded size (cheap: no serialising)."""
+    return DATUM_OVERHEAD_BYTES + len(datum["MetricName"]) + sum(len(d["Name"]) + len(d["Value"]) for d in datum["Dimensions"])
 
 
-def batches(data: Sequence[Datum]) -> list[list[Datum]]:
-    """Split into requests of at most 1000 entries and well under 1 MB each."""
-    out: list[list[Datum]] = []
+def batches(data: Iterable[Datum]) -> Iterator[list[Datum]]:
+    """Requests of at most 1000 entries and well under 1 MB each, made as they are consumed."""
     current: list[Datum] = []
     size = 0
     for datum in data:
         datum_size = _size(datum)
         if current and (len(current) >= MAX_DATUMS_PER_REQUEST or size + datum_size > REQUEST_BYTES_BUDGET):
-            out.append(current)
+            yield current
             current, size = [], 0
         current.append(datum)
         size += datum_size
     if current:
-        out.append(current)
-    return out
+        yield current
 
 
 @dataclass
@@ -77,7 +77,7 @@ class PublishReport:
     errors: list[str] = field(default_factory=list)
 
 
-def put_metric_data(client, namespace: str, data: Sequence[Datum]) -> PublishReport:
+def put_metric_data(client, namespace: str, data: Iterable[Datum]) -> PublishReport:
     """Send every batch; a failed batch is recorded and does not stop the others."""
     from botocore.exceptions import BotoCoreError, ClientError
 

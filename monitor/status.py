@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Mapping, Sequence, TextIO
 from monitor import metrics, naming
 from monitor.alarms import Alarm, alarm_metric, render_alarms
 from monitor.dashboard import SEVERITY_ORDER, queue_rank
-from monitor.errors import AwsError, ExitStatus
+from monitor.errors import ExitStatus
 from monitor.kinds import AlarmKind, Severity
 from monitor.metrics import Metric
 from monitor.spec import Environment, Queue, Spec
@@ -480,34 +480,6 @@ def report_json(report: StatusReport) -> dict:
 # ---------------------------------------------------------------- CloudWatch (thin)
 
 
-def _clients(region: str | None, profile: str | None, endpoint_url: str | None):
-    """A CloudWatch client (to be replaced by monitor.aws once it lands)."""
-    import boto3.session
-    from botocore.config import Config
-
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        session = boto3.session.Session(profile_name=profile)
-        # The local emulator answers HTTP 500 to gzipped bodies; real AWS takes them.
-        config = Config(retries={"mode": "standard"}, disable_request_compression=bool(endpoint_url))
-        return session.client("cloudwatch", region_name=region, endpoint_url=endpoint_url, config=config)
-    except BotoCoreError as exc:  # unknown profile, no region
-        raise _aws_error(exc) from None
-
-
-def _aws_error(exc: Exception) -> AwsError:
-    """One line for a person: what AWS (or botocore) said."""
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        text = f"CloudWatch {exc.operation_name}: {error.get('Code', 'error')}: {error.get('Message', '')}"
-    else:
-        text = f"CloudWatch: {exc}"
-    return AwsError(" ".join(text.split()).rstrip(": "))
-
-
 def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -548,16 +520,14 @@ def fetch_latest(cloudwatch, requests: Sequence[dict], *, start: datetime, end: 
 
 def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | None = None) -> StatusReport:
     """Ask CloudWatch for the alarm states and latest values, and build the report."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from monitor.aws import translate_errors
 
     now = now or datetime.now(timezone.utc)
     alarms = render_alarms(spec, env)
     queries = metric_queries(spec, env)
-    try:
+    with translate_errors():
         states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in alarms])
         samples = fetch_latest(cloudwatch, [q.request(spec, env) for q in queries], start=now - LOOKBACK, end=now)
-    except (BotoCoreError, ClientError) as exc:
-        raise _aws_error(exc) from None
     region = cloudwatch.meta.region_name
     return build_report(spec, env, region=region, alarms=alarms, states=states, samples=samples, queries=queries, now=now)
 

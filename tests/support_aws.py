@@ -1,71 +1,26 @@
 """Helpers for the provisioner's AWS tests: a moto server over HTTP, fault injection, call counts.
 
-Kept out of conftest.py on purpose (shared fixtures live there on another branch); test modules
-import what they need from here.
+The moto server itself and the dummy credentials are conftest's (moto_server, aws_env); test
+modules import the provisioner-specific helpers from here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 from typing import Callable, Iterator
 
 import pytest
 from botocore.awsrequest import AWSResponse
 
 from monitor import aws as aws_module
+from support.servers import AWS_TEST_ENV
 
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_DISABLE_REQUEST_COMPRESSION": "true",
-}
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+FAKE_CREDENTIALS = AWS_TEST_ENV
 
 
 @pytest.fixture
-def aws_credentials(monkeypatch):
-    """Fake credentials and no profile, so nothing can reach a real account."""
-    for key, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-
-
-@pytest.fixture
-def moto_server(aws_credentials) -> Iterator[str]:
-    """A moto server over HTTP on a free port, for one test: its endpoint URL.
-
-    moto keeps its state per process, shared with mock_aws, so the state is reset before and after.
-    """
-    import urllib.request
-
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-
-    def reset():
-        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).read()
-
-    try:
-        reset()
-        yield url
-    finally:
-        reset()
-        server.stop()
+def aws_credentials(aws_env):
+    """Fake credentials and no profile, so nothing can reach a real account (conftest's aws_env)."""
 
 
 def _cbor_text(text: str) -> bytes:

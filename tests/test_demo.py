@@ -51,7 +51,7 @@ def test_the_mint_queue_stays_ok(demo):
 def test_the_output_shows_what_a_person_wants(demo):
     _, text, seconds = demo
     assert "Plan: 14 to create, 0 to update, 0 to delete" in text
-    assert "minute  0  model_ready depth=1500 age=9" in text  # the 15-minute-old backlog, published
+    assert "minute  0  model_ready_queue depth=1500 age=9" in text  # the 15-minute-old backlog, published
     assert "Redis unreachable (refused): ConnectionFailure=1" in text
     assert "dead-letter-arrivals-critical: OK at minute 1, ALARM at minute 4" in text  # a DLQ arrival pages
     assert "hokusai:model_ready_queue   " in text and "connection FAILING" in text  # the status table

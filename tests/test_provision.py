@@ -19,7 +19,7 @@ from monitor.cli import main
 from monitor.errors import ExitStatus
 from monitor.naming import TAG_SPEC
 from monitor.plan import plan
-from support_aws import aws_credentials, client_hooks, inject, moto_server, no_backoff  # noqa: F401 (fixtures)
+from support_aws import aws_credentials, client_hooks, inject, no_backoff  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 OWNER = "hokusai-queues/development"

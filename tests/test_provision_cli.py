@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from monitor.errors import ExitStatus
-from support_aws import FAKE_CREDENTIALS, aws_credentials, moto_server  # noqa: F401 (fixtures)
+from support_aws import FAKE_CREDENTIALS, aws_credentials  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 

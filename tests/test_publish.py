@@ -48,7 +48,7 @@ def test_batches_hold_at_most_1000(count, expected):
 def test_batches_stay_under_the_size_budget_with_long_dimension_values():
     long_points = [Point(metrics.QUEUE_DEPTH, f"{i}:" + "k" * 1000, i) for i in range(1200)]
     data = datums(long_points, environment="e", timestamp=STAMP)
-    parts = batches(data)
+    parts = list(batches(data))
     assert len(parts) > 2
     for part in parts:
         assert sum(len(json.dumps(d, default=str)) for d in part) <= REQUEST_BYTES_BUDGET

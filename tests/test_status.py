@@ -218,7 +218,7 @@ def test_aws_error_is_one_line(shipped):
         with pytest.raises(AwsError) as caught:
             status.collect_status(spec, env, client)
     message = str(caught.value)
-    assert message.startswith("CloudWatch DescribeAlarms: AccessDenied: User:") and "\n" not in message
+    assert message.startswith("DescribeAlarms: AccessDenied: User:") and "\n" not in message
     assert caught.value.exit_status is ExitStatus.AWS_FAILURE
 
 

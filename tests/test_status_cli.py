@@ -161,7 +161,7 @@ def test_unreachable_endpoint_is_an_aws_failure_in_one_line():
     result = run("status", "--env", "development", "--endpoint-url", f"http://127.0.0.1:{port}", env=child_env())
     assert result.returncode == ExitStatus.AWS_FAILURE
     assert result.stdout == "" and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: CloudWatch: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: cannot reach AWS at http://127.0.0.1:")
 
 
 def test_watch_must_be_positive():
