@@ -2,8 +2,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+ARCH   ?= x86_64
 
-.PHONY: test demo venv clean
+.PHONY: test demo venv clean package
 
 venv: $(STAMP)
 
@@ -18,6 +19,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/provision-alarms demo
+
+# The collector Lambda's zip: dist/queue-metrics-lambda-$(ARCH).zip (ARCH=x86_64 or arm64).
+package: $(STAMP)
+	$(BIN)/python deploy/package.py --arch $(ARCH)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

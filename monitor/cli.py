@@ -151,6 +151,16 @@ def cmd_collect(args: argparse.Namespace) -> ExitStatus:
     return ExitStatus.REDIS_FAILURE if summary.connection_failure else ExitStatus.SUCCESS
 
 
+def cmd_verify(args: argparse.Namespace) -> ExitStatus:
+    from monitor import aws as aws_factory
+    from monitor import verify
+
+    spec = load(args)
+    env = spec.environment(args.env)
+    aws = aws_factory.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    return verify.run(spec, env, aws.client, environ=os.environ, output=args.output)
+
+
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
     from monitor.demo import run_demo
 
@@ -371,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
                 help=f"PutMetricAlarm and DeleteAlarms calls per second at most (default {PUT_METRIC_ALARM_TPS:g}, the AWS quota; 0: unpaced, for an emulator)",
             )
         p.set_defaults(handler=handler)
+
+    p = sub.add_parser("verify", help="post-deployment checks: secret, Redis, queue keys, collector heartbeat, alarms, dashboard")
+    add_spec_args(p)
+    add_aws_args(p)
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_verify)
 
     p = sub.add_parser("test", help="run alarm scenarios against the rendered alarms (offline)")
     p.add_argument("files", nargs="*", metavar="FILE", help="scenario files (default: every *.yaml under scenarios/ next to the spec)")
