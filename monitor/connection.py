@@ -258,8 +258,8 @@ def classify_failure(exc: BaseException) -> str:
 
     if isinstance(exc, ConfigError):
         return "config"
-    if isinstance(exc, (redis.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError)):
-        return "auth"
+    if isinstance(exc, (redis.AuthenticationError, redis.exceptions.AuthenticationWrongNumberOfArgsError, redis.exceptions.NoPermissionError)):
+        return "auth"  # NoPermissionError: the ACL user may not run a command the collector needs
     if isinstance(exc, redis.ResponseError) and any(w in str(exc) for w in ("NOAUTH", "WRONGPASS", "NOPERM", "invalid password")):
         return "auth"
     if isinstance(exc, redis.TimeoutError):

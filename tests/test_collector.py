@@ -281,3 +281,13 @@ def test_collect_command_once(redis_password, moto_server):
     assert run.returncode == ExitStatus.REDIS_FAILURE
     assert "Traceback" not in run.stderr and redis_password.password not in run.stdout + run.stderr
     assert json.loads(run.stdout.strip().splitlines()[-1])["failure_reason"] == "refused"
+
+
+def test_acl_user_missing_a_needed_command_is_an_auth_failure(redis_acl):
+    admin = redis_acl.admin()
+    admin.acl_setuser("llen-only", enabled=True, passwords=["+llen-only-password-123456"], keys=["~*"], commands=["-@all", "+llen"])
+    admin.lpush(samples.MODEL_READY, samples.model_ready_envelope(time.time() - 30, "m-1"))
+    collector = make_collector(redis_acl.server, environ={"REDIS_USERNAME": "llen-only", "REDIS_AUTH_TOKEN": "llen-only-password-123456"})
+    summary = collector.run()
+    assert (summary.connection_failure, summary.failure_reason) == (1, "auth")
+    assert "lindex" in summary.failure.lower() or "noperm" in summary.failure.lower()
