@@ -603,13 +603,18 @@ class _SpecBuilder:
         seen_keys: dict[str, int] = {}
         for index, raw in enumerate(raw_queues):
             path = ("queues", index)
-            if not self.ok(path):
+            if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
                 continue
             key = raw["key"]
             if key in seen_keys:
                 self.error(path + ("key",), f"queue '{key}' is declared twice (first at queues[{seen_keys[key]}]); each queue once")
                 continue
             seen_keys[key] = index
+            if not self.ok(path):
+                if self.ok(path + ("alarms",)) and isinstance(raw.get("alarms"), dict):
+                    # Elsewhere broken, but its alarm tiers can still be checked: report all in one run.
+                    self._rules(path + ("alarms",), default_alarms, raw["alarms"], QUEUE_KINDS, runbooks, collector, lambda kind: True)
+                continue
             for role in ("processing", "dead_letter"):
                 if raw.get(role) == key:
                     self.error(path + (role,), f"the {role} list cannot be the queue itself ('{key}')")

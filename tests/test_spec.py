@@ -298,3 +298,12 @@ def test_committed_schema_file_is_current():
     committed = json.loads((ROOT / "alarms.schema.json").read_text())
     assert committed == json_schema(), "run: provision-alarms schema > alarms.schema.json"
     assert (ROOT / "alarms.yaml").read_text().startswith("# yaml-language-server: $schema=./alarms.schema.json")
+
+
+def test_a_broken_queue_still_has_its_alarms_and_duplicates_checked(tmp_path):
+    text = BASE.replace("    dead_letter: jobs:a:dlq\n", "    dead_leter: jobs:a:dlq\n    alarms:\n      queue_depth:\n        critical: {threshold: 5, period: 90}\n")
+    text += "  - key: jobs:a\n"
+    found = "\n".join(problems(tmp_path, text))
+    assert "unknown key 'dead_leter'" in found
+    assert "queues[0].alarms.queue_depth.critical.period: found 90" in found
+    assert "queues[1].key: queue 'jobs:a' is declared twice" in found
