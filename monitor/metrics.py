@@ -13,6 +13,7 @@ from dataclasses import dataclass
 ENVIRONMENT = "Environment"
 QUEUE = "Queue"
 TARGET = "RedisTarget"
+PATTERN = "Pattern"
 
 
 class Unit(str, enum.Enum):
@@ -25,6 +26,7 @@ class Unit(str, enum.Enum):
 class Scope(str, enum.Enum):
     QUEUE = "queue"  # dimensions: Environment, Queue
     TARGET = "target"  # dimensions: Environment, RedisTarget
+    PATTERN = "pattern"  # dimensions: Environment, Pattern (the glob): aggregates over its keys
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Metric:
 
     def dimensions(self, environment: str, subject: str) -> list[dict[str, str]]:
         """CloudWatch dimensions of this metric for a queue key or a Redis target name."""
-        second = QUEUE if self.scope is Scope.QUEUE else TARGET
+        second = {Scope.QUEUE: QUEUE, Scope.TARGET: TARGET, Scope.PATTERN: PATTERN}[self.scope]
         return [{"Name": ENVIRONMENT, "Value": environment}, {"Name": second, "Value": subject}]
 
 
@@ -78,6 +80,20 @@ DISCOVERED_QUEUES = Metric(
 COLLECTION_DURATION = Metric(
     "CollectionDuration", Unit.MILLISECONDS, Scope.TARGET, "Wall time of one collector run."
 )
+CLUSTER_NODE_FAILURES = Metric(
+    "ClusterNodeFailures",
+    Unit.COUNT,
+    Scope.TARGET,
+    "Cluster targets only: primaries that could not be read in this run (their queues are not published; ConnectionFailure is 1).",
+)
+PATTERN_QUEUE_COUNT = Metric(
+    "PatternQueueCount", Unit.COUNT, Scope.PATTERN, "List keys the pattern matched in this run (all of them, not only those with metrics of their own)."
+)
+PATTERN_DEPTH_SUM = Metric("PatternDepthSum", Unit.COUNT, Scope.PATTERN, "Messages waiting in all the queues the pattern matched.")
+PATTERN_DEPTH_MAX = Metric("PatternDepthMax", Unit.COUNT, Scope.PATTERN, "The deepest matched queue's depth.")
+PATTERN_OLDEST_AGE_MAX = Metric(
+    "PatternOldestAgeMaxSeconds", Unit.SECONDS, Scope.PATTERN, "The oldest waiting message's age over all matched queues; 0 when all are empty."
+)
 
 ALL_METRICS: tuple[Metric, ...] = (
     QUEUE_DEPTH,
@@ -90,5 +106,10 @@ ALL_METRICS: tuple[Metric, ...] = (
     COLLECTOR_HEARTBEAT,
     DISCOVERED_QUEUES,
     COLLECTION_DURATION,
+    CLUSTER_NODE_FAILURES,
+    PATTERN_QUEUE_COUNT,
+    PATTERN_DEPTH_SUM,
+    PATTERN_DEPTH_MAX,
+    PATTERN_OLDEST_AGE_MAX,
 )
 BY_NAME = {m.name: m for m in ALL_METRICS}
