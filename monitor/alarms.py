@@ -116,8 +116,7 @@ def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rul
 def render_alarms(spec: Spec, env: Environment) -> list[Alarm]:
     """Every alarm the spec wants in this environment, sorted by name."""
     alarms = [_alarm(spec, env, queue.name, queue.key, rule) for queue in spec.queues for rule in queue.alarms]
-    target = env.redis.name
-    alarms += [_alarm(spec, env, naming.target_subject(target), target, rule) for rule in spec.target_alarms]
+    alarms += [_alarm(spec, env, naming.target_subject(t.name), t.name, rule) for t in env.targets for rule in spec.target_alarms]
     return sorted(alarms, key=lambda a: a["AlarmName"])
 
 

@@ -61,6 +61,7 @@ class ClusterDiscovery:
     round_trips: int
     undecodable_keys: int
     failures: tuple[NodeFailure, ...]
+    round_trips_by_node: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def discover_cluster(
     skip = set(skip_nodes)
     found: set[str] = set()
     failures: list[NodeFailure] = []
-    round_trips = undecodable = 0
+    by_node: dict[str, int] = {}
+    undecodable = 0
     truncated = timed_out = False
     started = clock()
     for node in cluster.get_primaries():
@@ -110,12 +112,12 @@ def discover_cluster(
         except NODE_ERRORS as error:
             failures.append(NodeFailure(node.name, error))
             continue
-        round_trips += part.round_trips
+        by_node[node.name] = part.round_trips
         undecodable += part.undecodable_keys
         truncated |= part.truncated
         timed_out |= part.timed_out
         found.update(part.keys)
-    return ClusterDiscovery(tuple(sorted(found)), truncated, timed_out, round_trips, undecodable, tuple(failures))
+    return ClusterDiscovery(tuple(sorted(found)), truncated, timed_out, sum(by_node.values()), undecodable, tuple(failures), by_node)
 
 
 def read_cluster(

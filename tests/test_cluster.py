@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +123,70 @@ def test_a_dead_node_is_reported_and_the_others_are_still_read(redis_cluster):
         else:
             assert reading.depth == i + 1 and reading.oldest_age_seconds == pytest.approx(i * 10, abs=0.01)
     assert result.readings[0].unread_keys[0] == sources[0].key
+
+
+# ---------------------------------------------------------------- the collector on a cluster target
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cluster_collector(cluster, lines, **environ):
+    from monitor.collector import Collector
+    from monitor.spec import load_spec
+
+    spec_text = (ROOT / "alarms.yaml").read_text() + "\npatterns:\n  - pattern: tenant:*:jobs\n    processing: '{key}:processing'\n    dead_letter: '{key}:dlq'\n    max_keys: 10\n"
+    path = Path(cluster.servers[0].directory).parent / "cluster-spec.yaml"
+    path.write_text(spec_text)
+    environ = {"REDIS_HOST": cluster.host, "REDIS_PORT": str(cluster.port), "REDIS_TLS_ENABLED": "false", "REDIS_AUTH_TOKEN": "", "REDIS_CLUSTER_ENABLED": "true", **environ}
+    spec = load_spec(str(path), env="demo", environ=environ)
+    return Collector(spec, spec.environment("demo"), environ=environ, emit=lines.append)
+
+
+def test_collector_reads_a_cluster_target_through_its_configuration_endpoint(redis_cluster):
+    now = time.time()
+    sources = seed(redis_cluster.client(), now)
+    lines: list[str] = []
+    collector = cluster_collector(redis_cluster, lines)
+    summary = collector.run()
+    assert summary.connection_failure == 0 and summary.failed_nodes == [], summary.failure
+    got = {(d["MetricName"], d["Dimensions"][1]["Value"]): d["Value"] for d in collector.last_datums}
+    assert got[("ClusterNodeFailures", "primary")] == 0 and got[("ConnectionFailure", "primary")] == 0
+    assert got[("PatternQueueCount", "tenant:*:jobs")] == 30 and got[("PatternDepthMax", "tenant:*:jobs")] == 30
+    assert got[("PatternOldestAgeMaxSeconds", "tenant:*:jobs")] == pytest.approx(290, abs=2)
+    for i, source in enumerate(sorted(sources, key=lambda s: s.key)[:10]):
+        assert got[("QueueDepth", source.key)] == int(source.key.split(":")[1]) + 1
+    log = json.loads(lines[-1])
+    assert len(log["round_trips_by_node"]) == 3  # every primary was asked, for its own keys
+
+
+def test_a_node_killed_mid_run_sets_connection_failure_and_the_others_are_published(redis_cluster, monkeypatch):
+    now = time.time()
+    sources = seed(redis_cluster.client(), now)
+    dead = redis_cluster.server_for(sources[0].key)
+    lines: list[str] = []
+    collector = cluster_collector(redis_cluster, lines, REDIS_PORT=str(next(s.port for s in redis_cluster.servers if s is not dead)))
+    import monitor.collector as collector_module
+
+    real_read = collector_module.read_cluster
+
+    def read_after_a_crash(*args, **kwargs):  # discovery went fine; the node dies before the reads
+        dead.stop()
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(collector_module, "read_cluster", read_after_a_crash)
+    summary = collector.run()
+    got = {(d["MetricName"], d["Dimensions"][1]["Value"]): d["Value"] for d in collector.last_datums}
+    assert summary.connection_failure == 1 and summary.failure_reason == "refused"
+    assert got[("ConnectionFailure", "primary")] == 1 and got[("ClusterNodeFailures", "primary")] == 1
+    assert summary.failed_nodes == [f"{dead.host}:{dead.port} (refused)"]
+    log = json.loads(lines[-1])
+    assert log["failed_nodes"] == summary.failed_nodes and f"node {dead.host}:{dead.port}" in log["failure"]
+    with_metrics = sorted(sources, key=lambda s: s.key)[:10]  # max_keys, in key order
+    alive = [s for s in with_metrics if redis_cluster.server_for(s.key) is not dead]
+    lost = [s for s in with_metrics if redis_cluster.server_for(s.key) is dead]
+    assert alive and lost
+    for source in alive:
+        assert ("QueueDepth", source.key) in got
+    for source in lost:
+        assert ("QueueDepth", source.key) not in got and got[("QueueReadErrors", source.key)] >= 1
+    assert got[("PatternQueueCount", "tenant:*:jobs")] == 30  # discovered before the node died
