@@ -36,7 +36,7 @@ from monitor.connection import (
 )
 from monitor.publish import Point, datums, emf_lines, put_metric_data
 from monitor.cluster import discover_cluster, read_cluster
-from monitor.reader import QueueReading, QueueSource, discover, read_queues
+from monitor.reader import QueueReading, discover, read_queues
 from monitor.spec import Environment, Pattern, Spec, load_spec
 
 BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "alarms.yaml"

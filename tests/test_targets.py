@@ -169,3 +169,18 @@ def test_pattern_aggregates_cover_every_match_and_per_key_metrics_stop_at_max_ke
     assert summary.keys_aggregated_only == 31
     pattern_datum = next(d for d in collector.last_datums if d["MetricName"] == "PatternDepthSum")
     assert pattern_datum["Dimensions"] == [{"Name": "Environment", "Value": "dev"}, {"Name": "Pattern", "Value": "tenant:*:jobs"}]
+
+
+def test_redis_environment_overrides_apply_to_the_bound_target_only(tmp_path):
+    from monitor.connection import ConfigError, resolve_settings
+
+    spec = load_spec(write(tmp_path, SPEC), environ={})
+    env = spec.environment("dev")
+    environ = {"REDIS_HOST": "10.0.0.9", "REDIS_CLUSTER_ENABLED": "true"}
+    first = resolve_settings(env, spec.collector, environ, env.target("jobs"))
+    other = resolve_settings(env, spec.collector, environ, env.target("cache"))
+    assert (first.host, first.cluster) == ("10.0.0.9", True) and (other.host, other.cluster) == ("127.0.0.1", False)
+    chosen = resolve_settings(env, spec.collector, {**environ, "MONITOR_TARGET": "cache"}, env.target("cache"))
+    assert (chosen.host, chosen.cluster) == ("10.0.0.9", True)
+    with pytest.raises(ConfigError):
+        resolve_settings(env, spec.collector, {"REDIS_CLUSTER_ENABLED": "perhaps"}, env.target("jobs"))
