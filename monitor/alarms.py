@@ -124,8 +124,7 @@ def render_alarms(spec: Spec, env: Environment) -> list[Alarm]:
         for rule in stream.alarms
     ]
     alarms += [_alarm(spec, env, item.name, item.key, rule) for item in spec.delayed for rule in item.alarms]
-    target = env.redis.name
-    alarms += [_alarm(spec, env, naming.target_subject(target), target, rule) for rule in spec.target_alarms]
+    alarms += [_alarm(spec, env, naming.target_subject(t.name), t.name, rule) for t in env.targets for rule in spec.target_alarms]
     return sorted(alarms, key=lambda a: a["AlarmName"])
 
 

@@ -126,13 +126,13 @@ def cmd_schema(args: argparse.Namespace) -> ExitStatus:
 def cmd_collect(args: argparse.Namespace) -> ExitStatus:
     import time
 
-    from monitor.collector import Collector, botocore_client
+    from monitor.collector import botocore_client, collectors_for
 
     spec = load(args)
     env = spec.environment(args.env)
     region = args.region or env.region
     publish = not args.dry_run
-    collector = Collector(
+    collectors = collectors_for(
         spec,
         env,
         cloudwatch=botocore_client("cloudwatch", region=region, endpoint_url=args.endpoint_url, profile=args.profile) if publish else None,
@@ -140,15 +140,15 @@ def cmd_collect(args: argparse.Namespace) -> ExitStatus:
         dry_run=args.dry_run,
     )
     while True:
-        summary = collector.run()
+        summaries = [collector.run() for collector in collectors]  # MONITOR_TARGET's, or every target
         if args.dry_run and args.output == "json":
-            emit(collector.last_datums, "json")
+            emit([d for collector in collectors for d in collector.last_datums], "json")
         if args.once:
             break
         time.sleep(args.interval)
-    if summary.publish_errors:
+    if any(s.publish_errors for s in summaries):
         return ExitStatus.AWS_FAILURE
-    return ExitStatus.REDIS_FAILURE if summary.connection_failure else ExitStatus.SUCCESS
+    return ExitStatus.REDIS_FAILURE if any(s.connection_failure for s in summaries) else ExitStatus.SUCCESS
 
 
 def cmd_verify(args: argparse.Namespace) -> ExitStatus:
@@ -196,7 +196,7 @@ def _provision_plan(args: argparse.Namespace):
     if args.metric_check:
         result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))
     context = {"spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
-    return context, result, aws, cost.estimate(spec, desired)
+    return context, result, aws, cost.estimate(spec, desired, env)
 
 
 def _calls_line(aws) -> str:

@@ -3,6 +3,13 @@
 Every run publishes ConnectionFailure (0 or 1) and CollectorHeartbeat, whatever happened, so an
 outage raises the connection-failure alarm and a stopped collector raises the heartbeat alarm.
 Publishing happens once, in a `finally`, with all points stamped with one collection time.
+
+A Collector reads one Redis target: the queues and patterns that name it (or name none, for the
+environment's first target). `collectors_for` gives the one that MONITOR_TARGET names, or one per
+target of the environment, so a Lambda can be deployed per target or once for all of them.
+Keys a pattern matches are all read, up to MAX_MATCHED_KEYS: the first max_keys (in key order,
+so the same keys keep their metrics from run to run) get metrics of their own, and every pattern
+publishes aggregates over all of them (PatternQueueCount, PatternDepthSum/Max, PatternOldestAgeMax).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from monitor import metrics
 from monitor.connection import (
@@ -28,16 +35,21 @@ from monitor.connection import (
     resolve_settings,
     scrub,
 )
+from monitor.cluster import discover_cluster, read_cluster
 from monitor.publish import Point, emf_lines, iter_datums, put_metric_data
-from monitor.queue_types import TypedReadResult, read_typed_queues
-from monitor.reader import QueueReading, QueueSource, ReadResult, discover, read_queues
-from monitor.spec import Environment, Spec, load_spec
+from monitor.queue_types import read_typed_queues
+from monitor.reader import QueueReading, discover, read_queues
+from monitor.spec import Environment, Pattern, Spec, load_spec
 
 BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "alarms.yaml"
 
 # Wall-clock source for the collection time and message ages. Only the demo changes it, to replay
 # a schedule of simulated minutes through the real handler.
 clock: Callable[[], float] = time.time
+
+# Hard bound on the keys one pattern's discovery keeps (and the run then reads) whatever max_keys
+# says: 200k queues read at the measured 100k-600k lists/s stay within a few seconds of Lambda time.
+MAX_MATCHED_KEYS = 200_000
 
 
 @dataclass
@@ -60,7 +72,10 @@ class RunSummary:
     failure: str | None = None
     parse_errors: int = 0
     wrong_type_keys: int = 0
-    discovery_truncated: bool = False
+    discovery_truncated: bool = False  # a pattern hit MAX_MATCHED_KEYS or the time budget
+    keys_aggregated_only: int = 0  # matched keys beyond max_keys: in the pattern aggregates only
+    failed_nodes: list[str] = field(default_factory=list)  # cluster: "host:port (reason)" per primary not read
+    round_trips_by_node: dict[str, int] = field(default_factory=dict)  # cluster only
     publish_errors: list[str] = field(default_factory=list)
     duration_ms: int = 0
 
@@ -81,7 +96,21 @@ def reading_points(reading: QueueReading) -> list[Point]:
     if reading.oldest_age_seconds is not None:
         points.append(Point(metrics.OLDEST_MESSAGE_AGE, key, round(reading.oldest_age_seconds, 3)))
     points.append(Point(metrics.MESSAGE_PARSE_ERRORS, key, 1 if reading.parse_error else 0))
-    points.append(Point(metrics.QUEUE_READ_ERRORS, key, len(reading.wrong_type_keys)))
+    points.append(Point(metrics.QUEUE_READ_ERRORS, key, len(reading.wrong_type_keys) + len(reading.unread_keys)))
+    return points
+
+
+def pattern_points(pattern: str, readings: list[QueueReading]) -> list[Point]:
+    """The aggregate points of every queue a pattern matched (pure)."""
+    depths = [r.depth for r in readings if r.depth is not None]
+    ages = [r.oldest_age_seconds for r in readings if r.oldest_age_seconds is not None]
+    points = [
+        Point(metrics.PATTERN_QUEUE_COUNT, pattern, len(readings)),
+        Point(metrics.PATTERN_DEPTH_SUM, pattern, sum(depths)),
+        Point(metrics.PATTERN_DEPTH_MAX, pattern, max(depths, default=0)),
+    ]
+    if ages or not readings:
+        points.append(Point(metrics.PATTERN_OLDEST_AGE_MAX, pattern, round(max(ages, default=0.0), 3)))
     return points
 
 
@@ -93,6 +122,7 @@ class Collector:
         spec: Spec,
         env: Environment,
         *,
+        target: str | None = None,
         environ: Mapping[str, str] | None = None,
         cloudwatch: Any = None,
         secrets_factory: Callable[[], Any] | None = None,
@@ -101,6 +131,14 @@ class Collector:
     ):
         self.spec = spec
         self.env = env
+        self.target = env.target(target)
+        mine = {self.target.name}
+        self.queues = [q for q in spec.queues if (q.target or env.targets[0].name) in mine]
+        self.patterns = [p for p in spec.patterns if (p.target or env.targets[0].name) in mine]
+        # Streams and delayed sets name no target: the environment's first one reads them.
+        first = self.target.name == env.targets[0].name
+        self.streams = [s.source for s in spec.streams] if first else []
+        self.delayed = [d.source for d in spec.delayed] if first else []
         self.environ = os.environ if environ is None else environ
         self.cloudwatch = cloudwatch
         self.secrets_factory = secrets_factory
@@ -126,20 +164,22 @@ class Collector:
 
         started = time.monotonic()
         stamp = datetime.fromtimestamp(int(clock()), timezone.utc)
-        summary = RunSummary(environment=self.env.name, target=self.env.redis.name, timestamp=stamp.isoformat())
-        readings: tuple[QueueReading, ...] = ()
-        typed_points: list[Point] = []
+        summary = RunSummary(environment=self.env.name, target=self.target.name, timestamp=stamp.isoformat())
+        cluster = self.target.cluster
+        points: Iterable[Point] = ()
         provider: TokenProvider | None = None
         try:
-            settings = resolve_settings(self.env, self.spec.collector, self.environ)
+            settings = resolve_settings(self.env, self.spec.collector, self.environ, self.target)
             summary.target = settings.target
+            cluster = settings.cluster
             provider = self._token_provider(settings)
-            readings, typed_points = self._read(settings, provider, summary)
-        except (redis.RedisError, OSError, ConfigError) as exc:
+            points = self._read(settings, provider, summary)
+        except (redis.RedisError, redis.exceptions.RedisClusterException, OSError, ConfigError) as exc:
             summary.connection_failure = 1
             summary.failure_reason = classify_failure(exc)
             token = provider.get() if provider is not None and provider._cached is not None else None
             summary.failure = scrub(f"{type(exc).__name__}: {exc}", token)[:500]
+            points = ()
         finally:
             summary.duration_ms = int((time.monotonic() - started) * 1000)
             target = summary.target
@@ -148,66 +188,126 @@ class Collector:
                 Point(metrics.COLLECTOR_HEARTBEAT, target, 1),
                 Point(metrics.COLLECTION_DURATION, target, summary.duration_ms),
             ]
-            if self.spec.patterns:
+            if self.patterns:
                 target_points.append(Point(metrics.DISCOVERED_QUEUES, target, summary.keys_discovered))
-            self.last_readings = readings
-            # Points are made as they are sent: at 100,000 queues the whole set would not fit the budget.
-            points = itertools.chain((p for r in readings for p in reading_points(r)), typed_points, target_points)
-            self._publish(points, stamp, summary)
+            if cluster:
+                target_points.append(Point(metrics.CLUSTER_NODE_FAILURES, target, len(summary.failed_nodes)))
+            self._publish(itertools.chain(points, target_points), stamp, summary)
             self.emit(summary.log_line())
             self.last_summary = summary
         return summary
 
-    def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> tuple[tuple[QueueReading, ...], list[Point]]:
-        """The list readings, and the points of the streams and delayed sets (few: made at once)."""
+    def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> Iterable[Point]:
+        """Read everything (a failure raises here), and return the points, made as they are sent."""
         import redis
 
-        def attempt() -> tuple[ReadResult, TypedReadResult]:
+        def attempt() -> Iterable[Point]:
             client = open_client(settings, provider.get())
             try:
-                lists = read_queues(client, self._sources(client, summary), now=clock())
-                typed = read_typed_queues(client, [s.source for s in self.spec.streams], [d.source for d in self.spec.delayed], now=clock())
-                return lists, typed
+                return self._read_cluster(client, summary) if settings.cluster else self._read_node(client, summary)
             finally:
                 client.close()
 
         try:
-            result, typed = attempt()
+            return attempt()
         except redis.AuthenticationError:
             # The token may have been rotated since this container cached it: fetch it once more.
             if not provider.refresh():
                 raise
-            result, typed = attempt()
-        summary.round_trips += typed.round_trips
-        summary.streams_read, summary.delayed_read = len(typed.streams), len(typed.delayed)
-        summary.wrong_type_keys += typed.wrong_type_keys
-        summary.round_trips += result.round_trips
-        summary.queues_read = len(result.readings)
-        for reading in result.readings:
-            summary.parse_errors += 1 if reading.parse_error else 0
-            summary.wrong_type_keys += len(reading.wrong_type_keys)
-        return result.readings, typed.points()
+            summary.round_trips = summary.keys_discovered = 0
+            return attempt()
 
-    def _sources(self, client, summary: RunSummary) -> list[QueueSource]:
-        sources = [queue.source for queue in self.spec.queues]
-        declared = {s.key for s in sources}
-        discovery = self.spec.collector.discovery
-        for pattern in self.spec.patterns:
-            found = discover(
+    def _read_node(self, client, summary: RunSummary) -> Iterable[Point]:
+        def find(pattern: Pattern):
+            discovery = self.spec.collector.discovery
+            return discover(
                 client,
                 pattern.pattern,
                 scan_count=discovery.scan_count,
-                max_keys=pattern.max_keys,
+                max_keys=MAX_MATCHED_KEYS,
                 time_budget_seconds=discovery.time_budget_seconds,
             )
+
+        sources, own, matches = self._sources(find, summary)
+        result = read_queues(client, sources, now=clock())
+        summary.round_trips += result.round_trips
+        typed_points: list[Point] = []
+        if self.streams or self.delayed:
+            typed = read_typed_queues(client, self.streams, self.delayed, now=clock())
+            summary.round_trips += typed.round_trips
+            summary.streams_read, summary.delayed_read = len(typed.streams), len(typed.delayed)
+            summary.wrong_type_keys += typed.wrong_type_keys
+            typed_points = typed.points()
+        return itertools.chain(self._points(result.readings, own, matches, summary), typed_points)
+
+    def _read_cluster(self, client, summary: RunSummary) -> Iterable[Point]:
+        """Every primary for its own keys; a failing node sets ConnectionFailure, the others still count."""
+        failed: dict[str, BaseException] = {}
+        trips: dict[str, int] = {}
+
+        def find(pattern: Pattern):
+            discovery = self.spec.collector.discovery
+            found = discover_cluster(
+                client,
+                pattern.pattern,
+                scan_count=discovery.scan_count,
+                max_keys=MAX_MATCHED_KEYS,
+                time_budget_seconds=discovery.time_budget_seconds,
+                skip_nodes=failed,
+            )
+            failed.update((f.node, f.error) for f in found.failures)
+            for node, count in found.round_trips_by_node.items():
+                trips[node] = trips.get(node, 0) + count
+            return found
+
+        sources, own, matches = self._sources(find, summary)
+        result = read_cluster(client, sources, now=clock(), skip_nodes=failed)
+        failed.update((f.node, f.error) for f in result.failures)
+        for node, count in result.round_trips_by_node.items():
+            trips[node] = trips.get(node, 0) + count
+        summary.round_trips += result.round_trips
+        summary.round_trips_by_node = dict(sorted(trips.items()))
+        if failed:
+            node, error = next(iter(failed.items()))
+            summary.connection_failure = 1
+            summary.failure_reason = classify_failure(error)
+            summary.failed_nodes = [f"{n} ({classify_failure(e)})" for n, e in failed.items()]
+            summary.failure = scrub(f"node {node}: {type(error).__name__}: {error}", self._provider.get() if self._provider else None)[:500]
+        return self._points(result.readings, own, matches, summary)
+
+    def _sources(self, find: Callable[[Pattern], Any], summary: RunSummary):
+        """What to read: the declared queues and every key the patterns match (each key once)."""
+        sources = [queue.source for queue in self.queues]
+        own = {s.key for s in sources}  # keys that get metrics of their own
+        keyed = set(own)
+        matches: list[tuple[Pattern, tuple[str, ...]]] = []
+        for pattern in self.patterns:
+            found = find(pattern)
             summary.round_trips += found.round_trips
             summary.keys_discovered += len(found.keys)
             summary.discovery_truncated |= found.truncated or found.timed_out
-            for key in found.keys:
-                if key not in declared:
-                    declared.add(key)
+            matches.append((pattern, found.keys))
+            for index, key in enumerate(found.keys):
+                if key not in keyed:
+                    keyed.add(key)
                     sources.append(pattern.source(key))
-        return sources
+                if index < pattern.max_keys:
+                    own.add(key)
+        return sources, own, matches
+
+    def _points(self, readings, own: set[str], matches, summary: RunSummary) -> Iterator[Point]:
+        """Counts the run's errors now; the points themselves are made lazily, as they are sent."""
+        summary.queues_read = len(readings)
+        for reading in readings:
+            summary.parse_errors += 1 if reading.parse_error else 0
+            summary.wrong_type_keys += len(reading.wrong_type_keys)
+        summary.keys_aggregated_only = len({k for _, keys in matches for k in keys} - own)
+        self.last_readings = readings
+        # At 100,000 queues the whole set of points would not fit the memory budget: a generator.
+        by_key = {r.source.key: r for r in readings} if matches else {}
+        own_points = (p for r in readings if r.source.key in own for p in reading_points(r))
+        aggregates = (p for pattern, keys in matches for p in pattern_points(pattern.pattern, [by_key[k] for k in keys]))
+        return itertools.chain(own_points, aggregates)
 
     def _publish(self, points: Iterable[Point], stamp: datetime, summary: RunSummary) -> None:
         resolution = self.spec.collector.storage_resolution
@@ -259,7 +359,15 @@ def botocore_client(service: str, *, region: str | None = None, endpoint_url: st
     return session.create_client(service, region_name=region or session.get_config_variable("region"), endpoint_url=endpoint_url, config=config)
 
 
-_LAMBDA_STATE: dict[str, Collector] = {}
+def collectors_for(spec: Spec, env: Environment, *, environ: Mapping[str, str] | None = None, **options) -> list[Collector]:
+    """The collector of the target MONITOR_TARGET names, or one per target of the environment."""
+    environ = os.environ if environ is None else environ
+    chosen = environ.get("MONITOR_TARGET")
+    names = [env.target(chosen).name] if chosen else [t.name for t in env.targets]
+    return [Collector(spec, env, target=name, environ=environ, **options) for name in names]
+
+
+_LAMBDA_STATE: dict[str, list[Collector]] = {}
 
 
 def lambda_handler(event: Any, context: Any, *, environ: Mapping[str, str] | None = None) -> dict:
@@ -267,13 +375,13 @@ def lambda_handler(event: Any, context: Any, *, environ: Mapping[str, str] | Non
     environ = os.environ if environ is None else environ
     spec_path = environ.get("MONITOR_SPEC") or str(BUNDLED_SPEC)
     env_name = environ.get("MONITOR_ENV")
-    key = f"{spec_path}|{env_name}"
-    collector = _LAMBDA_STATE.get(key)
-    if collector is None:
+    key = f"{spec_path}|{env_name}|{environ.get('MONITOR_TARGET', '')}"
+    collectors = _LAMBDA_STATE.get(key)
+    if collectors is None:
         spec = load_spec(spec_path, env=env_name, environ=environ)
         env = spec.environment(env_name)
         region = environ.get("AWS_REGION") or env.region
-        collector = Collector(
+        collectors = collectors_for(
             spec,
             env,
             environ=environ,
@@ -281,9 +389,15 @@ def lambda_handler(event: Any, context: Any, *, environ: Mapping[str, str] | Non
             secrets_factory=lambda: botocore_client("secretsmanager", region=region),
             emit=lambda line: print(line, file=sys.stdout, flush=True),
         )
-        _LAMBDA_STATE[key] = collector
-    summary = collector.run()
-    if summary.publish_errors:
+        _LAMBDA_STATE[key] = collectors
+    summaries = [collector.run() for collector in collectors]  # every target, even after one failed
+    errors = [e for summary in summaries for e in summary.publish_errors]
+    if errors:
         # Fail the invocation so the Lambda's own Errors metric (and its alarm) sees it.
-        raise RuntimeError(f"{len(summary.publish_errors)} PutMetricData request(s) failed: {summary.publish_errors[0]}")
-    return {"connection_failure": summary.connection_failure, "queues_read": summary.queues_read, "points": summary.points}
+        raise RuntimeError(f"{len(errors)} PutMetricData request(s) failed: {errors[0]}")
+    return {
+        "connection_failure": max(s.connection_failure for s in summaries),
+        "queues_read": sum(s.queues_read for s in summaries),
+        "points": sum(s.points for s in summaries),
+        "targets": {s.target: {"connection_failure": s.connection_failure, "queues_read": s.queues_read} for s in summaries},
+    }

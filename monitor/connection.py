@@ -1,9 +1,11 @@
 """How the collector reaches Redis: settings from the spec and the environment, the auth token, the client.
 
 The environment variables the hokusai services already use override the spec: REDIS_URL
-(redis:// or rediss://), or REDIS_HOST, REDIS_PORT, REDIS_TLS_ENABLED, REDIS_USERNAME, and for
-the token REDIS_AUTH_TOKEN (set but empty: no AUTH) or REDIS_AUTH_TOKEN_SECRET_ARN (+ REDIS_AUTH_TOKEN_SECRET_KEY for a
-JSON secret). The token is wrapped in `Secret` so that no repr, log line or exception shows it.
+(redis:// or rediss://), or REDIS_HOST, REDIS_PORT, REDIS_TLS_ENABLED, REDIS_USERNAME,
+REDIS_CLUSTER_ENABLED, and for the token REDIS_AUTH_TOKEN (set but empty: no AUTH) or
+REDIS_AUTH_TOKEN_SECRET_ARN (+ REDIS_AUTH_TOKEN_SECRET_KEY for a JSON secret). With several targets
+they override one of them only: the one MONITOR_TARGET names, else the environment's first (give the
+others their own ${VAR} references in the spec). The token is wrapped in `Secret` so that no repr, log line or exception shows it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from monitor.errors import MonitorError
-from monitor.spec import Collector, Environment
+from monitor.spec import Collector, Environment, RedisTarget
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -73,6 +75,7 @@ class RedisSettings:
     token: TokenSource = TokenSource()
     connect_timeout: float = 3.0
     read_timeout: float = 3.0
+    cluster: bool = False  # a Redis Cluster reached through its configuration endpoint
 
     @property
     def address(self) -> str:
@@ -97,9 +100,9 @@ def _port(name: str, text: str) -> int:
     return port
 
 
-def resolve_settings(env: Environment, collector: Collector, environ: Mapping[str, str]) -> RedisSettings:
-    """The spec's target for this environment, with the environment variables applied on top."""
-    target = env.redis
+def resolve_settings(env: Environment, collector: Collector, environ: Mapping[str, str], target: RedisTarget | None = None) -> RedisSettings:
+    """The spec's target (default: the first) with the environment variables applied on top, if they are its."""
+    target = target or env.redis
     token = TokenSource()
     if target.auth_token is not None:
         spec_token = target.auth_token
@@ -119,7 +122,12 @@ def resolve_settings(env: Environment, collector: Collector, environ: Mapping[st
         token=token,
         connect_timeout=collector.connect_timeout_seconds,
         read_timeout=collector.read_timeout_seconds,
+        cluster=target.cluster,
     )
+    if target.name != (environ.get("MONITOR_TARGET") or env.targets[0].name):
+        return settings
+    if environ.get("REDIS_CLUSTER_ENABLED") is not None:
+        settings = replace(settings, cluster=_flag("REDIS_CLUSTER_ENABLED", environ["REDIS_CLUSTER_ENABLED"]))
     url = environ.get("REDIS_URL")
     if url:
         settings = _apply_url(settings, url)
@@ -228,7 +236,7 @@ class TokenProvider:
 # redis-py's defaults retry a failed connection with backoff; the collector wants one short try,
 # then a signal, so a hung Redis never runs the Lambda into its own timeout.
 def open_client(settings: RedisSettings, token: Secret | None):
-    """A redis.Redis for these settings: certificates verified under TLS, no retries."""
+    """A redis.Redis (a RedisCluster for a cluster) for these settings: certificates verified under TLS, no retries."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -246,6 +254,13 @@ def open_client(settings: RedisSettings, token: Secret | None):
     }
     if settings.tls:
         kwargs.update(ssl=True, ssl_cert_reqs="required", ssl_check_hostname=True, ssl_ca_certs=settings.ca_bundle)
+    if settings.cluster:
+        from redis.cluster import RedisCluster
+
+        # It reads the topology (CLUSTER SLOTS) from the configuration endpoint at once; each
+        # primary then gets its own plain client with the same options.
+        del kwargs["db"], kwargs["single_connection_client"]
+        return RedisCluster(**kwargs)
     return redis.Redis(**kwargs)
 
 

@@ -10,7 +10,7 @@ from typing import Sequence
 from monitor import metrics
 from monitor.alarms import Alarm
 from monitor.metrics import Scope
-from monitor.spec import HIGH_RESOLUTION_PERIODS, Spec
+from monitor.spec import HIGH_RESOLUTION_PERIODS, Environment, Spec
 
 # CloudWatch list prices, us-east-1, from https://aws.amazon.com/cloudwatch/pricing/ as given to
 # this project in 2025 (not re-checked online since): change them here, with the date.
@@ -92,15 +92,34 @@ def typed_metric_count(spec: Spec) -> int:
     return streams + (per(Scope.DELAYED) + 1) * len(spec.delayed)
 
 
-def custom_metric_count(spec: Spec) -> int:
-    """Metrics one environment's collector publishes: per queue, per discovered key (up to max_keys), per target."""
-    count = sum(queue_metric_count(bool(q.processing), bool(q.dead_letter)) for q in spec.queues)
-    count += sum(p.max_keys * queue_metric_count(bool(p.processing), bool(p.dead_letter)) for p in spec.patterns)
-    count += typed_metric_count(spec)
-    target = [m for m in metrics.ALL_METRICS if m.scope is Scope.TARGET]
-    if not spec.patterns:
-        target = [m for m in target if m is not metrics.DISCOVERED_QUEUES]
-    return count + len(target)
+def target_metric_counts(spec: Spec, env: Environment | None = None) -> dict[str, int]:
+    """Metrics each target's collector publishes: per queue, per matched key up to max_keys, per pattern, per target."""
+    targets = env.targets if env is not None else ()
+    first = targets[0].name if targets else None
+    counts: dict[str, int] = {}
+    for target in targets or (None,):
+        name = target.name if target else None
+
+        def mine(item) -> bool:
+            return target is None or (item.target or first) == name
+
+        patterns = [p for p in spec.patterns if mine(p)]
+        count = sum(queue_metric_count(bool(q.processing), bool(q.dead_letter)) for q in spec.queues if mine(q))
+        count += sum(p.max_keys * queue_metric_count(bool(p.processing), bool(p.dead_letter)) for p in patterns)
+        count += len(patterns) * sum(1 for m in metrics.ALL_METRICS if m.scope is Scope.PATTERN)
+        skip = set() if patterns else {metrics.DISCOVERED_QUEUES}
+        if not (target and target.cluster):
+            skip.add(metrics.CLUSTER_NODE_FAILURES)
+        count += sum(1 for m in metrics.ALL_METRICS if m.scope is Scope.TARGET and m not in skip)
+        if target is None or name == first:  # streams and delayed sets are read by the first target
+            count += typed_metric_count(spec)
+        counts[name or ""] = count
+    return counts
+
+
+def custom_metric_count(spec: Spec, env: Environment | None = None) -> int:
+    """Metrics one environment's collectors publish (without env: as if it had one plain target)."""
+    return sum(target_metric_counts(spec, env).values())
 
 
 def runs_per_month(schedule: str) -> int | None:
@@ -112,13 +131,15 @@ def runs_per_month(schedule: str) -> int | None:
     return HOURS_PER_MONTH * 60 // minutes
 
 
-def estimate(spec: Spec, alarms: Sequence[Alarm]) -> Estimate:
-    """The monthly cost of one environment: its alarms, the metrics its collector publishes, its requests."""
+def estimate(spec: Spec, alarms: Sequence[Alarm], env: Environment | None = None) -> Estimate:
+    """The monthly cost of one environment: its alarms, the metrics its collectors publish, their requests."""
     periods = [p for a in alarms for p in alarm_metrics(a)]
     high = sum(1 for p in periods if p in HIGH_RESOLUTION_PERIODS)
-    custom = custom_metric_count(spec)
+    per_target = target_metric_counts(spec, env)
+    custom = sum(per_target.values())
     runs = runs_per_month(spec.collector.schedule)
     requests = None
     if spec.collector.publish == "put_metric_data" and runs is not None:
-        requests = math.ceil(custom / METRICS_PER_PUT) * runs
+        # Each target's collector publishes on its own (one Lambda per target, or one run per target).
+        requests = sum(math.ceil(count / METRICS_PER_PUT) for count in per_target.values()) * runs
     return Estimate(len(alarms), len(periods) - high, high, custom, requests, spec.collector.publish)

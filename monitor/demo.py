@@ -234,12 +234,13 @@ def run_demo(spec_path: str, out: TextIO) -> DemoResult:
                 log = io.StringIO()
                 with contextlib.redirect_stdout(log):  # the Lambda's own log line: one JSON object per run
                     handler({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
-                collector = next(iter(collector_module._LAMBDA_STATE.values()))
+                (collector,) = next(iter(collector_module._LAMBDA_STATE.values()))  # the demo spec has one target
                 _say(out, _metric_line(minute, collector))
                 if minute in (0, RUNS - 1):
                     _say(out, f"             log line: {log.getvalue().strip()}")
                 if minute == 0 and server.running:
                     client.delete(samples.MINT)  # the mint consumer keeps up: empty at every later run
+        collector_module._LAMBDA_STATE.clear()  # its clients point at this emulator, which is about to go
         end = start + RUNS * STEP
 
         _heading(out, "What CloudWatch would do: every alarm evaluated offline on the emulator's data")

@@ -237,3 +237,140 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+
+
+CLUSTER_READY_TIMEOUT_SECONDS = 20.0
+# The local cluster keeps serving the slots of its live masters when one is down (it has no
+# replicas to fail over to): ElastiCache fails over to a replica instead, but the reader must
+# behave the same either way, reading the live nodes and reporting the dead one.
+_CLUSTER_CONFIG = (
+    "cluster-enabled yes",
+    "cluster-config-file nodes.conf",
+    "cluster-node-timeout 5000",
+    "cluster-require-full-coverage no",
+)
+
+
+@dataclass
+class LocalCluster:
+    """A throwaway Redis Cluster of `masters` redis-servers on free loopback ports, no replicas."""
+
+    directory: Path | None = None
+    masters: int = 3
+    servers: list[RedisServer] = field(default_factory=list)
+    _owns_directory: bool = field(default=False, repr=False)
+    _slot_owners: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
+
+    @property
+    def host(self) -> str:
+        """The configuration endpoint's host: the first node, as a client would be given it."""
+        return self.servers[0].host
+
+    @property
+    def port(self) -> int:
+        return self.servers[0].port
+
+    def start(self) -> LocalCluster:
+        """Start every node, create the cluster (redis-cli --cluster create), wait for cluster_state:ok."""
+        if self.servers:
+            for server in self.servers:
+                server.start()  # a restarted node rejoins from its nodes.conf
+            self.wait_until_ok()
+            return self
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RedisServerUnavailable(INSTALL_HINT.replace("redis-server is", "redis-cli is"))
+        if self.directory is None:
+            self.directory = Path(tempfile.mkdtemp(prefix="redis-queue-monitor-cluster-"))
+            self._owns_directory = True
+        for index in range(self.masters):
+            node_dir = self.directory / f"node-{index}"
+            node_dir.mkdir(parents=True, exist_ok=True)
+            # The bus port is given explicitly: by default it is port + 10000, which a free port
+            # above 55535 cannot have.
+            bus = f"cluster-port {free_port()}"
+            self.servers.append(RedisServer(directory=node_dir, port=free_port(), extra_config=_CLUSTER_CONFIG + (bus,)).start())
+        addresses = [f"{s.host}:{s.port}" for s in self.servers]
+        created = subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if created.returncode != 0:
+            self.close()
+            raise RedisServerUnavailable(f"redis-cli --cluster create failed:\n{created.stdout[-500:]}{created.stderr[-500:]}")
+        self.wait_until_ok()
+        return self
+
+    def wait_until_ok(self) -> None:
+        """Until every node says cluster_state:ok and knows every master (gossip has settled)."""
+        deadline = time.monotonic() + CLUSTER_READY_TIMEOUT_SECONDS
+        while True:
+            if all(self._node_ok(server) for server in self.servers):
+                return
+            if time.monotonic() > deadline:
+                raise RedisServerUnavailable("the local Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def _node_ok(self, server: RedisServer) -> bool:
+        client = server.client()
+        try:
+            info = client.cluster("INFO")
+            if isinstance(info, bytes):
+                info = info.decode()
+            text = info if isinstance(info, str) else "\n".join(f"{k}:{v}" for k, v in info.items())
+            return "cluster_state:ok" in text and f"cluster_known_nodes:{len(self.servers)}" in text
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def client(self, **kwargs) -> redis.cluster.RedisCluster:
+        """A cluster client through the first node, for seeding."""
+        from redis.cluster import RedisCluster
+
+        options: dict = {"host": self.host, "port": self.port, "socket_timeout": 10}
+        options.update(kwargs)
+        return RedisCluster(**options)
+
+    def flushall(self) -> None:
+        for server in self.servers:
+            client = server.client()
+            try:
+                client.flushall()
+                client.script_flush()
+                client.config_resetstat()
+            finally:
+                client.close()
+
+    def server_for(self, key: str) -> RedisServer:
+        """The node that owns a key's slot (from CLUSTER SLOTS, read once: the topology is fixed)."""
+        from redis.crc import key_slot
+
+        if not self._slot_owners:
+            client = self.servers[0].client()
+            try:
+                for start, end, primary, *_ in client.execute_command("CLUSTER", "SLOTS"):
+                    self._slot_owners.append((start, end, int(primary[1])))
+            finally:
+                client.close()
+        slot = key_slot(key.encode())
+        port = next(port for start, end, port in self._slot_owners if start <= slot <= end)
+        return next(server for server in self.servers if server.port == port)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        self.servers = []
+        if self._owns_directory and self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+            self._owns_directory = False
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -14,6 +14,7 @@ ENVIRONMENT = "Environment"
 QUEUE = "Queue"
 TARGET = "RedisTarget"
 CONSUMER_GROUP = "ConsumerGroup"
+PATTERN = "Pattern"
 
 
 class Unit(str, enum.Enum):
@@ -29,6 +30,7 @@ class Scope(str, enum.Enum):
     STREAM = "stream"  # dimensions: Environment, Queue (the stream's key)
     GROUP = "group"  # dimensions: Environment, Queue (the stream's key), ConsumerGroup
     DELAYED = "delayed"  # dimensions: Environment, Queue (the sorted set's key)
+    PATTERN = "pattern"  # dimensions: Environment, Pattern (the glob): aggregates over its keys
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ class Metric:
     description: str
 
     def dimensions(self, environment: str, subject: str, group: str | None = None) -> list[dict[str, str]]:
-        """CloudWatch dimensions of this metric for a queue key or a Redis target name (and a consumer group)."""
-        second = TARGET if self.scope is Scope.TARGET else QUEUE
+        """CloudWatch dimensions for a queue key, Redis target or pattern (and a consumer group)."""
+        second = {Scope.TARGET: TARGET, Scope.PATTERN: PATTERN}.get(self.scope, QUEUE)
         dims = [{"Name": ENVIRONMENT, "Value": environment}, {"Name": second, "Value": subject}]
         if (group is not None) != (self.scope is Scope.GROUP):
             raise ValueError(f"{self.name}: a consumer group is {'required' if self.scope is Scope.GROUP else 'not a dimension'}")
@@ -107,6 +109,20 @@ DELAYED_TOTAL = Metric("DelayedTotal", Unit.COUNT, Scope.DELAYED, "Jobs in the d
 DELAYED_OVERDUE = Metric(
     "DelayedOverdue", Unit.COUNT, Scope.DELAYED, "Jobs whose due time (score) has passed by more than the grace (ZCOUNT key -inf cutoff)."
 )
+CLUSTER_NODE_FAILURES = Metric(
+    "ClusterNodeFailures",
+    Unit.COUNT,
+    Scope.TARGET,
+    "Cluster targets only: primaries that could not be read in this run (their queues are not published; ConnectionFailure is 1).",
+)
+PATTERN_QUEUE_COUNT = Metric(
+    "PatternQueueCount", Unit.COUNT, Scope.PATTERN, "List keys the pattern matched in this run (all of them, not only those with metrics of their own)."
+)
+PATTERN_DEPTH_SUM = Metric("PatternDepthSum", Unit.COUNT, Scope.PATTERN, "Messages waiting in all the queues the pattern matched.")
+PATTERN_DEPTH_MAX = Metric("PatternDepthMax", Unit.COUNT, Scope.PATTERN, "The deepest matched queue's depth.")
+PATTERN_OLDEST_AGE_MAX = Metric(
+    "PatternOldestAgeMaxSeconds", Unit.SECONDS, Scope.PATTERN, "The oldest waiting message's age over all matched queues; 0 when all are empty."
+)
 
 ALL_METRICS: tuple[Metric, ...] = (
     QUEUE_DEPTH,
@@ -125,5 +141,10 @@ ALL_METRICS: tuple[Metric, ...] = (
     OLDEST_PENDING_IDLE,
     DELAYED_TOTAL,
     DELAYED_OVERDUE,
+    CLUSTER_NODE_FAILURES,
+    PATTERN_QUEUE_COUNT,
+    PATTERN_DEPTH_SUM,
+    PATTERN_DEPTH_MAX,
+    PATTERN_OLDEST_AGE_MAX,
 )
 BY_NAME = {m.name: m for m in ALL_METRICS}

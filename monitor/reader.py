@@ -82,6 +82,7 @@ class QueueReading:
     oldest_age_seconds: float | None  # 0.0 for an empty queue; None on parse error or wrong type
     parse_error: str | None  # short reason, never the message body
     wrong_type_keys: tuple[str, ...]  # keys that exist but are not lists
+    unread_keys: tuple[str, ...] = ()  # keys on a cluster node that could not be read (monitor.cluster)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ _QUEUE = Obj(
         "processing": Field(Str(doc="The processing (in-flight) list, where consumers move messages they work on."), nullable=True),
         "dead_letter": Field(Str(doc="The dead-letter list."), nullable=True),
         **_QUEUE_READ_FIELDS,
+        "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target holds it (default: the environment's first).")),
         "alarms": Field(_alarms_schema(QUEUE_KINDS)),
         "runbooks": Field(_RUNBOOKS),
     },
@@ -158,6 +159,7 @@ _PATTERN = Obj(
         "dead_letter": Field(Str(pattern=r".*\{key\}.*", pattern_hint="a template containing {key}, e.g. {key}:dlq"), nullable=True),
         **_QUEUE_READ_FIELDS,
         "max_keys": Field(Num(integer=True, minimum=1, maximum=10_000, doc="At most this many discovered keys get metrics of their own.")),
+        "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target to scan (default: the environment's first).")),
     },
 )
 
@@ -194,7 +196,13 @@ _REDIS = Obj(
         "ca_bundle": Field(Str(doc="Path of a CA bundle to verify the server certificate."), nullable=True),
         "username": Field(Str(doc="ACL (RBAC) user name."), nullable=True),
         "auth_token": Field(_AUTH, nullable=True),
+        "cluster": Field(Bool(doc="Redis Cluster (cluster mode enabled): host is the configuration endpoint; every primary is read.")),
     },
+)
+_REDIS_TARGETS = ListOf(
+    Obj(doc="One of several Redis targets of an environment.", fields={**_REDIS.fields, "name": Field(_REDIS.fields["name"].node, required=True)}),
+    min_items=1,
+    doc="Several Redis targets; queues and patterns pick theirs with 'target'.",
 )
 
 _ENVIRONMENT = Obj(
@@ -202,7 +210,8 @@ _ENVIRONMENT = Obj(
     fields={
         "description": Field(Str(max_length=300)),
         "region": Field(Str(pattern=r"[a-z]{2}(-[a-z]+)+-\d", pattern_hint="an AWS region such as us-east-1")),
-        "redis": Field(_REDIS, required=True),
+        "redis": Field(_REDIS),
+        "redis_targets": Field(_REDIS_TARGETS),
         "notifications": Field(Obj(doc="Notification targets per severity.", fields={s.value: Field(_NOTIFY) for s in Severity})),
     },
 )
@@ -335,6 +344,7 @@ class RedisTarget:
     ca_bundle: str | None = None
     username: str | None = None
     auth_token: AuthToken | None = None
+    cluster: bool = False
 
 
 @dataclass(frozen=True)
@@ -351,9 +361,23 @@ class Environment:
     notifications: Mapping[Severity, Notifications]
     region: str | None = None
     description: str = ""
+    targets: tuple[RedisTarget, ...] = ()  # every target, `redis` first; () means just `redis`
+
+    def __post_init__(self):
+        if not self.targets:
+            object.__setattr__(self, "targets", (self.redis,))
 
     def actions(self, severity: Severity) -> Notifications:
         return self.notifications.get(severity, Notifications())
+
+    def target(self, name: str | None) -> RedisTarget:
+        """The named target, or the first one for None (queues that name no target)."""
+        if name is None:
+            return self.targets[0]
+        for target in self.targets:
+            if target.name == name:
+                return target
+        raise UsageError(f"environment '{self.name}' has no Redis target '{name}'; it has: {', '.join(t.name for t in self.targets)}")
 
 
 @dataclass(frozen=True)
@@ -381,6 +405,7 @@ class Queue:
     source: QueueSource
     alarms: tuple[AlarmRule, ...] = ()
     description: str = ""
+    target: str | None = None  # the Redis target's name; None: the environment's first
 
     @property
     def processing(self) -> str | None:
@@ -426,6 +451,7 @@ class Pattern:
     timestamp_field: str
     timestamp_format: TimestampFormat
     max_keys: int
+    target: str | None = None  # the Redis target's name; None: the environment's first
 
     def source(self, key: str) -> QueueSource:
         """What to read for one key this pattern discovered."""
@@ -546,6 +572,7 @@ class _SpecBuilder:
         )
         environments = self._environments(data.get("environments") or {})
         self._check_tags(data.get("tags") or {})
+        self._check_targets(data, queues, patterns, environments)
         if self.ok(()) and isinstance(self.doc.data, dict):
             self._check_names(data, queues, target_alarms, environments)
             self._check_typed_names(data, queues, streams, delayed, environments)
@@ -629,7 +656,12 @@ class _SpecBuilder:
             rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, QUEUE_KINDS, queue_runbooks, collector, needs)
             queues.append(
                 Queue(
-                    key=key, name=raw.get("name") or naming.slug(key), source=source, alarms=tuple(rules), description=raw.get("description", "")
+                    key=key,
+                    name=raw.get("name") or naming.slug(key),
+                    source=source,
+                    alarms=tuple(rules),
+                    description=raw.get("description", ""),
+                    target=raw.get("target"),
                 )
             )
         return queues
@@ -698,6 +730,7 @@ class _SpecBuilder:
                     dead_letter=raw.get("dead_letter"),
                     max_keys=raw.get("max_keys", collector.discovery.max_keys),
                     **fields,
+                    target=raw.get("target"),
                 )
             )
         return patterns
@@ -810,36 +843,70 @@ class _SpecBuilder:
             path = ("environments", name)
             if not self.ok(path):
                 continue
-            redis = raw["redis"]
-            auth = redis.get("auth_token")
-            token = None
-            if auth is not None:
-                sources = [k for k in ("secret_arn", "env") if auth.get(k)]
-                if len(sources) != 1:
-                    self.error(path + ("redis", "auth_token"), "give exactly one of secret_arn or env")
-                    continue
-                if auth.get("secret_json_key") and not auth.get("secret_arn"):
-                    self.error(path + ("redis", "auth_token", "secret_json_key"), "secret_json_key goes with secret_arn")
-                    continue
-                token = AuthToken(auth.get("secret_arn"), auth.get("secret_json_key"), auth.get("env"))
-            target = RedisTarget(
-                name=redis.get("name", "primary"),
-                host=redis["host"],
-                port=redis.get("port", 6379),
-                db=redis.get("db", 0),
-                tls=redis.get("tls", True),
-                ca_bundle=redis.get("ca_bundle"),
-                username=redis.get("username"),
-                auth_token=token,
-            )
+            raw_targets = ([("redis",), raw["redis"]],) if "redis" in raw else ()
+            raw_targets += tuple([("redis_targets", i), t] for i, t in enumerate(raw.get("redis_targets") or ()))
+            if not raw_targets:
+                self.error(path, "missing 'redis' (one Redis target) or 'redis_targets' (several)")
+                continue
+            targets = [self._target(path + where, redis) for where, redis in raw_targets]
+            if None in targets:
+                continue
+            names: dict[str, tuple] = {}
+            for (where, _), target in zip(raw_targets, targets):
+                if target.name in names:
+                    self.error(path + where, f"Redis target '{target.name}' is named twice in this environment; give each a distinct 'name'")
+                names.setdefault(target.name, where)
             notifications = {
                 Severity(sev): Notifications(*(tuple(actions.get(state) or ()) for state in ("alarm", "ok", "insufficient_data")))
                 for sev, actions in (raw.get("notifications") or {}).items()
             }
             environments[name] = Environment(
-                name=name, redis=target, notifications=notifications, region=raw.get("region"), description=raw.get("description", "")
+                name=name,
+                redis=targets[0],
+                notifications=notifications,
+                region=raw.get("region"),
+                description=raw.get("description", ""),
+                targets=tuple(targets),
             )
         return environments
+
+    def _target(self, path: tuple, redis: dict) -> RedisTarget | None:
+        auth = redis.get("auth_token")
+        token = None
+        if auth is not None:
+            sources = [k for k in ("secret_arn", "env") if auth.get(k)]
+            if len(sources) != 1:
+                self.error(path + ("auth_token",), "give exactly one of secret_arn or env")
+                return None
+            if auth.get("secret_json_key") and not auth.get("secret_arn"):
+                self.error(path + ("auth_token", "secret_json_key"), "secret_json_key goes with secret_arn")
+                return None
+            token = AuthToken(auth.get("secret_arn"), auth.get("secret_json_key"), auth.get("env"))
+        if redis.get("cluster") and redis.get("db", 0) != 0:
+            self.error(path + ("db",), "a Redis Cluster has only database 0")
+            return None
+        return RedisTarget(
+            name=redis.get("name", "primary"),
+            host=redis["host"],
+            port=redis.get("port", 6379),
+            db=redis.get("db", 0),
+            tls=redis.get("tls", True),
+            ca_bundle=redis.get("ca_bundle"),
+            username=redis.get("username"),
+            auth_token=token,
+            cluster=redis.get("cluster", False),
+        )
+
+    def _check_targets(self, data: dict, queues, patterns, environments) -> None:
+        """Every target a queue or pattern names exists in every environment (each deploys them all)."""
+        index_of = {q.get("key"): i for i, q in enumerate(data.get("queues") or [])}
+        named = [(("queues", index_of[q.key], "target"), q.target) for q in queues if q.target]
+        named += [(("patterns", i, "target"), p.target) for i, p in enumerate(patterns) if p.target]
+        for path, target in named:
+            missing = [e.name for e in environments.values() if target not in {t.name for t in e.targets}]
+            for env in missing:
+                have = ", ".join(t.name for t in environments[env].targets)
+                self.error(path, f"no Redis target '{target}' in environment '{env}' (it has: {have})")
 
     def _check_tags(self, tags) -> None:
         if not isinstance(tags, dict):
@@ -865,7 +932,7 @@ class _SpecBuilder:
             seen[queue.name] = queue.key
         longest_env = max(environments, key=len, default="")
         subjects = [(("queues", index_of[q.key]), q.name, q.alarms) for q in queues]
-        subjects += [(("environments", e), naming.target_subject(environments[e].redis.name), target_alarms) for e in environments]
+        subjects += [(("environments", e), naming.target_subject(t.name), target_alarms) for e in environments for t in environments[e].targets]
         for path, subject, rules in subjects:
             for rule in rules:
                 name = naming.alarm_name(prefix, longest_env, subject, rule.kind, rule.tier)

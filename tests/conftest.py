@@ -11,7 +11,7 @@ import moto
 import pytest
 
 from monitor.demo import local_aws
-from monitor.localredis import RedisServer, new_password
+from monitor.localredis import LocalCluster, RedisServer, new_password
 from support.certs import make_tls_files
 from support.servers import (
     AWS_ENV_TO_CLEAR,
@@ -77,6 +77,20 @@ def redis_acl(_redis_acl):
     """An AclRedis: .admin() for seeding, .client_for(.reader / .reader_noscript) as the reader."""
     make_fresh(_redis_acl.server)
     return _redis_acl
+
+
+@pytest.fixture(scope="session")
+def _redis_cluster(tmp_path_factory):
+    with LocalCluster(directory=tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster(_redis_cluster) -> LocalCluster:
+    """A LocalCluster of three masters (no replicas), every node running and empty."""
+    _redis_cluster.start()  # restarts a node an earlier test stopped, and waits for cluster_state:ok
+    _redis_cluster.flushall()
+    return _redis_cluster
 
 
 @pytest.fixture

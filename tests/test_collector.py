@@ -222,7 +222,7 @@ def test_collection_never_changes_a_queue(redis_password):
     assert writes == ["cmdstat_lpush"]  # only the seeding above
 
 
-def test_patterns_discover_queues_with_a_cap(redis_plain, tmp_path):
+def test_patterns_give_max_keys_queues_metrics_and_aggregate_all_matches(redis_plain, tmp_path):
     spec_text = (ROOT / "alarms.yaml").read_text() + "\npatterns:\n  - pattern: tenant:*:jobs\n    dead_letter: '{key}:dlq'\n    max_keys: 5\n"
     spec_path = tmp_path / "alarms.yaml"
     spec_path.write_text(spec_text)
@@ -238,8 +238,12 @@ def test_patterns_discover_queues_with_a_cap(redis_plain, tmp_path):
     assert summary.connection_failure == 0, summary.failure
     got = values(collector.last_datums)
     tenants = {q for (m, q) in got if m == "QueueDepth" and q.startswith("tenant:")}
-    assert len(tenants) == 5 and summary.discovery_truncated
-    assert got[("DiscoveredQueues", "primary")] == 5
+    assert tenants == {f"tenant:{i}:jobs" for i in (0, 1, 10, 11, 2)}  # the first max_keys in key order
+    assert summary.keys_aggregated_only == 7 and not summary.discovery_truncated
+    assert got[("DiscoveredQueues", "primary")] == 12  # every match is counted and read
+    assert got[("PatternQueueCount", "tenant:*:jobs")] == 12
+    assert got[("PatternDepthSum", "tenant:*:jobs")] == 12 and got[("PatternDepthMax", "tenant:*:jobs")] == 1
+    assert 5 <= got[("PatternOldestAgeMaxSeconds", "tenant:*:jobs")] <= 15
 
 
 def test_lambda_handler_publishes_over_http(redis_password, moto_server):

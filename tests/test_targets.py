@@ -1,0 +1,186 @@
+"""Several Redis targets in one environment, cluster targets, and the pattern cost guard: spec to metrics."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor import cost, metrics, samples
+from monitor.alarms import render_alarms
+from monitor.collector import collectors_for
+from monitor.errors import SpecError
+from monitor.spec import load_spec
+
+SPEC = """\
+version: 1
+namespace: Test/Queues
+name_prefix: t
+runbooks:
+  queue_depth: https://example.com/rb#depth
+  connection_failure: https://example.com/rb#conn
+  collector_heartbeat: https://example.com/rb#beat
+defaults:
+  alarms:
+    queue_depth:
+      critical: {threshold: 100}
+target_alarms:
+  connection_failure:
+    critical: {threshold: 1}
+  collector_heartbeat:
+    critical: {threshold: 1}
+environments:
+  dev:
+    redis_targets:
+      - name: jobs
+        host: 127.0.0.1
+        port: ${JOBS_PORT:-6379}
+        tls: false
+      - name: cache
+        host: 127.0.0.1
+        port: ${CACHE_PORT:-6379}
+        tls: false
+        cluster: ${CACHE_CLUSTER:-false}
+queues:
+  - key: jobs:a
+    dead_letter: jobs:a:dlq
+  - key: cache:b
+    target: cache
+patterns:
+  - pattern: tenant:*:jobs
+    target: cache
+    max_keys: 3
+"""
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "alarms.yaml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def problems(tmp_path: Path, text: str) -> str:
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, text), environ={})
+    return "\n".join(str(p) for p in info.value.problems)
+
+
+def test_targets_and_the_queues_that_name_them(tmp_path):
+    spec = load_spec(write(tmp_path, SPEC), environ={"CACHE_CLUSTER": "true"})
+    env = spec.environment("dev")
+    assert [t.name for t in env.targets] == ["jobs", "cache"] and env.redis.name == "jobs"
+    assert env.target("cache").cluster and not env.target(None).cluster
+    assert [q.target for q in spec.queues] == [None, "cache"] and spec.patterns[0].target == "cache"
+
+
+def test_target_alarms_are_rendered_per_target(tmp_path):
+    spec = load_spec(write(tmp_path, SPEC), environ={})
+    alarms = render_alarms(spec, spec.environment("dev"))
+    target_alarms = {(a["MetricName"], a["Dimensions"][1]["Value"]) for a in alarms if a["Dimensions"][1]["Name"] == metrics.TARGET}
+    assert target_alarms == {(m, t) for m in ("ConnectionFailure", "CollectorHeartbeat") for t in ("jobs", "cache")}
+    assert "t-dev-redis-cache-connection-failure-critical" in {a["AlarmName"] for a in alarms}
+
+
+def test_a_queue_naming_an_unknown_target_is_an_error(tmp_path):
+    text = SPEC.replace("    target: cache\n    max_keys", "    target: cahce\n    max_keys")
+    assert "patterns[0].target: no Redis target 'cahce' in environment 'dev' (it has: jobs, cache)" in problems(tmp_path, text)
+
+
+def test_duplicate_target_names_and_no_target_at_all_are_errors(tmp_path):
+    assert "Redis target 'jobs' is named twice" in problems(tmp_path, SPEC.replace("name: cache", "name: jobs"))
+    bare = SPEC.split("    redis_targets:")[0] + "    region: us-east-1\nqueues:\n  - key: a\n"
+    assert "missing 'redis' (one Redis target) or 'redis_targets' (several)" in problems(tmp_path, bare)
+    assert "a Redis Cluster has only database 0" in problems(tmp_path, SPEC.replace("cluster: ${CACHE_CLUSTER:-false}", "cluster: true\n        db: 2"))
+    assert "redis_targets[0]: missing required field 'name'" in problems(tmp_path, SPEC.replace("      - name: jobs\n        host", "      - host"))
+
+
+def test_cost_counts_per_key_metrics_up_to_max_keys_and_the_aggregates(tmp_path):
+    spec = load_spec(write(tmp_path, SPEC), environ={"CACHE_CLUSTER": "true"})
+    env = spec.environment("dev")
+    per_target = cost.target_metric_counts(spec, env)
+    # jobs: 5 queue metrics (depth, dlq, age, parse, read errors) + 3 target metrics (no patterns, no cluster)
+    assert per_target["jobs"] == 5 + 3
+    # cache: 4 + 3 x 4 per key + 4 aggregates + 5 target metrics (DiscoveredQueues, ClusterNodeFailures)
+    assert per_target["cache"] == 4 + 3 * 4 + 4 + 5
+    assert cost.estimate(spec, render_alarms(spec, env), env).custom_metrics == sum(per_target.values())
+    assert cost.estimate(spec, [], env).put_requests_per_month == 2 * 43800  # one request per target per run
+
+
+def collector_environ(jobs, cache, **more):
+    return {"JOBS_PORT": str(jobs.port), "CACHE_PORT": str(cache.port), **more}
+
+
+def test_one_collector_per_target_or_the_one_monitor_target_names(tmp_path, redis_plain, redis_password):
+    cache = redis_password
+    environ = collector_environ(redis_plain, cache, REDIS_AUTH_TOKEN=cache.password, MONITOR_TARGET="cache")
+    spec = load_spec(write(tmp_path, SPEC), environ=environ)
+    env = spec.environment("dev")
+    assert [c.target.name for c in collectors_for(spec, env, environ=environ)] == ["cache"]
+    everything = collectors_for(spec, env, environ={k: v for k, v in environ.items() if k != "MONITOR_TARGET"})
+    assert [c.target.name for c in everything] == ["jobs", "cache"]
+    redis_plain.client().lpush("jobs:a", "{}")
+    cache.client().lpush("cache:b", "{}", "{}")
+    (collector,) = collectors_for(spec, env, environ=environ, emit=lambda line: None)
+    summary = collector.run()
+    assert summary.target == "cache" and summary.connection_failure == 0, summary.failure
+    got = {(d["MetricName"], d["Dimensions"][1]["Value"]): d["Value"] for d in collector.last_datums}
+    assert got[("QueueDepth", "cache:b")] == 2 and ("QueueDepth", "jobs:a") not in got  # jobs:a is another target's
+    assert got[("ConnectionFailure", "cache")] == 0 and ("ConnectionFailure", "jobs") not in got
+
+
+def test_without_monitor_target_every_target_is_read_each_with_its_own_failure_signal(tmp_path, redis_plain, redis_factory):
+    cache = redis_factory()
+    spec_path = write(tmp_path, SPEC)
+    redis_plain.client().lpush("jobs:a", "{}")
+    cache.stop()  # one target down: the other is still read and published
+    environ = {"MONITOR_SPEC": spec_path, "MONITOR_ENV": "dev", **collector_environ(redis_plain, cache), "AWS_REGION": "us-east-1"}
+    lines: list[str] = []
+    spec = load_spec(spec_path, environ=environ)
+    collectors = collectors_for(spec, spec.environment("dev"), environ=environ, emit=lines.append)
+    summaries = [c.run() for c in collectors]
+    assert [(s.target, s.connection_failure) for s in summaries] == [("jobs", 0), ("cache", 1)]
+    assert summaries[1].failure_reason == "refused"
+    jobs_points = {(d["MetricName"], d["Dimensions"][1]["Value"]): d["Value"] for d in collectors[0].last_datums}
+    assert jobs_points[("QueueDepth", "jobs:a")] == 1
+    assert [json.loads(line)["target"] for line in lines] == ["jobs", "cache"]
+
+
+def test_pattern_aggregates_cover_every_match_and_per_key_metrics_stop_at_max_keys(tmp_path, redis_plain, redis_password):
+    environ = collector_environ(redis_plain, redis_password, REDIS_AUTH_TOKEN=redis_password.password, MONITOR_TARGET="cache")
+    spec = load_spec(write(tmp_path, SPEC), environ=environ)
+    client = redis_password.client()
+    now = time.time()
+    for i in range(40):
+        for j in range(i % 7):
+            client.lpush(f"tenant:{i:02d}:jobs", samples.mint_request(now - 100 - i, j))
+    client.set("tenant:99:jobs", "a string, not a queue")  # SCAN TYPE list skips it
+    (collector,) = collectors_for(spec, spec.environment("dev"), environ=environ, emit=lambda line: None)
+    summary = collector.run()
+    got = {(d["MetricName"], d["Dimensions"][1]["Value"]): d["Value"] for d in collector.last_datums}
+    per_key = sorted(q for (m, q) in got if m == "QueueDepth" and q.startswith("tenant:"))
+    assert per_key == ["tenant:01:jobs", "tenant:02:jobs", "tenant:03:jobs"]  # tenant:00 is empty: no list
+    assert got[("PatternQueueCount", "tenant:*:jobs")] == 34  # 40 minus the 6 empty ones (no key)
+    assert got[("PatternDepthSum", "tenant:*:jobs")] == sum(i % 7 for i in range(40))
+    assert got[("PatternDepthMax", "tenant:*:jobs")] == 6
+    assert got[("PatternOldestAgeMaxSeconds", "tenant:*:jobs")] == pytest.approx(100 + 39, abs=2)
+    assert summary.keys_aggregated_only == 31
+    pattern_datum = next(d for d in collector.last_datums if d["MetricName"] == "PatternDepthSum")
+    assert pattern_datum["Dimensions"] == [{"Name": "Environment", "Value": "dev"}, {"Name": "Pattern", "Value": "tenant:*:jobs"}]
+
+
+def test_redis_environment_overrides_apply_to_the_bound_target_only(tmp_path):
+    from monitor.connection import ConfigError, resolve_settings
+
+    spec = load_spec(write(tmp_path, SPEC), environ={})
+    env = spec.environment("dev")
+    environ = {"REDIS_HOST": "10.0.0.9", "REDIS_CLUSTER_ENABLED": "true"}
+    first = resolve_settings(env, spec.collector, environ, env.target("jobs"))
+    other = resolve_settings(env, spec.collector, environ, env.target("cache"))
+    assert (first.host, first.cluster) == ("10.0.0.9", True) and (other.host, other.cluster) == ("127.0.0.1", False)
+    chosen = resolve_settings(env, spec.collector, {**environ, "MONITOR_TARGET": "cache"}, env.target("cache"))
+    assert (chosen.host, chosen.cluster) == ("10.0.0.9", True)
+    with pytest.raises(ConfigError):
+        resolve_settings(env, spec.collector, {"REDIS_CLUSTER_ENABLED": "perhaps"}, env.target("jobs"))
