@@ -87,7 +87,7 @@ DISCOVERED_QUEUES = Metric(
     "DiscoveredQueues", Unit.COUNT, Scope.TARGET, "Queue keys that the spec's patterns matched in this run."
 )
 COLLECTION_DURATION = Metric(
-    "CollectionDuration", Unit.MILLISECONDS, Scope.TARGET, "Wall time of one collector run."
+    "CollectionDuration", Unit.MILLISECONDS, Scope.TARGET, "Time one run spent reading Redis (connect, discovery, reads), before publishing."
 )
 STREAM_LENGTH = Metric("StreamLength", Unit.COUNT, Scope.STREAM, "Entries in the stream (XLEN); 0 when the key does not exist.")
 CONSUMER_GROUP_LAG = Metric(
