@@ -108,16 +108,22 @@ def _worst(alarms: Sequence[AlarmStatus]) -> AlarmStatus | None:
     return min(alarms, key=lambda a: (STATE_ORDER[a.state], SEVERITY_ORDER[a.severity], a.name), default=None)
 
 
-@dataclass(frozen=True)
-class QueueStatus:
-    queue: Queue
-    values: Mapping[str, Sample]  # by QUEUE_METRICS key; absent when no datapoint in LOOKBACK
+class _Alarmed:
+    """A row with alarms: its state is its worst alarm's (None without alarms)."""
+
     alarms: tuple[AlarmStatus, ...]
 
     @property
     def state(self) -> State | None:
         worst = _worst(self.alarms)
         return worst.state if worst else None
+
+
+@dataclass(frozen=True)
+class QueueStatus(_Alarmed):
+    queue: Queue
+    values: Mapping[str, Sample]  # by QUEUE_METRICS key; absent when no datapoint in LOOKBACK
+    alarms: tuple[AlarmStatus, ...]
 
     def rank(self) -> tuple:
         worst = _worst(self.alarms)
@@ -127,15 +133,10 @@ class QueueStatus:
 
 
 @dataclass(frozen=True)
-class TargetStatus:
+class TargetStatus(_Alarmed):
     name: str
     values: Mapping[str, Sample]  # by TARGET_METRICS key
     alarms: tuple[AlarmStatus, ...]
-
-    @property
-    def state(self) -> State | None:
-        worst = _worst(self.alarms)
-        return worst.state if worst else None
 
     @property
     def connection(self) -> str:
@@ -154,19 +155,14 @@ def _rank(alarms: Sequence[AlarmStatus], name: str) -> tuple:
 
 
 @dataclass(frozen=True)
-class GroupStatus:
+class GroupStatus(_Alarmed):
     name: str
     values: Mapping[str, Sample]  # by GROUP_METRICS key
     alarms: tuple[AlarmStatus, ...]
 
-    @property
-    def state(self) -> State | None:
-        worst = _worst(self.alarms)
-        return worst.state if worst else None
-
 
 @dataclass(frozen=True)
-class StreamStatus:
+class StreamStatus(_Alarmed):
     stream: Stream
     values: Mapping[str, Sample]  # by STREAM_METRICS key
     groups: tuple[GroupStatus, ...]  # the listed groups, worst first
@@ -175,22 +171,12 @@ class StreamStatus:
     def alarms(self) -> tuple[AlarmStatus, ...]:
         return tuple(a for g in self.groups for a in g.alarms)
 
-    @property
-    def state(self) -> State | None:
-        worst = _worst(self.alarms)
-        return worst.state if worst else None
-
 
 @dataclass(frozen=True)
-class DelayedStatus:
+class DelayedStatus(_Alarmed):
     delayed: DelayedQueue
     values: Mapping[str, Sample]  # by DELAYED_METRICS key
     alarms: tuple[AlarmStatus, ...]
-
-    @property
-    def state(self) -> State | None:
-        worst = _worst(self.alarms)
-        return worst.state if worst else None
 
 
 @dataclass(frozen=True)
