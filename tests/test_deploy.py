@@ -208,8 +208,9 @@ def _deploy_stack(zip_path: Path, **overrides) -> dict:
     s3.create_bucket(Bucket="collector-code")
     s3.put_object(Bucket="collector-code", Key="queue-metrics-lambda-x86_64.zip", Body=zip_path.read_bytes())
     ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
+    # Address space inside the emulator only (no traffic goes there); 100.64.0.0/10 is a valid VPC range.
+    vpc = ec2.create_vpc(CidrBlock="100.64.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"100.64.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2)]
     redis_sg = ec2.create_security_group(GroupName="redis", Description="redis", VpcId=vpc)["GroupId"]
     params = {
         "CodeS3Bucket": "collector-code",

@@ -176,11 +176,11 @@ def test_redis_environment_overrides_apply_to_the_bound_target_only(tmp_path):
 
     spec = load_spec(write(tmp_path, SPEC), environ={})
     env = spec.environment("dev")
-    environ = {"REDIS_HOST": "10.0.0.9", "REDIS_CLUSTER_ENABLED": "true"}
+    environ = {"REDIS_HOST": "redis-a.internal.example", "REDIS_CLUSTER_ENABLED": "true"}
     first = resolve_settings(env, spec.collector, environ, env.target("jobs"))
     other = resolve_settings(env, spec.collector, environ, env.target("cache"))
-    assert (first.host, first.cluster) == ("10.0.0.9", True) and (other.host, other.cluster) == ("127.0.0.1", False)
+    assert (first.host, first.cluster) == ("redis-a.internal.example", True) and (other.host, other.cluster) == ("127.0.0.1", False)
     chosen = resolve_settings(env, spec.collector, {**environ, "MONITOR_TARGET": "cache"}, env.target("cache"))
-    assert (chosen.host, chosen.cluster) == ("10.0.0.9", True)
+    assert (chosen.host, chosen.cluster) == ("redis-a.internal.example", True)
     with pytest.raises(ConfigError):
         resolve_settings(env, spec.collector, {"REDIS_CLUSTER_ENABLED": "perhaps"}, env.target("jobs"))
