@@ -50,6 +50,7 @@ clock: Callable[[], float] = time.time
 # Hard bound on the keys one pattern's discovery keeps (and the run then reads) whatever max_keys
 # says: 200k queues read at the measured 100k-600k lists/s stay within a few seconds of Lambda time.
 MAX_MATCHED_KEYS = 200_000
+MAX_FAILURE_TEXT = 500  # characters of an error kept in the log line
 
 
 @dataclass
@@ -158,6 +159,10 @@ class Collector:
             self._provider_source = settings.token
         return self._provider
 
+    def _failure_text(self, text: str) -> str:
+        """An error text for the log line: without the token, and short."""
+        return scrub(text, self._provider.known if self._provider else None)[:MAX_FAILURE_TEXT]
+
     def run(self) -> RunSummary:
         """One collection; never raises for a Redis problem (that becomes ConnectionFailure=1)."""
         import redis
@@ -167,18 +172,15 @@ class Collector:
         summary = RunSummary(environment=self.env.name, target=self.target.name, timestamp=stamp.isoformat())
         cluster = self.target.cluster
         points: Iterable[Point] = ()
-        provider: TokenProvider | None = None
         try:
             settings = resolve_settings(self.env, self.spec.collector, self.environ, self.target)
             summary.target = settings.target
             cluster = settings.cluster
-            provider = self._token_provider(settings)
-            points = self._read(settings, provider, summary)
+            points = self._read(settings, self._token_provider(settings), summary)
         except (redis.RedisError, redis.exceptions.RedisClusterException, OSError, ConfigError) as exc:
             summary.connection_failure = 1
             summary.failure_reason = classify_failure(exc)
-            token = provider.get() if provider is not None and provider._cached is not None else None
-            summary.failure = scrub(f"{type(exc).__name__}: {exc}", token)[:500]
+            summary.failure = self._failure_text(f"{type(exc).__name__}: {exc}")
             points = ()
         finally:
             summary.duration_ms = int((time.monotonic() - started) * 1000)
@@ -272,7 +274,7 @@ class Collector:
             summary.connection_failure = 1
             summary.failure_reason = classify_failure(error)
             summary.failed_nodes = [f"{n} ({classify_failure(e)})" for n, e in failed.items()]
-            summary.failure = scrub(f"node {node}: {type(error).__name__}: {error}", self._provider.get() if self._provider else None)[:500]
+            summary.failure = self._failure_text(f"node {node}: {type(error).__name__}: {error}")
         return self._points(result.readings, own, matches, summary)
 
     def _sources(self, find: Callable[[Pattern], Any], summary: RunSummary):

@@ -186,6 +186,11 @@ class TokenProvider:
         self._cached: Secret | None = source.literal
         self.fetches = 0
 
+    @property
+    def known(self) -> Secret | None:
+        """The token if one is at hand, without fetching it (for scrubbing error texts)."""
+        return self._cached
+
     def get(self) -> Secret | None:
         if self._cached is None and self.source.secret_arn:
             self._cached = self._fetch()
