@@ -126,18 +126,12 @@ def cmd_schema(args: argparse.Namespace) -> ExitStatus:
 def cmd_collect(args: argparse.Namespace) -> ExitStatus:
     import time
 
-    from monitor.collector import botocore_client, collectors_for
+    from monitor.collector import collectors_with_clients
 
     spec = load(args)
     env = spec.environment(args.env)
-    region = args.region or env.region
-    publish = not args.dry_run
-    collectors = collectors_for(
-        spec,
-        env,
-        cloudwatch=botocore_client("cloudwatch", region=region, endpoint_url=args.endpoint_url, profile=args.profile) if publish else None,
-        secrets_factory=lambda: botocore_client("secretsmanager", region=region, endpoint_url=args.endpoint_url, profile=args.profile),
-        dry_run=args.dry_run,
+    collectors = collectors_with_clients(
+        spec, env, region=args.region or env.region, endpoint_url=args.endpoint_url, profile=args.profile, dry_run=args.dry_run
     )
     while True:
         summaries = [collector.run() for collector in collectors]  # MONITOR_TARGET's, or every target

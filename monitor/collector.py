@@ -369,6 +369,18 @@ def collectors_for(spec: Spec, env: Environment, *, environ: Mapping[str, str] |
     return [Collector(spec, env, target=name, environ=environ, **options) for name in names]
 
 
+def collectors_with_clients(
+    spec: Spec, env: Environment, *, region: str | None, endpoint_url: str | None = None, profile: str | None = None, **options
+) -> list[Collector]:
+    """collectors_for, with the AWS clients the run needs: CloudWatch only when it will publish through it."""
+
+    def client(service: str):
+        return botocore_client(service, region=region, endpoint_url=endpoint_url, profile=profile)
+
+    sends = spec.collector.publish == "put_metric_data" and not options.get("dry_run")
+    return collectors_for(spec, env, cloudwatch=client("cloudwatch") if sends else None, secrets_factory=lambda: client("secretsmanager"), **options)
+
+
 _LAMBDA_STATE: dict[str, list[Collector]] = {}
 
 
@@ -383,13 +395,8 @@ def lambda_handler(event: Any, context: Any, *, environ: Mapping[str, str] | Non
         spec = load_spec(spec_path, env=env_name, environ=environ)
         env = spec.environment(env_name)
         region = environ.get("AWS_REGION") or env.region
-        collectors = collectors_for(
-            spec,
-            env,
-            environ=environ,
-            cloudwatch=botocore_client("cloudwatch", region=region) if spec.collector.publish == "put_metric_data" else None,
-            secrets_factory=lambda: botocore_client("secretsmanager", region=region),
-            emit=lambda line: print(line, file=sys.stdout, flush=True),
+        collectors = collectors_with_clients(
+            spec, env, region=region, environ=environ, emit=lambda line: print(line, file=sys.stdout, flush=True)
         )
         _LAMBDA_STATE[key] = collectors
     summaries = [collector.run() for collector in collectors]  # every target, even after one failed
