@@ -55,11 +55,15 @@ def _pages(call: Callable, token_in: str, token_out: str, **kwargs) -> Iterator[
 
 
 def describe_alarms(cw, *, prefix: str | None = None, names: Sequence[str] | None = None) -> list[dict]:
-    """Metric alarms by name prefix or by names, 100 per page."""
+    """Metric alarms by name prefix, or by names (any number: 100 per call), 100 per page."""
+    if names is not None and len(names) > DESCRIBE_MAX_NAMES:
+        return [a for start in range(0, len(names), DESCRIBE_MAX_NAMES) for a in describe_alarms(cw, names=names[start : start + DESCRIBE_MAX_NAMES])]
     kwargs: dict = {"MaxRecords": DESCRIBE_MAX_RECORDS}
     if prefix is not None:
         kwargs["AlarmNamePrefix"] = prefix
     if names is not None:
+        if not names:
+            return []
         kwargs["AlarmNames"] = list(names)
     return [a for page in _pages(cw.describe_alarms, "NextToken", "NextToken", **kwargs) for a in page.get("MetricAlarms", [])]
 
@@ -135,9 +139,7 @@ def read_live(
             )
         # Owned alarms outside the prefix (named another way, or by hand): check they still exist.
         outside = [n for n in (owned or {}) if n not in described]
-        for start in range(0, len(outside), DESCRIBE_MAX_NAMES):
-            for alarm in describe_alarms(cw, names=outside[start : start + DESCRIBE_MAX_NAMES]):
-                described[alarm["AlarmName"]] = alarm
+        described.update((alarm["AlarmName"], alarm) for alarm in describe_alarms(cw, names=outside))
         wanted = {a["AlarmName"]: tag_dict(a.get("Tags")) for a in desired}
         alarms = []
         for name, alarm in described.items():

@@ -23,7 +23,6 @@ from monitor.kinds import AlarmKind, Severity
 from monitor.metrics import Metric
 from monitor.spec import DelayedQueue, Environment, Queue, Spec, Stream
 
-MAX_ALARM_NAMES_PER_CALL = 100  # DescribeAlarms: AlarmNames takes at most 100 names
 MAX_QUERIES_PER_CALL = 500  # GetMetricData: at most 500 MetricDataQueries per request
 LOOKBACK = timedelta(minutes=15)  # how far back the latest datapoint is looked for
 QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData
@@ -653,17 +652,9 @@ def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
 
 def fetch_alarm_states(cloudwatch, names: Sequence[str]) -> dict[str, tuple[str, str]]:
     """{alarm name: (state, reason)} for the named alarms that exist."""
-    states: dict[str, tuple[str, str]] = {}
-    for chunk in _chunks(list(names), MAX_ALARM_NAMES_PER_CALL):
-        kwargs: dict = {"AlarmNames": list(chunk), "MaxRecords": MAX_ALARM_NAMES_PER_CALL}
-        while True:
-            page = cloudwatch.describe_alarms(**kwargs)
-            for alarm in page.get("MetricAlarms", []):
-                states[alarm["AlarmName"]] = (alarm["StateValue"], alarm.get("StateReason", ""))
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
-    return states
+    from monitor.cloudwatch import describe_alarms
+
+    return {a["AlarmName"]: (a["StateValue"], a.get("StateReason", "")) for a in describe_alarms(cloudwatch, names=list(names))}
 
 
 def fetch_latest(cloudwatch, requests: Sequence[dict], *, start: datetime, end: datetime) -> dict[str, Sample]:

@@ -29,7 +29,6 @@ from monitor.connection import (
 from monitor.errors import AwsError, ExitStatus
 from monitor.spec import Environment, Spec
 
-MAX_ALARM_NAMES_PER_CALL = 100  # DescribeAlarms: AlarmNames takes at most 100 names
 HEARTBEAT_RUNS = 3  # the collector counts as running when it ran within this many schedule intervals
 INGESTION_SLACK = timedelta(seconds=60)  # a datapoint can take about a minute to become readable
 UNKNOWN_SCHEDULE_WINDOW = timedelta(minutes=15)  # cron() schedules: no fixed interval to derive from
@@ -59,7 +58,7 @@ class Check:
 def _aws_reason(exc: Exception) -> str:
     from monitor.aws import describe_error
 
-    return " ".join(describe_error(exc).split())
+    return describe_error(exc)  # already one line
 
 
 def _error_code(exc: Exception) -> str:
@@ -243,18 +242,10 @@ def check_collector(cloudwatch, spec: Spec, env: Environment, target: str, *, no
 
 
 def describe_alarms(cloudwatch, names: Sequence[str]) -> dict[str, dict]:
-    """{name: alarm} for those of the named metric alarms that exist, 100 names per call."""
-    found: dict[str, dict] = {}
-    for start in range(0, len(names), MAX_ALARM_NAMES_PER_CALL):
-        kwargs: dict = {"AlarmNames": list(names[start : start + MAX_ALARM_NAMES_PER_CALL])}
-        while True:
-            page = cloudwatch.describe_alarms(**kwargs)
-            for alarm in page.get("MetricAlarms", []):
-                found[alarm["AlarmName"]] = alarm
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
-    return found
+    """{name: alarm} for those of the named metric alarms that exist."""
+    from monitor.cloudwatch import describe_alarms as describe
+
+    return {alarm["AlarmName"]: alarm for alarm in describe(cloudwatch, names=list(names))}
 
 
 def check_alarms(cloudwatch, spec: Spec, env: Environment) -> list[Check]:
