@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     import boto3
     from moto import mock_aws
 
-    rows, failures = [], []
+    failures = []
     with RedisServer() as server, mock_aws():
         client = server.client()
         now = time.time()

@@ -7,7 +7,7 @@ modules import the provisioner-specific helpers from here.
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 from botocore.awsrequest import AWSResponse

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import boto3
-import pytest
 
-from monitor import metrics, samples
+from monitor import samples
 from monitor.collector import Collector, lambda_handler
 from monitor.errors import ExitStatus
 from monitor.localredis import free_port

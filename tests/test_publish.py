@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from monitor import metrics
-from monitor.publish import MAX_DATUMS_PER_REQUEST, REQUEST_BYTES_BUDGET, Point, batches, datums, emf_lines, put_metric_data
+from monitor.publish import REQUEST_BYTES_BUDGET, Point, batches, datums, emf_lines, put_metric_data
 
 STAMP = datetime(2026, 11, 26, 7, 0, tzinfo=timezone.utc)
 
