@@ -56,10 +56,14 @@ class DemoResult:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set process environment variables for the demo's duration, then put them back."""
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (None: unset) process environment variables for the demo's duration, then put them back."""
     saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         yield
     finally:
@@ -192,8 +196,7 @@ def run_demo(spec_path: str, out: TextIO) -> DemoResult:
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_DISABLE_REQUEST_COMPRESSION": "true",  # the emulator cannot read gzipped bodies
         }
-        stack.enter_context(_environment({**aws_env, "AWS_PROFILE": "", "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}))
-        os.environ.pop("AWS_PROFILE", None)
+        stack.enter_context(_environment({**aws_env, "AWS_PROFILE": None, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}))
         secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=endpoint)
         arn = secrets.create_secret(Name="demo/redis/auth-token", SecretString=password)["ARN"]
         _say(out, f"  the Redis password is in the emulator's Secrets Manager: {arn}")
