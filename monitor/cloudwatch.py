@@ -32,6 +32,7 @@ from monitor.plan import Action, Change, Plan, tag_dict, tag_diff
 
 DESCRIBE_MAX_RECORDS = 100  # DescribeAlarms: MaxRecords 1..100
 DESCRIBE_MAX_NAMES = 100  # DescribeAlarms: at most 100 AlarmNames per call
+GET_METRIC_DATA_MAX_QUERIES = 500  # GetMetricData: at most 500 MetricDataQueries per request
 TAGGING_PAGE_SIZE = 100  # GetResources: ResourcesPerPage 1..100
 DELETE_BATCH = 100  # DeleteAlarms: at most 100 names per call
 PUT_METRIC_ALARM_TPS = 3.0  # CloudWatch quota per account and region (adjustable)
@@ -66,6 +67,17 @@ def describe_alarms(cw, *, prefix: str | None = None, names: Sequence[str] | Non
             return []
         kwargs["AlarmNames"] = list(names)
     return [a for page in _pages(cw.describe_alarms, "NextToken", "NextToken", **kwargs) for a in page.get("MetricAlarms", [])]
+
+
+def metric_data(cw, queries: Sequence[dict], *, start, end, **options) -> dict[str, list[tuple]]:
+    """{query id: [(timestamp, value), ...]} between start and end: 500 queries per call, pages followed."""
+    points: dict[str, list[tuple]] = {}
+    for offset in range(0, len(queries), GET_METRIC_DATA_MAX_QUERIES):
+        chunk = list(queries[offset : offset + GET_METRIC_DATA_MAX_QUERIES])
+        for page in _pages(cw.get_metric_data, "NextToken", "NextToken", MetricDataQueries=chunk, StartTime=start, EndTime=end, **options):
+            for result in page.get("MetricDataResults", []):
+                points.setdefault(result["Id"], []).extend(zip(result.get("Timestamps", []), result.get("Values", [])))
+    return points
 
 
 def alarm_name_of(arn: str) -> str:

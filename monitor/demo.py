@@ -134,6 +134,7 @@ def _reading_words(reading) -> str:
 def _published_samples(cloudwatch, alarms, start: datetime, end: datetime):
     """Every alarm's metric as the emulator holds it, per minute, for the offline evaluator."""
     from monitor.alarms import alarm_metric
+    from monitor.cloudwatch import metric_data
     from monitor.evaluator import MetricKey
 
     keys = {alarm_metric(a) for a in alarms}
@@ -152,12 +153,8 @@ def _published_samples(cloudwatch, alarms, start: datetime, end: datetime):
                 "ReturnData": True,
             }
         )
-    data = {key: [] for key in ids.values()}
-    for offset in range(0, len(queries), 500):  # GetMetricData: 500 queries per call
-        response = cloudwatch.get_metric_data(MetricDataQueries=queries[offset : offset + 500], StartTime=start, EndTime=end)
-        for result in response["MetricDataResults"]:
-            data[ids[result["Id"]]] = sorted((ts.timestamp(), v) for ts, v in zip(result["Timestamps"], result["Values"]))
-    return data
+    series = metric_data(cloudwatch, queries, start=start, end=end)
+    return {key: sorted((ts.timestamp(), v) for ts, v in series.get(ident, [])) for ident, key in ids.items()}
 
 
 def run_demo(spec_path: str, out: TextIO) -> DemoResult:

@@ -23,7 +23,6 @@ from monitor.kinds import AlarmKind, Severity
 from monitor.metrics import Metric
 from monitor.spec import DelayedQueue, Environment, Queue, Spec, Stream
 
-MAX_QUERIES_PER_CALL = 500  # GetMetricData: at most 500 MetricDataQueries per request
 LOOKBACK = timedelta(minutes=15)  # how far back the latest datapoint is looked for
 QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData
 JSON_FORMAT_VERSION = 1  # bump when the JSON structure changes incompatibly
@@ -645,11 +644,6 @@ def report_json(report: StatusReport) -> dict:
 # ---------------------------------------------------------------- CloudWatch (thin)
 
 
-def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def fetch_alarm_states(cloudwatch, names: Sequence[str]) -> dict[str, tuple[str, str]]:
     """{alarm name: (state, reason)} for the named alarms that exist."""
     from monitor.cloudwatch import describe_alarms
@@ -659,19 +653,14 @@ def fetch_alarm_states(cloudwatch, names: Sequence[str]) -> dict[str, tuple[str,
 
 def fetch_latest(cloudwatch, requests: Sequence[dict], *, start: datetime, end: datetime) -> dict[str, Sample]:
     """{query id: the most recent datapoint} for queries that have one between start and end."""
-    latest: dict[str, Sample] = {}
-    for chunk in _chunks(list(requests), MAX_QUERIES_PER_CALL):
-        kwargs: dict = {"MetricDataQueries": list(chunk), "StartTime": start, "EndTime": end, "ScanBy": "TimestampDescending"}
-        while True:
-            page = cloudwatch.get_metric_data(**kwargs)
-            for result in page.get("MetricDataResults", []):
-                for moment, value in zip(result.get("Timestamps", []), result.get("Values", [])):
-                    known = latest.get(result["Id"])
-                    if known is None or moment > known.timestamp:
-                        latest[result["Id"]] = Sample(float(value), moment)
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
+    from monitor.cloudwatch import metric_data
+
+    series = metric_data(cloudwatch, requests, start=start, end=end, ScanBy="TimestampDescending")
+    latest = {}
+    for query_id, points in series.items():
+        if points:
+            moment, value = max(points, key=lambda point: point[0])
+            latest[query_id] = Sample(float(value), moment)
     return latest
 
 

@@ -202,13 +202,16 @@ def check_collector(cloudwatch, spec: Spec, env: Environment, target: str, *, no
             "ReturnData": True,
         }
 
-    response = cloudwatch.get_metric_data(
-        MetricDataQueries=[query("heartbeat", metrics.COLLECTOR_HEARTBEAT, "Sum"), query("failure", metrics.CONNECTION_FAILURE, "Maximum")],
-        StartTime=now - window,
-        EndTime=now + timedelta(minutes=1),
+    from monitor.cloudwatch import metric_data
+
+    found = metric_data(
+        cloudwatch,
+        [query("heartbeat", metrics.COLLECTOR_HEARTBEAT, "Sum"), query("failure", metrics.CONNECTION_FAILURE, "Maximum")],
+        start=now - window,
+        end=now + timedelta(minutes=1),
         ScanBy="TimestampDescending",
     )
-    series = {r["Id"]: sorted(zip(r.get("Timestamps", []), r.get("Values", [])), reverse=True) for r in response.get("MetricDataResults", [])}
+    series = {query_id: sorted(points, reverse=True) for query_id, points in found.items()}
     beats = [(t, v) for t, v in series.get("heartbeat", []) if v > 0]
     if not beats:
         heartbeat = Check(
