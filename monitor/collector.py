@@ -36,7 +36,7 @@ from monitor.connection import (
     scrub,
 )
 from monitor.cluster import discover_cluster, read_cluster
-from monitor.publish import Point, emf_lines, iter_datums, put_metric_data
+from monitor.publish import Point, iter_datums, iter_emf_lines, put_metric_data
 from monitor.queue_types import read_typed_queues
 from monitor.reader import QueueReading, discover, read_queues
 from monitor.spec import Environment, Pattern, Spec, load_spec
@@ -315,7 +315,7 @@ class Collector:
         resolution = self.spec.collector.storage_resolution
         counted = _Counted(points)
         if self.spec.collector.publish == "emf":
-            for line in emf_lines(counted, namespace=self.spec.namespace, environment=self.env.name, timestamp=stamp, storage_resolution=resolution):
+            for line in iter_emf_lines(counted, namespace=self.spec.namespace, environment=self.env.name, timestamp=stamp, storage_resolution=resolution):
                 self.emit(line)
             summary.points = summary.published = counted.count
             return

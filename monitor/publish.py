@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -99,15 +100,16 @@ def put_metric_data(client, namespace: str, data: Iterable[Datum]) -> PublishRep
     return report
 
 
-def emf_lines(points: Iterable[Point], *, namespace: str, environment: str, timestamp: datetime, storage_resolution: int = 60) -> list[str]:
-    """Embedded Metric Format: one JSON log line per queue or target, no API call needed."""
-    grouped: dict[tuple[str, str, str | None], list[Point]] = {}
-    for point in points:
-        if math.isfinite(point.value):
-            grouped.setdefault((point.metric.scope.value, point.subject, point.group), []).append(point)
+def iter_emf_lines(points: Iterable[Point], *, namespace: str, environment: str, timestamp: datetime, storage_resolution: int = 60) -> Iterator[str]:
+    """Embedded Metric Format: one JSON log line per queue or target, no API call needed, made one at a time.
+
+    Points of one subject arrive together (a queue's, then a target's), so consecutive points are
+    grouped: memory stays one subject's worth whatever the number of queues.
+    """
     epoch_ms = int(timestamp.timestamp() * 1000)
-    lines = []
-    for (_, subject, consumer_group), group in grouped.items():
+    finite = (p for p in points if math.isfinite(p.value))
+    for (_, subject, consumer_group), run in itertools.groupby(finite, key=lambda p: (p.metric.scope, p.subject, p.group)):
+        group = list(run)
         for start in range(0, len(group), EMF_MAX_METRICS_PER_DIRECTIVE):
             chunk = group[start : start + EMF_MAX_METRICS_PER_DIRECTIVE]
             dims = chunk[0].metric.dimensions(environment, subject, consumer_group)
@@ -128,6 +130,8 @@ def emf_lines(points: Iterable[Point], *, namespace: str, environment: str, time
             }
             record.update({d["Name"]: d["Value"] for d in dims})
             record.update({p.metric.name: p.value for p in chunk})
-            lines.append(json.dumps(record, separators=(",", ":")))
-    return lines
+            yield json.dumps(record, separators=(",", ":"))
 
+
+def emf_lines(points: Iterable[Point], *, namespace: str, environment: str, timestamp: datetime, storage_resolution: int = 60) -> list[str]:
+    return list(iter_emf_lines(points, namespace=namespace, environment=environment, timestamp=timestamp, storage_resolution=storage_resolution))
