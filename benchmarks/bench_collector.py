@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_reader import best_of, redis_benchmark, seed
-from monitor.timestamps import TimestampFormat, parse_enqueue_time
-from monitor.localredis import RedisServer
+from monitor.collect.timestamps import parse_enqueue_time
+from monitor.local.redis_server import RedisServer
+from monitor.spec.sources import TimestampFormat
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_SPEEDUP_OVER_NAIVE = 20
@@ -31,8 +32,9 @@ IMPORT_REPEATS = 7
 
 def bench_spec(port: int, count: int):
     """The shipped spec's demo environment, pointed at the bench server, with `count` declared queues."""
-    from monitor.reader import QueueSource
-    from monitor.spec import Queue, load_spec
+    from monitor.spec.load import load_spec
+    from monitor.spec.model import Queue
+    from monitor.spec.sources import QueueSource
 
     spec = load_spec(str(ROOT / "alarms.yaml"), env="demo", environ={"DEMO_REDIS_PORT": str(port)})
     queues = tuple(
@@ -43,7 +45,7 @@ def bench_spec(port: int, count: int):
 
 
 def make_collector(port: int, count: int, cloudwatch=None, *, dry_run: bool = False):
-    from monitor.collector import Collector
+    from monitor.collect.collector import Collector
 
     spec = bench_spec(port, count)
     environ = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port), "REDIS_AUTH_TOKEN": "", "REDIS_TLS_ENABLED": "false"}
@@ -86,8 +88,9 @@ def _accept_without_sending(**kwargs):
 
 def pattern_spec(port: int):
     """The demo spec with no declared queue and one pattern matching every bench queue: how 100,000 queues arrive."""
-    from monitor.reader import OldestEnd, TimestampFormat
-    from monitor.spec import Pattern, load_spec
+    from monitor.spec.load import load_spec
+    from monitor.spec.model import Pattern
+    from monitor.spec.sources import OldestEnd, TimestampFormat
 
     spec = load_spec(str(ROOT / "alarms.yaml"), env="demo", environ={"DEMO_REDIS_PORT": str(port)})
     pattern = Pattern(
@@ -103,7 +106,7 @@ def pattern_spec(port: int):
 
 
 def memory_child(port: int, count: int, declared: bool) -> None:
-    from monitor.collector import Collector, botocore_client
+    from monitor.collect.collector import Collector, botocore_client
 
     cloudwatch = botocore_client("cloudwatch", region="us-east-1")
     cloudwatch.meta.events.register("before-call.cloudwatch.PutMetricData", _accept_without_sending)
@@ -152,7 +155,7 @@ def main(argv=None) -> int:
         )
         # The collector as the Lambda runs it: botocore builds every PutMetricData request, which
         # is answered at once (no network), so the figures are the collector's, not an emulator's.
-        from monitor.collector import botocore_client
+        from monitor.collect.collector import botocore_client
 
         offline = botocore_client("cloudwatch", region="us-east-1")
         offline.meta.events.register("before-call.cloudwatch.PutMetricData", _accept_without_sending)

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from monitor.localredis import RedisServer, new_password
+from monitor.local.redis_server import RedisServer, new_password
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))

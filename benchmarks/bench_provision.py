@@ -29,10 +29,10 @@ os.environ.update(
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from monitor.alarms import render_alarms  # noqa: E402
-from monitor.cli import main  # noqa: E402
-from monitor.cloudwatch import DESCRIBE_MAX_RECORDS, PUT_METRIC_ALARM_TPS  # noqa: E402
-from monitor.spec import load_spec  # noqa: E402
+from monitor.cloudwatch.alarms import render_alarms  # noqa: E402
+from monitor.cloudwatch.api import DESCRIBE_MAX_RECORDS, PUT_METRIC_ALARM_TPS  # noqa: E402
+from monitor.commands.cli import main  # noqa: E402
+from monitor.spec.model import load_spec  # noqa: E402
 
 WRITES = {"PutMetricAlarm", "TagResource", "UntagResource", "DeleteAlarms", "PutDashboard", "DeleteDashboards"}
 TARGET_ALARMS = 1000
@@ -77,7 +77,7 @@ queues:
 def publish_every_metric(spec_path: Path) -> int:
     """Give every alarm's metric one datapoint, so the silent-alarm check reads real pages."""
     spec = load_spec(str(spec_path), env="prod")
-    from monitor.alarms import alarm_metric
+    from monitor.cloudwatch.alarms import alarm_metric
 
     metrics = sorted({alarm_metric(a) for a in render_alarms(spec, spec.environment("prod"))})
     cw = boto3.client("cloudwatch")

@@ -1,7 +1,7 @@
 """How fast the queue reader is, next to a naive emitter and redis-benchmark's physical limit.
 
 Run: python -m benchmarks.bench_reader [--queues 10000] [--memory-queues 100000]
-It starts its own throwaway redis-server (monitor.localredis); redis-benchmark must be on PATH.
+It starts its own throwaway redis-server (monitor.local.redis_server); redis-benchmark must be on PATH.
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ import sys
 import time
 import tracemalloc
 
-from monitor.localredis import RedisServer
-from monitor.reader import DEFAULT_BATCH_SIZE, SCRIPT_QUEUES_PER_CALL, QueueSource, read_queues
-from monitor.timestamps import TimestampFormat, parse_enqueue_time
+from monitor.collect.reader import (
+    DEFAULT_BATCH_SIZE,
+    SCRIPT_QUEUES_PER_CALL,
+    read_queues,
+)
+from monitor.collect.timestamps import parse_enqueue_time
+from monitor.local.redis_server import RedisServer
+from monitor.spec.sources import QueueSource, TimestampFormat
 
 # Targets from the design brief.
 MIN_SPEEDUP_OVER_NAIVE = 20

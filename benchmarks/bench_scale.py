@@ -1,7 +1,7 @@
 """Discovery and collection of 100,000 queues in a keyspace of 1,000,000 keys, on one node and on a cluster.
 
 Run: python -m benchmarks.bench_scale [--queues 100000] [--other-keys 900000] [--max-keys 100]
-It starts its own throwaway redis-server and three-master Redis Cluster (monitor.localredis) on
+It starts its own throwaway redis-server and three-master Redis Cluster (monitor.local.redis_server) on
 free loopback ports, loads them with `redis-cli --pipe` (RESP written here, grouped by the node that
 owns each key's slot), and runs the real Collector (dry run: points are built, nothing is sent) in a
 fresh subprocess per measurement, so its peak memory is the collection's own. Not part of `make test`.
@@ -34,8 +34,8 @@ from pathlib import Path
 
 from redis.crc import key_slot
 
-from monitor.localredis import LocalCluster, RedisServer
-from monitor.publish import MAX_DATUMS_PER_REQUEST
+from monitor.collect.publish import MAX_DATUMS_PER_REQUEST
+from monitor.local.redis_server import LocalCluster, RedisServer
 
 PATTERN = "tenant:*:jobs"
 SPEC = """\
@@ -98,8 +98,8 @@ def load(ports_by_slot, queues: int, other_keys: int, now: float, directory: Pat
 
 def child(spec_path: str, trace: bool) -> None:
     """One collection in this fresh process; prints its figures as JSON."""
-    from monitor.collector import Collector
-    from monitor.spec import load_spec
+    from monitor.collect.collector import Collector
+    from monitor.spec.load import load_spec
 
     spec = load_spec(spec_path, env="bench", environ={})
     collector = Collector(spec, spec.environment("bench"), environ={}, dry_run=True, emit=lambda line: None)
@@ -136,10 +136,10 @@ def child(spec_path: str, trace: bool) -> None:
 
 def _discovery_alone(spec) -> float:
     """Seconds of the SCANs alone (a second pass, after the measured run), to split the total."""
-    from monitor.cluster import discover_cluster
-    from monitor.collector import MAX_MATCHED_KEYS
-    from monitor.connection import open_client, resolve_settings
-    from monitor.reader import discover
+    from monitor.collect.cluster import discover_cluster
+    from monitor.collect.collector import MAX_MATCHED_KEYS
+    from monitor.collect.connection import open_client, resolve_settings
+    from monitor.collect.reader import discover
 
     env = spec.environment("bench")
     settings = resolve_settings(env, spec.collector, {})

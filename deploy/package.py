@@ -3,7 +3,7 @@
     python deploy/package.py [--arch x86_64|arm64] [--out dist] [--wheel-cache DIR]
 
 The zip holds `monitor/`, `lambda_handlers/`, the spec (`alarms.yaml` at the root, where
-monitor.collector.BUNDLED_SPEC looks for it) and the pinned runtime dependencies of
+monitor.collect.collector.BUNDLED_SPEC looks for it) and the pinned runtime dependencies of
 deploy/requirements-lambda.txt as wheels for the Lambda platform. boto3/botocore are left out: the
 python3.12 runtime has them. Entries are sorted, stamped 1980-01-01 00:00 with mode 0644, and no
 bytecode goes in, so two builds of the same tree give the same sha256.

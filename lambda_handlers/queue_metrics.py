@@ -1,6 +1,6 @@
 """Scheduled Lambda entry point: collect the queues' metrics once per invocation."""
 
-from monitor.collector import lambda_handler
+from monitor.collect.collector import lambda_handler
 
 
 def handler(event, context):

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import moto
 import pytest
-
-from monitor.demo import local_aws
-from monitor.localredis import LocalCluster, RedisServer, new_password
 from support.certs import make_tls_files
 from support.servers import (
     AWS_ENV_TO_CLEAR,
@@ -21,6 +18,9 @@ from support.servers import (
     make_fresh,
     reset_moto,
 )
+
+from monitor.local.emulator import local_aws
+from monitor.local.redis_server import LocalCluster, RedisServer, new_password
 
 
 @pytest.fixture(scope="session")

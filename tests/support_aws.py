@@ -11,9 +11,9 @@ from typing import Callable
 
 import pytest
 from botocore.awsrequest import AWSResponse
-
-from monitor import aws as aws_module
 from support.servers import AWS_TEST_ENV
+
+from monitor.cloudwatch import clients as aws_module
 
 FAKE_CREDENTIALS = AWS_TEST_ENV
 

@@ -94,7 +94,7 @@ def test_invalid_spec_makes_no_aws_call(tmp_path, listener):
     spec = tmp_path / "bad.yaml"
     spec.write_text((ROOT / "alarms.yaml").read_text().replace("threshold: 1000", "threshold: -5"))
     commands = [["validate"], ["render"]]
-    from monitor.cli import build_parser
+    from monitor.commands.cli import build_parser
 
     available = build_parser()._subparsers._group_actions[0].choices  # commands that exist today
     commands += [[c, "--endpoint-url", endpoint] for c in ("plan", "apply", "status", "verify") if c in available]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor import samples
-from monitor.cluster import discover_cluster, read_cluster
-from monitor.reader import QueueSource, read_queues
+from monitor.collect.cluster import discover_cluster, read_cluster
+from monitor.collect.reader import read_queues
+from monitor.local import samples
+from monitor.spec.sources import QueueSource
 
 
 def node_counts(cluster, keys) -> dict[int, int]:
@@ -131,8 +132,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cluster_collector(cluster, lines, **environ):
-    from monitor.collector import Collector
-    from monitor.spec import load_spec
+    from monitor.collect.collector import Collector
+    from monitor.spec.load import load_spec
 
     spec_text = (ROOT / "alarms.yaml").read_text() + "\npatterns:\n  - pattern: tenant:*:jobs\n    processing: '{key}:processing'\n    dead_letter: '{key}:dlq'\n    max_keys: 10\n"
     path = Path(cluster.servers[0].directory).parent / "cluster-spec.yaml"
@@ -165,7 +166,7 @@ def test_a_node_killed_mid_run_sets_connection_failure_and_the_others_are_publis
     dead = redis_cluster.server_for(sources[0].key)
     lines: list[str] = []
     collector = cluster_collector(redis_cluster, lines, REDIS_PORT=str(next(s.port for s in redis_cluster.servers if s is not dead)))
-    import monitor.collector as collector_module
+    import monitor.collect.collector as collector_module
 
     real_read = collector_module.read_cluster
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import boto3
 
-from monitor import samples
-from monitor.collector import Collector, lambda_handler
+from monitor.collect.collector import Collector, lambda_handler
 from monitor.errors import ExitStatus
-from monitor.localredis import free_port
-from monitor.spec import load_spec
+from monitor.local import samples
+from monitor.local.redis_server import free_port
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

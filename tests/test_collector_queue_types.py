@@ -6,8 +6,8 @@ import json
 import textwrap
 import time
 
-from monitor.collector import Collector
-from monitor.spec import load_spec
+from monitor.collect.collector import Collector
+from monitor.spec.load import load_spec
 
 SPEC = """\
 version: 1

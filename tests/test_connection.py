@@ -9,8 +9,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from monitor.connection import ConfigError, Secret, TokenProvider, TokenSource, resolve_settings
-from monitor.spec import load_spec
+from monitor.collect.connection import (
+    ConfigError,
+    Secret,
+    TokenProvider,
+    TokenSource,
+    resolve_settings,
+)
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "s3cr3t-T0ken-value-1234567890"

@@ -10,12 +10,18 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from monitor import dashboard, metrics, naming
-from monitor.alarms import render_alarms
-from monitor.cli import render_document
-from monitor.dashboard import GRID_COLUMNS, MAX_ALARMS_PER_WIDGET, MAX_WIDGETS, render_dashboard
-from monitor.kinds import AlarmKind
-from monitor.spec import load_spec
+from monitor.cloudwatch import dashboard
+from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.dashboard import (
+    GRID_COLUMNS,
+    MAX_ALARMS_PER_WIDGET,
+    MAX_WIDGETS,
+    render_dashboard,
+)
+from monitor.commands.cli import render_document
+from monitor.spec import metrics, naming
+from monitor.spec.kinds import AlarmKind
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 ARN_PREFIX = "arn:aws:cloudwatch:"

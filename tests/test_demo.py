@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.demo import run_demo
+from monitor.commands.cli import main
+from monitor.commands.demo import run_demo
 from monitor.errors import ExitStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def demo():
     out = io.StringIO()
     started = time.monotonic()
-    result = run_demo(str(ROOT / "alarms.yaml"), out)
+    result = run_demo(str(ROOT / "alarms.yaml"), out, main)
     yield result, out.getvalue(), time.monotonic() - started
     shutil.rmtree(result.directory, ignore_errors=True)
 

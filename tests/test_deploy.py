@@ -18,11 +18,11 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-
-from monitor import metrics
-from monitor.spec import load_spec
 from support import lambda_sandbox
 from support.servers import AWS_TEST_ENV
+
+from monitor.spec import metrics
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -102,7 +102,7 @@ def test_zip_holds_code_spec_and_runtime_deps_only(built_zip):
         infos = archive.infolist()
         names = [i.filename for i in infos]
         assert names == sorted(names)
-        for required in ("alarms.yaml", "lambda_handlers/queue_metrics.py", "monitor/collector.py", "monitor/reader.py", "redis/__init__.py", "yaml/__init__.py"):
+        for required in ("alarms.yaml", "lambda_handlers/queue_metrics.py", "monitor/collect/collector.py", "monitor/collect/reader.py", "redis/__init__.py", "yaml/__init__.py"):
             assert required in names
         assert any(n.startswith("yaml/_yaml.cpython-312-x86_64-linux-gnu") for n in names)  # wheels for the target
         assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__" in n]

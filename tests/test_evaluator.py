@@ -2,7 +2,7 @@
 
 import pytest
 
-from monitor.evaluator import (
+from monitor.truth.evaluator import (
     EVALUATION_RANGE_EXTRA_PERIODS,
     Comparison,
     Datapoint,
@@ -19,7 +19,7 @@ from monitor.evaluator import (
     state_at,
     transitions,
 )
-from monitor.series import parse_series
+from monitor.truth.series import parse_series
 
 NS = "Hokusai/Queues"
 QUEUE = "hokusai:model_ready_queue"

@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from monitor.localredis import RedisServer, RedisServerUnavailable, free_port
+from monitor.local.redis_server import RedisServer, RedisServerUnavailable, free_port
 
 
 def test_plain_server_is_fresh_and_has_no_persistence(redis_plain):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from monitor.metric_math import (
+from monitor.truth.metric_math import (
     BinaryOp,
     Call,
     ExpressionError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from monitor.naming import TAG_SPEC
-from monitor.plan import Action, FieldDiff, plan, silent_alarm_warnings
+from monitor.cloudwatch.plan import Action, FieldDiff, plan, silent_alarm_warnings
+from monitor.spec.naming import TAG_SPEC
 
 OWNER = "shop/prod"
 OUR_TAGS = [{"Key": "managed-by", "Value": "provision-alarms"}, {"Key": TAG_SPEC, "Value": OWNER}, {"Key": "team", "Value": "jobs"}]

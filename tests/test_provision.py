@@ -12,14 +12,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
-
-from monitor import aws as aws_module
-from monitor import cloudwatch
-from monitor.cli import main
-from monitor.errors import ExitStatus
-from monitor.naming import TAG_SPEC
-from monitor.plan import plan
 from support_aws import aws_credentials, client_hooks, inject, no_backoff  # noqa: F401 (fixtures)
+
+from monitor.cloudwatch import api as cloudwatch
+from monitor.cloudwatch import clients as aws_module
+from monitor.cloudwatch.plan import plan
+from monitor.commands.cli import main
+from monitor.errors import ExitStatus
+from monitor.spec.naming import TAG_SPEC
 
 ROOT = Path(__file__).resolve().parent.parent
 OWNER = "hokusai-queues/development"

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from monitor.errors import ExitStatus
 from support_aws import FAKE_CREDENTIALS, aws_credentials  # noqa: F401 (fixtures)
+
+from monitor.errors import ExitStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from monitor import metrics
-from monitor.publish import REQUEST_BYTES_BUDGET, Point, batches, datums, emf_lines, put_metric_data
+from monitor.collect.publish import (
+    REQUEST_BYTES_BUDGET,
+    Point,
+    batches,
+    datums,
+    emf_lines,
+    put_metric_data,
+)
+from monitor.spec import metrics
 
 STAMP = datetime(2026, 11, 26, 7, 0, tzinfo=timezone.utc)
 
@@ -101,7 +108,7 @@ def test_emf_lines_follow_the_embedded_metric_format():
 
 
 def test_emf_splits_directives_at_100_metrics():
-    from monitor.metrics import Metric, Scope, Unit
+    from monitor.spec.metrics import Metric, Scope, Unit
 
     many = [Point(Metric(f"M{i}", Unit.COUNT, Scope.QUEUE, ""), "q", i) for i in range(150)]
     lines = emf_lines(many, namespace="N", environment="e", timestamp=STAMP)

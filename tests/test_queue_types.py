@@ -7,19 +7,17 @@ import time
 import pytest
 import redis
 
-from monitor import metrics
-from monitor.publish import Point
-from monitor.queue_types import (
+from monitor.collect.publish import Point
+from monitor.collect.queue_types import (
     DelayedReading,
-    DelayedSource,
     GroupReading,
-    ScoreUnit,
     StreamReading,
-    StreamSource,
     delayed_points,
     read_typed_queues,
     stream_points,
 )
+from monitor.spec import metrics
+from monitor.spec.sources import DelayedSource, ScoreUnit, StreamSource
 
 NOW = 1_795_676_460.0  # a fixed "now" for delayed scores
 

@@ -10,12 +10,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from monitor import cost, metrics, status
-from monitor.alarms import render_alarms
-from monitor.dashboard import render_dashboard
+from monitor.cloudwatch import cost
+from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.dashboard import render_dashboard
+from monitor.commands import status
+from monitor.commands.status import State
 from monitor.errors import ExitStatus
-from monitor.spec import load_spec
-from monitor.status import State
+from monitor.spec import metrics
+from monitor.spec.load import load_spec
 
 SPEC = """\
 version: 1

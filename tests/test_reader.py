@@ -12,16 +12,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from monitor.localredis import AclUser
-from monitor.reader import (
+from monitor.collect.reader import (
     SCRIPT_QUEUES_PER_CALL,
     Discovery,
-    OldestEnd,
-    QueueSource,
-    TimestampFormat,
     discover,
     read_queues,
 )
+from monitor.local.redis_server import AclUser
+from monitor.spec.sources import OldestEnd, QueueSource, TimestampFormat
 
 NOW = 1_795_676_462.0  # 2026-11-26T07:01:02Z
 MODEL_READY = "hokusai:model_ready_queue"

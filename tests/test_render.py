@@ -7,9 +7,9 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from monitor import metrics, naming
-from monitor.alarms import alarm_metric, render_alarms
-from monitor.spec import load_spec
+from monitor.cloudwatch.alarms import alarm_metric, render_alarms
+from monitor.spec import metrics, naming
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

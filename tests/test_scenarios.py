@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alarms import render_alarms
+from monitor.cloudwatch.alarms import render_alarms
 from monitor.errors import ExitStatus
-from monitor.evaluator import MetricKey, NotSupported, State
-from monitor.metrics import CONNECTION_FAILURE, QUEUE_DEPTH
-from monitor.scenarios import (
+from monitor.spec.load import load_spec
+from monitor.spec.metrics import CONNECTION_FAILURE, QUEUE_DEPTH
+from monitor.truth.evaluator import MetricKey, NotSupported, State
+from monitor.truth.scenarios import (
     DEFAULT_START_SECONDS,
     AlarmIndex,
     ScenarioError,
@@ -26,7 +27,6 @@ from monitor.scenarios import (
     run_files,
     samples_from_metric_data,
 )
-from monitor.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "alarms.yaml"

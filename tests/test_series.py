@@ -2,7 +2,7 @@
 
 import pytest
 
-from monitor.series import SeriesSyntaxError, parse_series
+from monitor.truth.series import SeriesSyntaxError, parse_series
 
 
 def test_repeats_and_missing_periods():

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from monitor.errors import SpecError
-from monitor.kinds import AlarmKind, Comparison, Severity, TreatMissingData
-from monitor.spec import json_schema, load_spec
+from monitor.spec.declaration import json_schema
+from monitor.spec.kinds import AlarmKind, Comparison, Severity, TreatMissingData
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

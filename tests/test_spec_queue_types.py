@@ -9,12 +9,12 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from monitor.alarms import render_alarms
+from monitor.cloudwatch.alarms import render_alarms
 from monitor.errors import SpecError
-from monitor.evaluator import explain
-from monitor.kinds import AlarmKind, Comparison, TreatMissingData
-from monitor.queue_types import ScoreUnit
-from monitor.spec import load_spec
+from monitor.spec.kinds import AlarmKind, Comparison, TreatMissingData
+from monitor.spec.load import load_spec
+from monitor.spec.sources import ScoreUnit
+from monitor.truth.evaluator import explain
 
 BASE = """\
 version: 1
@@ -203,7 +203,7 @@ def test_overlong_group_alarm_names_are_refused(tmp_path):
 
 
 def test_a_scenario_can_drive_a_delayed_set_alarm(tmp_path):
-    from monitor.scenarios import run_files
+    from monitor.truth.scenarios import run_files
 
     spec = load(tmp_path, BASE + STREAMS)
     scenario = tmp_path / "overdue.yaml"
@@ -220,7 +220,7 @@ def test_a_scenario_can_drive_a_delayed_set_alarm(tmp_path):
 
 def test_scenarios_do_not_name_consumer_group_metrics(tmp_path):
     """Scenario series give a metric per subject, two dimensions: stream groups are left out, and say so."""
-    from monitor.scenarios import run_files
+    from monitor.truth.scenarios import run_files
 
     spec = load(tmp_path, BASE + STREAMS)
     scenario = tmp_path / "lag.yaml"

@@ -14,11 +14,12 @@ import yaml
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from monitor import metrics, status
-from monitor.alarms import render_alarms
+from monitor.cloudwatch.alarms import render_alarms
+from monitor.commands import status
+from monitor.commands.status import State, format_age
 from monitor.errors import AwsError, ExitStatus
-from monitor.spec import load_spec
-from monitor.status import State, format_age
+from monitor.spec import metrics
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

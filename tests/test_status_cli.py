@@ -20,10 +20,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from monitor import metrics
-from monitor.alarms import render_alarms
+from monitor.cloudwatch.alarms import render_alarms
 from monitor.errors import ExitStatus
-from monitor.spec import load_spec
+from monitor.spec import metrics
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor import cost, metrics, samples
-from monitor.alarms import render_alarms
-from monitor.collector import collectors_for
+from monitor.cloudwatch import cost
+from monitor.cloudwatch.alarms import render_alarms
+from monitor.collect.collector import collectors_for
 from monitor.errors import SpecError
-from monitor.spec import load_spec
+from monitor.local import samples
+from monitor.spec import metrics
+from monitor.spec.load import load_spec
 
 SPEC = """\
 version: 1
@@ -172,7 +174,7 @@ def test_pattern_aggregates_cover_every_match_and_per_key_metrics_stop_at_max_ke
 
 
 def test_redis_environment_overrides_apply_to_the_bound_target_only(tmp_path):
-    from monitor.connection import ConfigError, resolve_settings
+    from monitor.collect.connection import ConfigError, resolve_settings
 
     spec = load_spec(write(tmp_path, SPEC), environ={})
     env = spec.environment("dev")

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from monitor.timestamps import TimestampFormat, age_seconds, extract_field, parse_enqueue_time
+from monitor.collect.timestamps import age_seconds, extract_field, parse_enqueue_time
+from monitor.spec.sources import TimestampFormat
 
 T = datetime(2026, 11, 26, 7, 1, 2, 123456, tzinfo=timezone.utc)
 EPOCH = T.timestamp()  # 1795676462.123456

@@ -10,14 +10,15 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from monitor import metrics, verify
-from monitor.alarms import render_alarms
-from monitor.aws import clients
-from monitor.cli import main
-from monitor.dashboard import render_dashboard
+from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.clients import clients
+from monitor.cloudwatch.dashboard import render_dashboard
+from monitor.commands import verify
+from monitor.commands.cli import main
+from monitor.commands.verify import Status
 from monitor.errors import ExitStatus
-from monitor.spec import load_spec
-from monitor.verify import Status
+from monitor.spec import metrics
+from monitor.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = str(ROOT / "alarms.yaml")

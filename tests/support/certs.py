@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from monitor.localredis import TlsFiles
+from monitor.local.redis_server import TlsFiles
 
 VALID_FOR = datetime.timedelta(days=2)
 

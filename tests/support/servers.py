@@ -10,8 +10,8 @@ from pathlib import Path
 import redis
 import requests
 
-from monitor.localredis import LOOPBACK, AclUser, RedisServer, new_password
-from monitor.reader import READER_ACL_COMMANDS, READER_ACL_RULES
+from monitor.collect.reader import READER_ACL_COMMANDS, READER_ACL_RULES
+from monitor.local.redis_server import LOOPBACK, AclUser, RedisServer, new_password
 
 # The reader's user as the docs tell operators to create it, and one without script permission
 # (as on a managed Redis that refuses EVAL*): the reader must fall back to pipelines for it.

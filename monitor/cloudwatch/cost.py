@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from monitor import metrics
-from monitor.alarms import Alarm
-from monitor.metrics import Scope
-from monitor.spec import HIGH_RESOLUTION_PERIODS, Environment, Spec
+from monitor.cloudwatch.alarms import Alarm
+from monitor.spec import metrics
+from monitor.spec.declaration import HIGH_RESOLUTION_PERIODS
+from monitor.spec.metrics import Scope
+from monitor.spec.model import Environment, Spec
 
 # CloudWatch list prices, us-east-1, from https://aws.amazon.com/cloudwatch/pricing/ as given to
 # this project in 2025 (not re-checked online since): change them here, with the date.

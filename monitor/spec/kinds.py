@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from monitor import metrics
-from monitor.metrics import Metric, Scope
+from monitor.spec import metrics
+from monitor.spec.metrics import Metric, Scope
 
 
 class Severity(str, enum.Enum):

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 
-from monitor import metrics, naming
-from monitor.alarms import render_alarms
-from monitor.connection import (
+from monitor.cloudwatch.alarms import render_alarms
+from monitor.collect.connection import (
     ConfigError,
     RedisSettings,
     Secret,
@@ -27,7 +26,8 @@ from monitor.connection import (
     scrub,
 )
 from monitor.errors import AwsError, ExitStatus
-from monitor.spec import Environment, Spec
+from monitor.spec import metrics, naming
+from monitor.spec.model import Environment, Spec
 
 HEARTBEAT_RUNS = 3  # the collector counts as running when it ran within this many schedule intervals
 INGESTION_SLACK = timedelta(seconds=60)  # a datapoint can take about a minute to become readable
@@ -56,7 +56,7 @@ class Check:
 
 
 def _aws_reason(exc: Exception) -> str:
-    from monitor.aws import describe_error
+    from monitor.cloudwatch.clients import describe_error
 
     return describe_error(exc)  # already one line
 
@@ -202,7 +202,7 @@ def check_collector(cloudwatch, spec: Spec, env: Environment, target: str, *, no
             "ReturnData": True,
         }
 
-    from monitor.cloudwatch import metric_data
+    from monitor.cloudwatch.api import metric_data
 
     found = metric_data(
         cloudwatch,
@@ -246,7 +246,7 @@ def check_collector(cloudwatch, spec: Spec, env: Environment, target: str, *, no
 
 def describe_alarms(cloudwatch, names: Sequence[str]) -> dict[str, dict]:
     """{name: alarm} for those of the named metric alarms that exist."""
-    from monitor.cloudwatch import describe_alarms as describe
+    from monitor.cloudwatch.api import describe_alarms as describe
 
     return {alarm["AlarmName"]: alarm for alarm in describe(cloudwatch, names=list(names))}
 

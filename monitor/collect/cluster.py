@@ -8,7 +8,7 @@ nodes). Round trips per node are those of the one-node reader: SCAN for discover
 ceil(keys on the node / batch_size) pipelines of LLEN per key and LINDEX per queue whose main key
 the node owns.
 
-Why pipelines and not monitor.reader's Lua script: the script takes its keys inside one JSON
+Why pipelines and not monitor.collect.reader's Lua script: the script takes its keys inside one JSON
 argument, so the cluster never sees them; a batch of them spans slots, which Redis 7 refuses in a
 script (cross-slot access) unless the script is flagged allow-cross-slot-keys, and then only for
 keys of the node it runs on. Sending it per node with only that node's keys would work, but leans on
@@ -28,19 +28,19 @@ from typing import Iterable
 
 import redis
 
-from monitor.reader import (
+from monitor.collect.reader import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DISCOVERY_BUDGET_SECONDS,
     DEFAULT_MAX_KEYS,
     DEFAULT_SCAN_COUNT,
     QueueReading,
-    QueueSource,
     _length,
     _list_index,
     _pipeline_peek,
     discover,
 )
-from monitor.timestamps import age_seconds
+from monitor.collect.timestamps import age_seconds
+from monitor.spec.sources import QueueSource
 
 # What makes a node "failed" for this run: it cannot be reached, or it answers with an error that is
 # about the node or the cluster rather than about one key (WRONGTYPE is per key and not a failure).

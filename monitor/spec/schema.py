@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from monitor.yamlload import Document, Path, Problem
+from monitor.spec.yamlload import Document, Path, Problem
 
 
 def _describe(value: Any) -> str:

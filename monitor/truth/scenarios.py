@@ -1,7 +1,7 @@
 """Alarm scenarios: input series and expected alarm states, run against the alarms the spec renders.
 
 A scenario file (YAML) gives series per queue (or Redis target) and metric in the compact notation
-of monitor.series, plus explicit points, and the states expected at given times:
+of monitor.truth.series, plus explicit points, and the states expected at given times:
 
     name: backlog builds up and drains
     environment: development                  # optional; else --env, else the spec's first
@@ -17,7 +17,7 @@ of monitor.series, plus explicit points, and the states expected at given times:
       - {from: 20m, until: 30m, alarm: ..., state: OK}      # at every evaluation in the window
       - {none_in: ALARM}                                     # no alarm, at any time of the run
 
-Metric keys come from monitor.metrics (Metric.dimensions), and the alarms are exactly those
+Metric keys come from monitor.spec.metrics (Metric.dimensions), and the alarms are exactly those
 render_alarms returns for the environment, so a scenario cannot disagree with the collector or
 with what is provisioned. A metric without a series has no data at all.
 
@@ -36,16 +36,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from monitor import evaluator, metrics, naming
-from monitor.alarms import Alarm, render_alarms
+from monitor.cloudwatch.alarms import Alarm, render_alarms
 from monitor.errors import ExitStatus, SpecError, UsageError
-from monitor.evaluator import Evaluation, MetricData, MetricKey, NotSupported, State
-from monitor.kinds import TreatMissingData, period_words
-from monitor.metrics import Scope
-from monitor.schema import Field, ListOf, Node, Num, Obj, Str, check
-from monitor.series import SeriesSyntaxError, parse_series, period_count
-from monitor.spec import Environment, Spec, group_subject
-from monitor.yamlload import Document, LoadError, Problem, format_path, load_document
+from monitor.spec import metrics, naming
+from monitor.spec.kinds import TreatMissingData, period_words
+from monitor.spec.metrics import Scope
+from monitor.spec.model import Environment, Spec, group_subject
+from monitor.spec.schema import Field, ListOf, Node, Num, Obj, Str, check
+from monitor.spec.yamlload import (
+    Document,
+    LoadError,
+    Problem,
+    format_path,
+    load_document,
+)
+from monitor.truth import evaluator
+from monitor.truth.evaluator import (
+    Evaluation,
+    MetricData,
+    MetricKey,
+    NotSupported,
+    State,
+)
+from monitor.truth.series import SeriesSyntaxError, parse_series, period_count
 
 SCENARIO_DIR = "scenarios"
 DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

@@ -6,11 +6,12 @@ a message may carry secrets.
 
 from __future__ import annotations
 
-import enum
 import json
 import math
 import re
 from datetime import datetime, timezone
+
+from monitor.spec.sources import TimestampFormat
 
 # A number written as text; stricter than float(), which also takes 'nan', 'inf', '1_000', ' 12 '.
 _NUMERIC = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
@@ -24,11 +25,7 @@ NOT_STRING_OR_NUMBER = "field '{field}' is not a string or number"
 NO_FIELD = "no field '{field}'"
 
 
-class TimestampFormat(str, enum.Enum):
-    ISO8601 = "iso8601"
-    EPOCH_SECONDS = "epoch_seconds"
-    EPOCH_MILLIS = "epoch_millis"
-    AUTO = "auto"
+
 
 
 def parse_enqueue_time(raw: bytes | str, field: str, fmt: TimestampFormat) -> float:

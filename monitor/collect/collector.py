@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from monitor import metrics
-from monitor.connection import (
+from monitor.collect.cluster import discover_cluster, read_cluster
+from monitor.collect.connection import (
     ConfigError,
     RedisSettings,
     TokenProvider,
@@ -35,13 +35,14 @@ from monitor.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.cluster import discover_cluster, read_cluster
-from monitor.publish import Point, iter_datums, iter_emf_lines, put_metric_data
-from monitor.queue_types import read_typed_queues
-from monitor.reader import QueueReading, discover, read_queues
-from monitor.spec import Environment, Pattern, Spec, load_spec
+from monitor.collect.publish import Point, iter_datums, iter_emf_lines, put_metric_data
+from monitor.collect.queue_types import read_typed_queues
+from monitor.collect.reader import QueueReading, discover, read_queues
+from monitor.spec import metrics
+from monitor.spec.load import load_spec
+from monitor.spec.model import Environment, Pattern, Spec
 
-BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "alarms.yaml"
+BUNDLED_SPEC = Path(__file__).resolve().parents[2] / "alarms.yaml"
 
 # Wall-clock source for the collection time and message ages. Only the demo changes it, to replay
 # a schedule of simulated minutes through the real handler.

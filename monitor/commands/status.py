@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
-from monitor import metrics, naming
-from monitor.alarms import Alarm, alarm_metric, render_alarms
-from monitor.dashboard import SEVERITY_ORDER, queue_rank
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, render_alarms
+from monitor.cloudwatch.dashboard import SEVERITY_ORDER, queue_rank
 from monitor.errors import ExitStatus
-from monitor.kinds import AlarmKind, Severity
-from monitor.metrics import Metric
-from monitor.spec import DelayedQueue, Environment, Queue, Spec, Stream
+from monitor.spec import metrics, naming
+from monitor.spec.kinds import AlarmKind, Severity
+from monitor.spec.metrics import Metric
+from monitor.spec.model import DelayedQueue, Environment, Queue, Spec, Stream
 
 LOOKBACK = timedelta(minutes=15)  # how far back the latest datapoint is looked for
 QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData
@@ -646,14 +646,14 @@ def report_json(report: StatusReport) -> dict:
 
 def fetch_alarm_states(cloudwatch, names: Sequence[str]) -> dict[str, tuple[str, str]]:
     """{alarm name: (state, reason)} for the named alarms that exist."""
-    from monitor.cloudwatch import describe_alarms
+    from monitor.cloudwatch.api import describe_alarms
 
     return {a["AlarmName"]: (a["StateValue"], a.get("StateReason", "")) for a in describe_alarms(cloudwatch, names=list(names))}
 
 
 def fetch_latest(cloudwatch, requests: Sequence[dict], *, start: datetime, end: datetime) -> dict[str, Sample]:
     """{query id: the most recent datapoint} for queries that have one between start and end."""
-    from monitor.cloudwatch import metric_data
+    from monitor.cloudwatch.api import metric_data
 
     series = metric_data(cloudwatch, requests, start=start, end=end, ScanBy="TimestampDescending")
     latest = {}
@@ -666,7 +666,7 @@ def fetch_latest(cloudwatch, requests: Sequence[dict], *, start: datetime, end: 
 
 def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | None = None) -> StatusReport:
     """Ask CloudWatch for the alarm states and latest values, and build the report."""
-    from monitor.aws import translate_errors
+    from monitor.cloudwatch.clients import translate_errors
 
     now = now or datetime.now(timezone.utc)
     alarms = render_alarms(spec, env)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Iterator
 
-from monitor.metrics import Metric
+from monitor.spec.metrics import Metric
 
 MAX_DATUMS_PER_REQUEST = 1000  # PutMetricData: 1000 MetricData entries per request
 MAX_REQUEST_BYTES = 1024 * 1024  # PutMetricData: 1 MB per request

@@ -12,11 +12,12 @@ import math
 import re
 from typing import Any, Iterable, Sequence
 
-from monitor import metrics, naming
-from monitor.alarms import render_alarms
-from monitor.kinds import AlarmKind, Severity
-from monitor.metrics import Metric
-from monitor.spec import DEFAULT_PERIOD, AlarmRule, DelayedQueue, Environment, Queue, Spec, Stream
+from monitor.cloudwatch.alarms import render_alarms
+from monitor.spec import metrics, naming
+from monitor.spec.declaration import DEFAULT_PERIOD
+from monitor.spec.kinds import AlarmKind, Severity
+from monitor.spec.metrics import Metric
+from monitor.spec.model import AlarmRule, DelayedQueue, Environment, Queue, Spec, Stream
 
 Widget = dict[str, Any]
 

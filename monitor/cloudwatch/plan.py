@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from monitor import naming
-from monitor.alarms import Alarm, alarm_metric
+from monitor.cloudwatch.alarms import Alarm, alarm_metric
+from monitor.spec import naming
 
 # What DescribeAlarms returns that is not configuration: never compared.
 READ_ONLY_FIELDS = frozenset(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from monitor.kinds import AlarmKind
+from monitor.spec.kinds import AlarmKind
 
 MAX_ALARM_NAME = 255  # PutMetricAlarm AlarmName limit
 MAX_DASHBOARD_NAME = 255  # PutDashboard: A-Za-z0-9-_ only

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -21,12 +20,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Callable, Iterator, TextIO
 
-from monitor import collector as collector_module
-from monitor import samples
+from monitor.collect import collector as collector_module
 from monitor.errors import ExitStatus, MonitorError
-from monitor.localredis import LOOPBACK, RedisServer, free_port, new_password
+from monitor.local import samples
+from monitor.local.emulator import local_aws
+from monitor.local.redis_server import LOOPBACK, RedisServer, new_password
 
 DEMO_ENV = "demo"
 REGION = "us-east-1"
@@ -75,23 +75,6 @@ def _environment(values: dict[str, str | None]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_aws() -> Iterator[str]:
-    """The AWS emulator (a moto server) on a free loopback port: its endpoint URL, stopped on exit."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        raise DemoError("the demo needs the AWS emulator: pip install 'redis-queue-monitor[test]' (make demo does this)") from None
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines in the demo's output
-    port = free_port()
-    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://{LOOPBACK}:{port}"
-    finally:
-        server.stop()
-
-
-@contextlib.contextmanager
 def _simulated_clock(start: float) -> Iterator[list[float]]:
     """Replace the collector's clock; the yielded one-element list holds the simulated now."""
     now = [start]
@@ -133,9 +116,9 @@ def _reading_words(reading) -> str:
 
 def _published_samples(cloudwatch, alarms, start: datetime, end: datetime):
     """Every alarm's metric as the emulator holds it, per minute, for the offline evaluator."""
-    from monitor.alarms import alarm_metric
-    from monitor.cloudwatch import metric_data
-    from monitor.evaluator import MetricKey
+    from monitor.cloudwatch.alarms import alarm_metric
+    from monitor.cloudwatch.api import metric_data
+    from monitor.truth.evaluator import MetricKey
 
     keys = {alarm_metric(a) for a in alarms}
     queries, ids = [], {}
@@ -157,17 +140,17 @@ def _published_samples(cloudwatch, alarms, start: datetime, end: datetime):
     return {key: sorted((ts.timestamp(), v) for ts, v in series.get(ident, [])) for ident, key in ids.items()}
 
 
-def run_demo(spec_path: str, out: TextIO) -> DemoResult:
-    """Run the demo; raises MonitorError subclasses for a person, always cleans up what it started."""
+def run_demo(spec_path: str, out: TextIO, cli_main: Callable[[list[str]], int]) -> DemoResult:
+    """Run the demo, running commands through `cli_main` as a user would; raises MonitorError subclasses
+    for a person and always cleans up what it started."""
     import boto3
 
-    from monitor.alarms import render_alarms
-    from monitor.cli import main as cli_main
-    from monitor.dashboard import render_dashboard
-    from monitor.evaluator import transitions
-    from monitor.scenarios import evaluate_all, timelines
-    from monitor.spec import load_spec
     from lambda_handlers.queue_metrics import handler
+    from monitor.cloudwatch.alarms import render_alarms
+    from monitor.cloudwatch.dashboard import render_dashboard
+    from monitor.spec.load import load_spec
+    from monitor.truth.evaluator import transitions
+    from monitor.truth.scenarios import evaluate_all, timelines
 
     begun = time.monotonic()
     result = DemoResult(directory=Path(tempfile.mkdtemp(prefix="queue-monitor-demo-")))
@@ -269,7 +252,7 @@ def run_demo(spec_path: str, out: TextIO) -> DemoResult:
             cli_main(["status", "--spec", spec_path, "--env", DEMO_ENV])
 
         _heading(out, "Why they fire")
-        from monitor.evaluator import explain
+        from monitor.truth.evaluator import explain
 
         by_name = {a["AlarmName"]: a for a in alarms}
         for name in firing:

@@ -14,7 +14,6 @@ Two paths give identical readings:
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import time
@@ -23,14 +22,14 @@ from typing import Iterable, Sequence
 
 import redis
 
-from monitor.timestamps import (
+from monitor.collect.timestamps import (
     NO_FIELD,
     NOT_JSON,
-    TimestampFormat,
     age_seconds,
     parse_enqueue_time,
     parse_time_value,
 )
+from monitor.spec.sources import OldestEnd, QueueSource
 
 # Queues per script call or pipeline. Server time grows with it: benchmarks/bench_reader.py
 # measured about 9 ms per call of 1000 queues on a busy 2-vCPU VM; lower it to block Redis less.
@@ -48,33 +47,14 @@ DEFAULT_DISCOVERY_BUDGET_SECONDS = 2.0
 
 # What an ACL user for the reader needs: read-only access to keys, and only these commands.
 # Without +evalsha_ro +eval_ro the reader falls back to pipelines of LLEN + LINDEX.
-# Streams and delayed sorted sets (monitor.queue_types) add +xlen +xinfo|groups +xpending +zcard +zcount.
+# Streams and delayed sorted sets (monitor.collect.queue_types) add +xlen +xinfo|groups +xpending +zcard +zcount.
 READER_ACL_COMMANDS = ("+llen", "+lindex", "+scan", "+evalsha_ro", "+eval_ro", "+xlen", "+xinfo|groups", "+xpending", "+zcard", "+zcount")
 READER_ACL_RULES = "resetkeys %R~* resetchannels -@all " + " ".join(READER_ACL_COMMANDS)
 
 _WRONGTYPE = "WRONGTYPE"
 
 
-class OldestEnd(str, enum.Enum):
-    HEAD = "head"  # index 0: RPUSH producers, LPOP consumers
-    TAIL = "tail"  # index -1: LPUSH producers, (B)RPOP(LPUSH) consumers, as hokusai does
 
-
-@dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
-class QueueSource:
-    """What to read for one queue."""
-
-    key: str
-    processing_key: str | None = None
-    dead_letter_key: str | None = None
-    oldest_end: OldestEnd = OldestEnd.TAIL
-    timestamp_field: str = "timestamp"  # dotted path into the JSON message, e.g. "payload.created_at"
-    timestamp_format: TimestampFormat = TimestampFormat.AUTO
-
-    def __post_init__(self):
-        # Plain strings from YAML become members, so `is OldestEnd.HEAD` holds either way.
-        object.__setattr__(self, "oldest_end", OldestEnd(self.oldest_end))
-        object.__setattr__(self, "timestamp_format", TimestampFormat(self.timestamp_format))
 
 
 @dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
@@ -86,7 +66,7 @@ class QueueReading:
     oldest_age_seconds: float | None  # 0.0 for an empty queue; None on parse error or wrong type
     parse_error: str | None  # short reason, never the message body
     wrong_type_keys: tuple[str, ...]  # keys that exist but are not lists
-    unread_keys: tuple[str, ...] = ()  # keys on a cluster node that could not be read (monitor.cluster)
+    unread_keys: tuple[str, ...] = ()  # keys on a cluster node that could not be read (monitor.collect.cluster)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ import yaml
 
 from monitor import __version__
 from monitor.errors import ExitStatus, MonitorError, SpecError, UsageError
-from monitor.spec import DEFAULT_SPEC_PATH, Spec, json_schema, load_spec, problems_text
+from monitor.spec.declaration import DEFAULT_SPEC_PATH, json_schema
+from monitor.spec.load import load_spec, problems_text
+from monitor.spec.model import Spec
 
 Handler = Callable[[argparse.Namespace], ExitStatus]
 
@@ -60,7 +62,7 @@ def warn(message: str) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> ExitStatus:
-    from monitor.alarms import render_alarms
+    from monitor.cloudwatch.alarms import render_alarms
 
     spec = load(args, all_environments=args.env is None)
     for problem in spec.warnings:
@@ -76,9 +78,8 @@ def cmd_validate(args: argparse.Namespace) -> ExitStatus:
 
 
 def render_document(spec: Spec, env_name: str | None) -> dict:
-    from monitor.alarms import render_alarms
-
-    from monitor.dashboard import render_dashboard
+    from monitor.cloudwatch.alarms import render_alarms
+    from monitor.cloudwatch.dashboard import render_dashboard
 
     env = spec.environment(env_name)
     name, body = render_dashboard(spec, env)
@@ -98,11 +99,11 @@ def cmd_render(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_status(args: argparse.Namespace) -> ExitStatus:
-    from monitor import status
+    from monitor.commands import status
 
     spec = load(args)
     env = spec.environment(args.env)
-    from monitor import aws
+    from monitor.cloudwatch import clients as aws
 
     cloudwatch = aws.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url).cloudwatch
     return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch)
@@ -126,7 +127,7 @@ def cmd_schema(args: argparse.Namespace) -> ExitStatus:
 def cmd_collect(args: argparse.Namespace) -> ExitStatus:
     import time
 
-    from monitor.collector import collectors_with_clients
+    from monitor.collect.collector import collectors_with_clients
 
     spec = load(args)
     env = spec.environment(args.env)
@@ -146,8 +147,8 @@ def cmd_collect(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_verify(args: argparse.Namespace) -> ExitStatus:
-    from monitor import aws as aws_factory
-    from monitor import verify
+    from monitor.cloudwatch import clients as aws_factory
+    from monitor.commands import verify
 
     spec = load(args)
     env = spec.environment(args.env)
@@ -156,9 +157,9 @@ def cmd_verify(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
-    from monitor.demo import run_demo
+    from monitor.commands.demo import run_demo
 
-    run_demo(args.spec, sys.stdout)
+    run_demo(args.spec, sys.stdout, main)
     return ExitStatus.SUCCESS
 
 
@@ -167,11 +168,13 @@ def cmd_demo(args: argparse.Namespace) -> ExitStatus:
 
 def _provision_plan(args: argparse.Namespace):
     """Validate the spec, then read CloudWatch and compute the plan: (context dict, plan, aws, estimate)."""
-    from monitor import aws as aws_factory
-    from monitor import cloudwatch, cost, naming
-    from monitor.alarms import render_alarms
-    from monitor.dashboard import render_dashboard
-    from monitor.plan import plan, silent_alarm_warnings
+    from monitor.cloudwatch import api as cloudwatch
+    from monitor.cloudwatch import clients as aws_factory
+    from monitor.cloudwatch import cost
+    from monitor.cloudwatch.alarms import render_alarms
+    from monitor.cloudwatch.dashboard import render_dashboard
+    from monitor.cloudwatch.plan import plan, silent_alarm_warnings
+    from monitor.spec import naming
 
     spec = load(args)  # raises before any AWS client exists
     env = spec.environment(args.env)
@@ -250,7 +253,7 @@ def confirm(question: str) -> bool:
 
 
 def cmd_apply(args: argparse.Namespace) -> ExitStatus:
-    from monitor import cloudwatch
+    from monitor.cloudwatch import api as cloudwatch
 
     context, result, aws, estimate = _provision_plan(args)
     text = args.output == "text"
@@ -296,7 +299,7 @@ def cmd_apply(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_test(args: argparse.Namespace) -> ExitStatus:
-    from monitor import scenarios
+    from monitor.truth import scenarios
 
     spec = load(args)
     files = args.files or scenarios.default_files(args.spec)
@@ -306,7 +309,7 @@ def cmd_test(args: argparse.Namespace) -> ExitStatus:
 
 
 def cmd_explain(args: argparse.Namespace) -> ExitStatus:
-    from monitor import scenarios
+    from monitor.truth import scenarios
 
     spec = load(args)
     index = scenarios.AlarmIndex.build(spec, spec.environment(args.env))
@@ -318,7 +321,7 @@ def cmd_explain(args: argparse.Namespace) -> ExitStatus:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from monitor.cloudwatch import PUT_METRIC_ALARM_TPS
+    from monitor.cloudwatch.api import PUT_METRIC_ALARM_TPS
 
     parser = argparse.ArgumentParser(
         prog="provision-alarms",

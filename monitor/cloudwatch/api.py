@@ -25,10 +25,10 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import botocore.exceptions
 
-from monitor import naming
-from monitor.alarms import Alarm, alarm_metric
-from monitor.aws import Aws, describe_error, error_code, translate_errors
-from monitor.plan import Action, Change, Plan, tag_dict, tag_diff
+from monitor.cloudwatch.alarms import Alarm, alarm_metric
+from monitor.cloudwatch.clients import Aws, describe_error, error_code, translate_errors
+from monitor.cloudwatch.plan import Action, Change, Plan, tag_dict, tag_diff
+from monitor.spec import naming
 
 DESCRIBE_MAX_RECORDS = 100  # DescribeAlarms: MaxRecords 1..100
 DESCRIBE_MAX_NAMES = 100  # DescribeAlarms: at most 100 AlarmNames per call

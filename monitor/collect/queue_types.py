@@ -1,6 +1,6 @@
 """Streams and delayed (sorted-set) queues: what to read, reading them read-only in few round trips, their points.
 
-Lists are read by monitor.reader; this module reads the two other shapes a job queue takes in Redis:
+Lists are read by monitor.collect.reader; this module reads the two other shapes a job queue takes in Redis:
 - a stream consumed by consumer groups: XLEN and XINFO GROUPS (lag, pending) per stream, then
   XPENDING key group - + 1 (the oldest pending entry's idle time) for each group with pending
   entries. The second phase needs the group names the first one returns, so a run takes two
@@ -17,52 +17,22 @@ reader.READER_ACL_COMMANDS.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
 
 import redis
 
-from monitor import metrics
-from monitor.publish import Point
-from monitor.reader import DEFAULT_BATCH_SIZE
+from monitor.collect.publish import Point
+from monitor.collect.reader import DEFAULT_BATCH_SIZE
+from monitor.spec import metrics
+from monitor.spec.sources import DelayedSource, StreamSource
 
 _WRONGTYPE = "WRONGTYPE"
 _NO_SUCH_KEY = "no such key"  # XINFO GROUPS on a missing key (redis-py drops the "ERR " prefix)
 _NOGROUP = "NOGROUP"  # XPENDING when the group (or the key) is gone
 
 
-class ScoreUnit(str, enum.Enum):
-    SECONDS = "seconds"
-    MILLISECONDS = "milliseconds"
 
-    @property
-    def per_second(self) -> int:
-        return 1000 if self is ScoreUnit.MILLISECONDS else 1
-
-
-@dataclass(frozen=True, slots=True)
-class StreamSource:
-    """What to read for one stream."""
-
-    key: str
-    groups: tuple[str, ...] = ()  # the consumer groups to measure; () measures every group
-
-
-@dataclass(frozen=True, slots=True)
-class DelayedSource:
-    """What to read for one sorted set of delayed jobs (score = due time)."""
-
-    key: str
-    score_unit: ScoreUnit = ScoreUnit.SECONDS
-    grace_seconds: float = 0.0  # a job counts as overdue once due longer ago than this
-
-    def __post_init__(self):
-        object.__setattr__(self, "score_unit", ScoreUnit(self.score_unit))
-
-    def cutoff(self, now: float) -> float:
-        """The highest score that is overdue at `now`, in the set's own unit."""
-        return (now - self.grace_seconds) * self.score_unit.per_second
 
 
 @dataclass(frozen=True, slots=True)

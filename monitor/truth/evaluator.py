@@ -34,10 +34,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor import metric_math
 from monitor.errors import ExitStatus, MonitorError
-from monitor.kinds import Comparison, TreatMissingData, period_words
-from monitor.metrics import ENVIRONMENT
+from monitor.spec.kinds import Comparison, TreatMissingData, period_words
+from monitor.spec.metrics import ENVIRONMENT
+from monitor.truth import metric_math
 
 # AWS documents the evaluation range only by example: N=3 retrieves the 5 most recent periods.
 # We use N + 2 for every N; it reproduces every documented truth-table row.

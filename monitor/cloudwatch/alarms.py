@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
-from monitor import naming
-from monitor.kinds import PERCENTILE_PATTERN, AlarmKind, period_words
-from monitor.spec import MAX_DESCRIPTION, AlarmRule, Environment, Spec, group_subject
+from monitor.spec import naming
+from monitor.spec.declaration import MAX_DESCRIPTION
+from monitor.spec.kinds import PERCENTILE_PATTERN, AlarmKind, period_words
+from monitor.spec.model import AlarmRule, Environment, Spec, group_subject
 
 Alarm = dict[str, Any]  # PutMetricAlarm keyword arguments, Tags included
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from monitor.errors import MonitorError
-from monitor.spec import Collector, Environment, RedisTarget
+from monitor.spec.model import Collector, Environment, RedisTarget
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")

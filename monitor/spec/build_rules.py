@@ -1,0 +1,122 @@
+"""Building alarm rules (tiers) and checking their thresholds against what CloudWatch allows."""
+
+from __future__ import annotations
+
+from monitor.spec.declaration import (
+    DEFAULT_EVALUATION_PERIODS,
+    DEFAULT_PERIOD,
+    HIGH_RESOLUTION_PERIODS,
+    MAX_EVALUATION_SECONDS,
+    MAX_EVALUATION_SECONDS_SHORT,
+)
+from monitor.spec.kinds import (
+    AlarmKind,
+    Comparison,
+    Severity,
+    TreatMissingData,
+)
+from monitor.spec.model import AlarmRule, Collector
+
+
+class AlarmRules:
+    """Part of the spec builder (monitor.spec.load); uses its ok/error/doc."""
+
+    def _rules(self, path, defaults: dict, overrides: dict, kinds, runbooks: dict, collector: Collector, needs) -> list[AlarmRule]:
+        """Merge default tiers with this queue's overrides, field by field, and check each result."""
+        rules: list[AlarmRule] = []
+        for kind in kinds:
+            base = defaults.get(kind.value) or {}
+            own = overrides.get(kind.value) or {}
+            if own and not needs(kind):
+                self.error(path + (kind.value,), f"a {kind.value} alarm needs the queue's '{kind.info.needs}' list, which is not set")
+                continue
+            if not needs(kind):
+                continue
+            for tier in list(base) + [t for t in own if t not in base]:
+                tier_path = path + (kind.value, tier) if tier in own else ("defaults", "alarms", kind.value, tier)
+                if not self.ok(tier_path):
+                    continue
+                inherited = dict(base.get(tier) or {})
+                if "evaluation_periods" in (own.get(tier) or {}):
+                    # A new N resets M to "all N" unless the override says otherwise: an M
+                    # inherited from a different N is almost never what was meant.
+                    inherited.pop("datapoints_to_alarm", None)
+                merged = {**inherited, **(own.get(tier) or {})}
+                if merged.get("enabled", True) is False:
+                    continue
+                rule = self._rule(kind, tier, merged, tier_path, runbooks, collector)
+                if rule is not None:
+                    rules.append(rule)
+        return rules
+
+    def _rule(self, kind: AlarmKind, tier: str, raw: dict, path, runbooks: dict, collector: Collector) -> AlarmRule | None:
+        info = kind.info
+        before = len(self.problems)
+        severity = raw.get("severity", tier)
+        if severity not in {s.value for s in Severity}:
+            self.error(path, f"tier '{tier}' is not a severity name, so it needs 'severity: critical|warning|info'")
+            return None
+        if "threshold" not in raw:
+            self.error(path, f"missing 'threshold' for the {kind.value} alarm (set it here or in defaults.alarms.{kind.value}.{tier})")
+            return None
+        period = raw.get("period", DEFAULT_PERIOD)
+        evaluation_periods = raw.get("evaluation_periods", DEFAULT_EVALUATION_PERIODS)
+        datapoints = raw.get("datapoints_to_alarm", evaluation_periods)
+        comparison = Comparison.parse(raw["comparison"]) if "comparison" in raw else info.comparison
+        threshold = float(raw["threshold"])
+        if period not in HIGH_RESOLUTION_PERIODS and period % 60:
+            self.error(path + ("period",), f"found {period}; CloudWatch allows 10, 20, 30 or a multiple of 60 seconds")
+        elif period in HIGH_RESOLUTION_PERIODS and collector.storage_resolution != 1:
+            self.error(
+                path + ("period",),
+                f"a {period}-second period needs high-resolution metrics, but collector.storage_resolution is {collector.storage_resolution}: use 60 or more, or set storage_resolution: 1",
+            )
+        limit = MAX_EVALUATION_SECONDS_SHORT if period < 3600 else MAX_EVALUATION_SECONDS
+        if period * evaluation_periods > limit:
+            self.error(
+                path + ("evaluation_periods",),
+                f"period x evaluation_periods = {period * evaluation_periods}s; CloudWatch allows at most {limit}s ({'1 day' if limit == MAX_EVALUATION_SECONDS_SHORT else '7 days'}) for a {period}s period",
+            )
+        if datapoints > evaluation_periods:
+            self.error(path + ("datapoints_to_alarm",), f"found {datapoints}; must be at most evaluation_periods ({evaluation_periods})")
+        self._check_threshold(kind, comparison, threshold, path)
+        runbook = raw.get("runbook") or runbooks.get(kind.value)
+        if not runbook:
+            self.warnings.append(self.doc.problem(path, f"no runbook for this {kind.value} alarm (set runbooks.{kind.value})"))
+        if len(self.problems) > before:
+            return None
+        return AlarmRule(
+            kind=kind,
+            tier=tier,
+            severity=Severity(severity),
+            threshold=threshold,
+            comparison=comparison,
+            statistic=raw.get("statistic", info.statistic),
+            period=period,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints,
+            treat_missing_data=TreatMissingData(raw.get("treat_missing_data", info.treat_missing_data.value)),
+            runbook=runbook,
+            description=raw.get("description", ""),
+        )
+
+    def _check_threshold(self, kind: AlarmKind, comparison: Comparison, threshold: float, path) -> None:
+        """Reject thresholds that make an alarm always or never fire for the kind's metric."""
+        where = path + ("threshold",)
+        upward = comparison in (Comparison.GT, Comparison.GE)
+        if kind is AlarmKind.COLLECTOR_HEARTBEAT:
+            if upward:
+                self.error(path + ("comparison",), "a heartbeat alarm fires when runs are missing: use < or <=")
+            elif (comparison is Comparison.LT and threshold <= 0) or threshold < 0:
+                self.error(where, f"found {threshold:g}; the heartbeat count is never below that, so the alarm could never fire (use < 1)")
+            return
+        if not upward:
+            self.error(path + ("comparison",), f"a {kind.value} alarm fires when the value grows: use > or >=")
+            return
+        if kind is AlarmKind.CONNECTION_FAILURE and not (
+            (comparison is Comparison.GE and 0 < threshold <= 1) or (comparison is Comparison.GT and 0 <= threshold < 1)
+        ):
+            self.error(where, f"found {threshold:g}; the failure signal is 0 or 1, so use >= 1 (or > 0)")
+            return
+        if threshold < 0 or (comparison is Comparison.GE and threshold <= 0):
+            self.error(where, f"found {comparison.symbol} {threshold:g}; a {kind.value} value is never negative, so the alarm would always fire")

@@ -1,0 +1,317 @@
+"""The spec's declared shape (SPEC_SCHEMA), its CloudWatch limits and defaults, and its JSON Schema.
+
+The same declaration drives the validator (monitor.spec.load) and `provision-alarms schema`.
+"""
+
+from __future__ import annotations
+
+from monitor.spec.kinds import (
+    COMPARISON_SPELLINGS,
+    DELAYED_KINDS,
+    PERCENTILE_PATTERN,
+    QUEUE_KINDS,
+    STATISTICS,
+    STREAM_KINDS,
+    TARGET_KINDS,
+    AlarmKind,
+    Severity,
+    TreatMissingData,
+)
+from monitor.spec.schema import Bool, Field, ListOf, Num, Obj, Str
+from monitor.spec.sources import (
+    OldestEnd,
+    ScoreUnit,
+    TimestampFormat,
+)
+
+DEFAULT_SPEC_PATH = "alarms.yaml"
+SCHEMA_FILE_NAME = "alarms.schema.json"
+SPEC_VERSION = 1
+
+# CloudWatch PutMetricAlarm rules (botocore does not check them client-side).
+HIGH_RESOLUTION_PERIODS = (10, 20, 30)
+MAX_EVALUATION_SECONDS = 7 * 24 * 3600  # Period x EvaluationPeriods
+MAX_EVALUATION_SECONDS_SHORT = 24 * 3600  # ... when Period < 3600
+MAX_ACTIONS_PER_STATE = 5
+MAX_ALARM_TAGS = 50
+MAX_DESCRIPTION = 1024  # AlarmDescription
+
+# Built-in values for a tier field that neither the defaults nor the queue sets.
+DEFAULT_PERIOD = 60
+DEFAULT_EVALUATION_PERIODS = 1
+
+_SLUG = r"[a-z][a-z0-9-]*"
+_TIER = r"[a-z][a-z0-9_-]*"
+_URL = r"https?://\S+"
+_SNS_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?"
+_LAMBDA_ARN = r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?"
+_SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+"
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAMESPACE = r"(?!AWS/)[A-Za-z0-9 ._/#:-]+"
+
+
+def _tier_schema() -> Obj:
+    return Obj(
+        title="alarm_tier",
+        doc="One alarm tier. Fields left out come from `defaults.alarms` (same kind and tier), then the built-in defaults.",
+        fields={
+            "severity": Field(Str(enum=tuple(s.value for s in Severity), doc="Picks the notification targets. Defaults to the tier name when that is a severity.")),
+            "threshold": Field(Num(doc="The value compared with the statistic of each period.")),
+            "comparison": Field(Str(enum=COMPARISON_SPELLINGS, doc="How the statistic is compared with the threshold (>, >=, <, <= or the CloudWatch names).")),
+            "statistic": Field(
+                Str(
+                    pattern="|".join(STATISTICS) + "|" + PERCENTILE_PATTERN,
+                    pattern_hint="one of " + ", ".join(STATISTICS) + " or a percentile such as p99",
+                    doc="How each period's samples are reduced to one datapoint.",
+                )
+            ),
+            "period": Field(Num(integer=True, minimum=10, doc="Seconds per datapoint: 10, 20, 30 (high resolution) or a multiple of 60.")),
+            "evaluation_periods": Field(Num(integer=True, minimum=1, doc="N: how many recent periods are looked at.")),
+            "datapoints_to_alarm": Field(Num(integer=True, minimum=1, doc="M: how many of the N periods must breach (default N).")),
+            "treat_missing_data": Field(Str(enum=tuple(t.value for t in TreatMissingData), doc="What a period without data counts as.")),
+            "enabled": Field(Bool(doc="false removes this tier (for one queue, or everywhere when set in defaults).")),
+            "runbook": Field(Str(pattern=_URL, pattern_hint="an http(s) URL", doc="Runbook link, written into the alarm description.")),
+            "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),
+        },
+    )
+
+
+def _tiers_schema(kind: AlarmKind) -> Obj:
+    return Obj(
+        doc=f"Tiers of the {kind.value} alarm, by tier name (e.g. critical, warning): {kind.info.meaning}.",
+        keys=Str(pattern=_TIER, pattern_hint="a tier name such as critical or warning (lower case, digits, - and _)"),
+        values=_tier_schema(),
+    )
+
+
+def _alarms_schema(kinds) -> Obj:
+    return Obj(fields={kind.value: Field(_tiers_schema(kind)) for kind in kinds})
+
+
+_QUEUE_READ_FIELDS = {
+    "oldest_end": Field(Str(enum=tuple(e.value for e in OldestEnd), doc="Which end holds the oldest message: tail (index -1; LPUSH producers) or head.")),
+    "timestamp_field": Field(Str(pattern=r"[^.\s]+(\.[^.\s]+)*", pattern_hint="a dotted path such as timestamp or payload.created_at", doc="Where the enqueue time lives in a JSON message.")),
+    "timestamp_format": Field(Str(enum=tuple(f.value for f in TimestampFormat), doc="iso8601 (no zone means UTC), epoch_seconds, epoch_millis or auto.")),
+}
+
+_RUNBOOKS = Obj(
+    doc="A runbook URL per alarm kind.",
+    fields={kind.value: Field(Str(pattern=_URL, pattern_hint="an http(s) URL")) for kind in AlarmKind},
+)
+
+_QUEUE = Obj(
+    doc="A Redis list used as a job queue.",
+    fields={
+        "key": Field(Str(doc="The Redis key of the list."), required=True),
+        "name": Field(Str(pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]*", pattern_hint="letters, digits, '.', '_' and '-'", max_length=100, doc="Short name used in alarm names (default: the key with ':' turned into '-').")),
+        "description": Field(Str(max_length=300)),
+        "processing": Field(Str(doc="The processing (in-flight) list, where consumers move messages they work on."), nullable=True),
+        "dead_letter": Field(Str(doc="The dead-letter list."), nullable=True),
+        **_QUEUE_READ_FIELDS,
+        "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target holds it (default: the environment's first).")),
+        "alarms": Field(_alarms_schema(QUEUE_KINDS)),
+        "runbooks": Field(_RUNBOOKS),
+    },
+)
+
+_STREAM = Obj(
+    doc="A Redis stream used as a job queue, read by consumer groups.",
+    fields={
+        "key": Field(Str(doc="The Redis key of the stream."), required=True),
+        "name": Field(_QUEUE.fields["name"].node),
+        "description": Field(Str(max_length=300)),
+        "groups": Field(
+            ListOf(
+                Str(max_length=200, doc="A consumer group name."),
+                doc="The consumer groups to measure and alarm on. Left out: every group is measured, none gets alarms.",
+            )
+        ),
+        "alarms": Field(_alarms_schema(STREAM_KINDS)),
+        "runbooks": Field(_RUNBOOKS),
+    },
+)
+
+_DELAYED = Obj(
+    doc="A Redis sorted set of delayed jobs, scored by due time; a scheduler moves due jobs to a work queue.",
+    fields={
+        "key": Field(Str(doc="The Redis key of the sorted set."), required=True),
+        "name": Field(_QUEUE.fields["name"].node),
+        "description": Field(Str(max_length=300)),
+        "score_unit": Field(Str(enum=tuple(u.value for u in ScoreUnit), doc="What a score is: the due time in epoch seconds (default) or milliseconds.")),
+        "grace_seconds": Field(Num(minimum=0, maximum=86400, doc="A job counts as overdue once due longer ago than this (default 0).")),
+        "alarms": Field(_alarms_schema(DELAYED_KINDS)),
+        "runbooks": Field(_RUNBOOKS),
+    },
+)
+
+_PATTERN = Obj(
+    doc="Queues discovered at collection time by a key pattern (SCAN MATCH, lists only).",
+    fields={
+        "pattern": Field(Str(pattern=r".*[*?\[].*", pattern_hint="a glob pattern with *, ? or [...] such as tenant:*:jobs"), required=True),
+        "processing": Field(Str(pattern=r".*\{key\}.*", pattern_hint="a template containing {key}, e.g. {key}:processing"), nullable=True),
+        "dead_letter": Field(Str(pattern=r".*\{key\}.*", pattern_hint="a template containing {key}, e.g. {key}:dlq"), nullable=True),
+        **_QUEUE_READ_FIELDS,
+        "max_keys": Field(Num(integer=True, minimum=1, maximum=10_000, doc="At most this many discovered keys get metrics of their own.")),
+        "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target to scan (default: the environment's first).")),
+    },
+)
+
+_NOTIFY = Obj(
+    doc="Actions per alarm state (at most 5 each): SNS topic or Lambda function ARNs.",
+    fields={
+        state: Field(
+            ListOf(
+                Str(pattern=f"{_SNS_ARN}|{_LAMBDA_ARN}", pattern_hint="an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or a Lambda function ARN"),
+                max_items=MAX_ACTIONS_PER_STATE,
+            )
+        )
+        for state in ("alarm", "ok", "insufficient_data")
+    },
+)
+
+_AUTH = Obj(
+    doc="Where the Redis AUTH token (password) comes from; never the token itself.",
+    fields={
+        "secret_arn": Field(Str(pattern=_SECRET_ARN, pattern_hint="a Secrets Manager secret ARN")),
+        "secret_json_key": Field(Str(doc="When the secret is JSON, the key that holds the token.")),
+        "env": Field(Str(pattern=_ENV_NAME, pattern_hint="an environment variable name")),
+    },
+)
+
+_REDIS = Obj(
+    doc="The Redis target of an environment.",
+    fields={
+        "name": Field(Str(pattern=_SLUG, pattern_hint="lower case letters, digits and '-'", doc="Target name used in metric dimensions and alarm names (default: primary).")),
+        "host": Field(Str(), required=True),
+        "port": Field(Num(integer=True, minimum=1, maximum=65535)),
+        "db": Field(Num(integer=True, minimum=0, maximum=15)),
+        "tls": Field(Bool(doc="Use TLS (ElastiCache in-transit encryption); certificates are verified.")),
+        "ca_bundle": Field(Str(doc="Path of a CA bundle to verify the server certificate."), nullable=True),
+        "username": Field(Str(doc="ACL (RBAC) user name."), nullable=True),
+        "auth_token": Field(_AUTH, nullable=True),
+        "cluster": Field(Bool(doc="Redis Cluster (cluster mode enabled): host is the configuration endpoint; every primary is read.")),
+    },
+)
+_REDIS_TARGETS = ListOf(
+    Obj(doc="One of several Redis targets of an environment.", fields={**_REDIS.fields, "name": Field(_REDIS.fields["name"].node, required=True)}),
+    min_items=1,
+    doc="Several Redis targets; queues and patterns pick theirs with 'target'.",
+)
+
+_ENVIRONMENT = Obj(
+    doc="One deployment environment.",
+    fields={
+        "description": Field(Str(max_length=300)),
+        "region": Field(Str(pattern=r"[a-z]{2}(-[a-z]+)+-\d", pattern_hint="an AWS region such as us-east-1")),
+        "redis": Field(_REDIS),
+        "redis_targets": Field(_REDIS_TARGETS),
+        "notifications": Field(Obj(doc="Notification targets per severity.", fields={s.value: Field(_NOTIFY) for s in Severity})),
+    },
+)
+
+_COLLECTOR = Obj(
+    doc="How the collector Lambda runs.",
+    fields={
+        "function_name": Field(Str(pattern=r"[A-Za-z0-9_-]{1,64}", pattern_hint="a Lambda function name")),
+        "schedule": Field(Str(pattern=r"rate\(\d+ (minute|minutes|hour|hours)\)|cron\(.+\)", pattern_hint="an EventBridge expression such as rate(1 minute)")),
+        "publish": Field(Str(enum=("put_metric_data", "emf"), doc="put_metric_data calls the API; emf writes Embedded Metric Format log lines.")),
+        "storage_resolution": Field(Num(integer=True, minimum=1, maximum=60, doc="1 (high resolution) or 60.")),
+        "connect_timeout_seconds": Field(Num(exclusive_minimum=0, maximum=30)),
+        "read_timeout_seconds": Field(Num(exclusive_minimum=0, maximum=30)),
+        "discovery": Field(
+            Obj(
+                fields={
+                    "scan_count": Field(Num(integer=True, minimum=10, maximum=100_000, doc="COUNT per SCAN call.")),
+                    "max_keys": Field(Num(integer=True, minimum=1, maximum=10_000, doc="Per-key metrics per pattern at most (cost guard).")),
+                    "time_budget_seconds": Field(Num(exclusive_minimum=0, maximum=60)),
+                }
+            )
+        ),
+    },
+)
+
+SPEC_SCHEMA = Obj(
+    title="root",
+    doc="Redis queue alarms: the queues, their Redis targets per environment, and their CloudWatch alarms.",
+    fields={
+        "version": Field(Num(integer=True, minimum=SPEC_VERSION, maximum=SPEC_VERSION, doc="Spec format version."), required=True),
+        "namespace": Field(Str(pattern=_NAMESPACE, pattern_hint="a CloudWatch namespace not starting with AWS/", max_length=255), required=True),
+        "name_prefix": Field(Str(pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]*", pattern_hint="letters, digits, '.', '_' and '-'", max_length=60), required=True),
+        "tags": Field(
+            Obj(
+                doc="Tags put on every alarm.",
+                keys=Str(pattern=r"(?!aws:)[\w.:/=+@ -]{1,128}", pattern_hint="a tag key (1-128 characters, not starting with aws:)"),
+                values=Str(pattern=r"[\w.:/=+@ -]{0,256}", pattern_hint="a tag value (at most 256 characters)", min_length=0),
+            )
+        ),
+        "collector": Field(_COLLECTOR),
+        "runbooks": Field(_RUNBOOKS),
+        "defaults": Field(
+            Obj(
+                doc="Defaults for every queue.",
+                fields={"queue": Field(Obj(fields=dict(_QUEUE_READ_FIELDS))), "alarms": Field(_alarms_schema(QUEUE_KINDS + STREAM_KINDS + DELAYED_KINDS))},
+            )
+        ),
+        "target_alarms": Field(_alarms_schema(TARGET_KINDS)),
+        "environments": Field(
+            Obj(keys=Str(pattern=_SLUG, pattern_hint="an environment name (lower case letters, digits and '-')", max_length=40), values=_ENVIRONMENT),
+            required=True,
+        ),
+        "queues": Field(ListOf(_QUEUE)),
+        "patterns": Field(ListOf(_PATTERN)),
+        "streams": Field(ListOf(_STREAM)),
+        "delayed": Field(ListOf(_DELAYED)),
+    },
+)
+
+
+_ENV_REF_SCHEMA = {"type": "string", "pattern": r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"}
+
+
+def _allow_env_refs(node):
+    """Let every scalar also be a ${VAR} reference, which is resolved before validation."""
+    if isinstance(node, list):
+        return [_allow_env_refs(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties"):
+            out[key] = {name: _allow_env_refs(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "anyOf"):
+            out[key] = _allow_env_refs(value)
+        else:
+            out[key] = value
+    if out.get("type") in ("string", "integer", "number", "boolean"):
+        description = out.pop("description", None)
+        out = {"anyOf": [out, _ENV_REF_SCHEMA]}
+        if description:
+            out["description"] = description
+    return out
+
+
+def _share_repeated(node, defs: dict):
+    """Move each titled sub-schema to $defs once and refer to it, so the file stays small."""
+    if isinstance(node, list):
+        return [_share_repeated(n, defs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _share_repeated(v, defs) for k, v in node.items()}
+    title = out.get("title")
+    if title and title != "root":
+        defs[title] = out
+        return {"$ref": f"#/$defs/{title}"}
+    if title == "root":
+        out.pop("title")
+        out["$defs"] = dict(sorted(defs.items()))
+    return out
+
+
+def json_schema() -> dict:
+    """The JSON Schema of alarms.yaml, for editors (yaml-language-server)."""
+    schema = _share_repeated(_allow_env_refs(SPEC_SCHEMA.json_schema()), {})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "provision-alarms spec (alarms.yaml)",
+        **schema,
+    }
