@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from datetime import datetime, timezone
 
 import boto3
@@ -209,6 +210,22 @@ def test_send_points_gzips_and_signs_each_body_for_real_aws(aws_env, monkeypatch
         assert headers["Content-Encoding"] == "gzip" and headers["Authorization"].startswith("AWS4-HMAC-SHA256 ")
         assert headers["X-Amz-Target"] == "GraniteServiceVersion20100801.PutMetricData"
         assert headers["Content-Type"] == "application/x-amz-json-1.0"
+        assert _signature(request, headers) in headers["Authorization"]  # signed over the gzipped body that is sent
+
+
+def _signature(request, headers: dict) -> str:
+    """SigV4 of the request as sent, computed anew: it matches only if botocore signed this very body."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    signed = headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    kept = {k: v for k, v in headers.items() if k.lower() in signed}
+    copy = AWSRequest(method=request.method, url=request.url, headers=kept, data=request.body)
+    copy.context["timestamp"] = headers["X-Amz-Date"]
+    credentials = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], os.environ.get("AWS_SESSION_TOKEN"))
+    auth = SigV4Auth(credentials, "monitoring", "us-east-1")
+    return auth.signature(auth.string_to_sign(copy, auth.canonical_request(copy)), copy)
 
 
 def test_send_points_reaches_the_emulator_over_http(moto_server):

@@ -1,7 +1,8 @@
 """Metric payloads (pure) and their sending: PutMetricData in as few requests as allowed, or EMF lines.
 
-PutMetricData bodies are written here, in the JSON 1.0 protocol botocore uses for CloudWatch, and
-handed to botocore to compress, sign, send and retry. Letting botocore validate and serialise
+PutMetricData bodies are written here, in the JSON 1.0 protocol botocore uses for CloudWatch,
+gzipped by botocore's rule (unless compression is disabled, as for the emulator) and handed to
+botocore to sign, send and retry. Letting botocore validate and serialise
 60,000 datums itself cost 83 % of a whole run at 10,000 queues (its validation ~47 %, serialisation
 ~29 %); the bodies written here equal botocore's own, byte for byte (tests/test_publish.py).
 A client that resolves to another protocol (an older botocore: query) is served by botocore itself.
@@ -10,13 +11,14 @@ A client that resolves to another protocol (an older botocore: query) is served 
 from __future__ import annotations
 
 import calendar
+import gzip
 import itertools
 import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii as _json_string  # what json.dumps uses for str
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from monitor.spec.metrics import Metric, Scope
 
@@ -33,9 +35,8 @@ EMF_MAX_METRICS_PER_DIRECTIVE = 100  # Embedded Metric Format limit
 Datum = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One value of one metric for one queue or target."""
+class Point(NamedTuple):
+    """One value of one metric for one queue or target (a tuple: 60,000 of them are made per run at 10,000 queues)."""
 
     metric: Metric
     subject: str  # queue key or Redis target name
@@ -161,13 +162,13 @@ def request_bodies(
     """
     stamp = json_timestamp(timestamp)
     head, tail = f'{{"Namespace": {_json_string(namespace)}, "MetricData": [', "]}"
-    texts: dict[Metric, _DatumText] = {}
+    texts: dict[str, _DatumText] = {}  # by metric name: hashing a str is cached, hashing a Metric is not
     current: list[str] = []
     size = len(head) + len(tail)
     for point in publishable(points):
-        text = texts.get(point.metric)
+        text = texts.get(point.metric.name)
         if text is None:
-            text = texts[point.metric] = _DatumText(point.metric, environment, stamp, storage_resolution)
+            text = texts[point.metric.name] = _DatumText(point.metric, environment, stamp, storage_resolution)
         datum = text.render(point)
         extra = len(datum) + (2 if current else 0)  # ", " between datums
         if current and (len(current) >= MAX_DATUMS_PER_REQUEST or size + extra > BODY_BYTES_LIMIT):
@@ -179,8 +180,12 @@ def request_bodies(
         yield len(current), (head + ", ".join(current) + tail).encode("ascii")
 
 
-# Our own client parameter: taken out of the call before botocore validates it, put in as the body after.
+# Our own client parameter: taken out of the call before botocore validates it (leaving a body of
+# only the Namespace, too small to compress), put in as the body once botocore has made the request.
 _BODY_PARAMETER = "MonitorPreparedBody"
+# botocore gzips at level 9; level 1 took 8 ms instead of 47 ms for a run's 41 bodies (10,000
+# queues), for 4 % more bytes on the wire.
+GZIP_LEVEL = 1
 
 
 def _take_body(params: dict, context: dict, **_) -> None:
@@ -189,10 +194,23 @@ def _take_body(params: dict, context: dict, **_) -> None:
         context[_BODY_PARAMETER] = body
 
 
-def _use_body(params: dict, context: dict, **_) -> None:
-    body = context.get(_BODY_PARAMETER)
-    if body is not None:
-        params["body"] = body  # compressed (unless disabled), signed and sent by botocore after this
+def _use_body(request, **_) -> None:
+    """request-created, before botocore's signer: the prepared body (and its encoding) becomes the request's."""
+    prepared = request.context.get(_BODY_PARAMETER)
+    if prepared is not None:
+        body, encoding = prepared
+        request.data = body
+        if encoding:
+            request.headers["Content-Encoding"] = encoding
+
+
+def _encoder(client):
+    """The body as botocore would send it: gzipped unless compression is disabled or the body is small."""
+    config = client.meta.config
+    if config.disable_request_compression is True:  # as botocore.compress decides
+        return lambda body: (body, None)
+    smallest = config.request_min_compression_size_bytes
+    return lambda body: (gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), "gzip") if len(body) >= smallest else (body, None)
 
 
 def speaks_json(client) -> bool:
@@ -210,11 +228,13 @@ def send_points(
         return put_metric_data(client, namespace, data)
     events = client.meta.events
     events.register_first("provide-client-params.cloudwatch.PutMetricData", _take_body, unique_id="monitor-take-body")
-    events.register_first("before-call.cloudwatch.PutMetricData", _use_body, unique_id="monitor-use-body")
+    events.register_first("request-created.cloudwatch.PutMetricData", _use_body, unique_id="monitor-use-body")
+    encode = _encoder(client)
     report = PublishReport()
     bodies = request_bodies(points, namespace=namespace, environment=environment, timestamp=timestamp, storage_resolution=storage_resolution)
     for count, body in bodies:
-        report.send(count, lambda: client.put_metric_data(Namespace=namespace, **{_BODY_PARAMETER: body}))
+        prepared = encode(body)
+        report.send(count, lambda: client.put_metric_data(Namespace=namespace, **{_BODY_PARAMETER: prepared}))
     return report
 
 
