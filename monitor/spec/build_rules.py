@@ -17,6 +17,8 @@ from monitor.spec.kinds import (
 )
 from monitor.spec.model import AlarmRule, Collector
 
+_SEVERITIES = frozenset(s.value for s in Severity)
+
 
 class AlarmRules:
     """Part of the spec builder (monitor.spec.load); uses its ok/error/doc."""
@@ -25,15 +27,23 @@ class AlarmRules:
         """Merge default tiers with this queue's overrides, field by field, and check each result."""
         rules: list[AlarmRule] = []
         for kind in kinds:
-            base = defaults.get(kind.value) or {}
-            own = overrides.get(kind.value) or {}
+            name = kind.value
+            base = defaults.get(name) or {}
+            own = overrides.get(name) or {}
             if own and not needs(kind):
-                self.error(path + (kind.value,), f"a {kind.value} alarm needs the queue's '{kind.info.needs}' list, which is not set")
+                self.error(path + (name,), f"a {name} alarm needs the queue's '{kind.info.needs}' list, which is not set")
                 continue
             if not needs(kind):
                 continue
             for tier in list(base) + [t for t in own if t not in base]:
-                tier_path = path + (kind.value, tier) if tier in own else ("defaults", "alarms", kind.value, tier)
+                if tier not in own:
+                    # A default tier, untouched: the same rule (and the same problems, reported once)
+                    # for every queue that has the same runbook. 10,000 queues build it once.
+                    rule = self._default_rule(kind, tier, base, runbooks, collector)
+                    if rule is not None:
+                        rules.append(rule)
+                    continue
+                tier_path = path + (name, tier)
                 if not self.ok(tier_path):
                     continue
                 inherited = dict(base.get(tier) or {})
@@ -49,11 +59,20 @@ class AlarmRules:
                     rules.append(rule)
         return rules
 
+    def _default_rule(self, kind: AlarmKind, tier: str, base: dict, runbooks: dict, collector: Collector) -> AlarmRule | None:
+        cache = self.default_rules
+        key = (kind, tier, id(base), runbooks.get(kind.value))
+        if key not in cache:
+            tier_path = ("defaults", "alarms", kind.value, tier)
+            raw = dict(base.get(tier) or {})
+            cache[key] = None if not self.ok(tier_path) or raw.get("enabled", True) is False else self._rule(kind, tier, raw, tier_path, runbooks, collector)
+        return cache[key]
+
     def _rule(self, kind: AlarmKind, tier: str, raw: dict, path, runbooks: dict, collector: Collector) -> AlarmRule | None:
         info = kind.info
         before = len(self.problems)
         severity = raw.get("severity", tier)
-        if severity not in {s.value for s in Severity}:
+        if severity not in _SEVERITIES:
             self.error(path, f"tier '{tier}' is not a severity name, so it needs 'severity: critical|warning|info'")
             return None
         if "threshold" not in raw:

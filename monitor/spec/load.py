@@ -15,7 +15,7 @@ from monitor.spec.declaration import DEFAULT_SPEC_PATH, SPEC_SCHEMA
 from monitor.spec.kinds import (
     TARGET_KINDS,
 )
-from monitor.spec.model import Collector, Discovery, Spec
+from monitor.spec.model import AlarmRule, Collector, Discovery, Spec
 from monitor.spec.schema import check
 from monitor.spec.yamlload import (
     Document,
@@ -60,13 +60,14 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         self.doc = doc
         self.problems = problems
         self.warnings: list[Problem] = []
-        self._bad = {p.path for p in problems}
+        # Every path that has a problem at or below it: one set lookup per ok(), not a scan of all
+        # problems (10,000 broken queues would otherwise cost 10^8 comparisons).
+        self._bad = {prefix for p in problems for prefix in _prefixes(p.path)}
+        self._any_bad = bool(problems)
+        self.default_rules: dict[tuple, AlarmRule | None] = {}  # see AlarmRules._default_rule
 
     def ok(self, path: tuple) -> bool:
-        prefix = format_path(path)
-        if not path:
-            return not self._bad
-        return not any(b == prefix or b.startswith(prefix + ".") or b.startswith(prefix + "[") for b in self._bad)
+        return format_path(path) not in self._bad if path else not self._any_bad
 
     def error(self, path: tuple, message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.problem(path, message, key=key))
@@ -127,6 +128,12 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         if collector.storage_resolution not in (1, 60):
             self.error(("collector", "storage_resolution"), f"found {collector.storage_resolution}; expected 1 (high resolution) or 60")
         return collector
+
+
+def _prefixes(rendered: str) -> list[str]:
+    """'queues[3].alarms' -> ['queues', 'queues[3]', 'queues[3].alarms'] (as format_path renders paths)."""
+    cuts = [i for i, c in enumerate(rendered) if c in ".["] + [len(rendered)]
+    return [rendered[:i] for i in cuts if i]
 
 
 def problems_text(error: SpecError) -> str:
