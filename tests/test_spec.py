@@ -192,6 +192,18 @@ def test_cloudwatch_rules_are_checked_offline(tmp_path, field, value, message):
     assert message in found
 
 
+def test_a_broken_default_tier_is_reported_once_however_many_queues_use_it(tmp_path):
+    text = BASE.replace("period: 60", "period: 90") + "".join(f"  - key: jobs:{i}\n" for i in range(50))
+    found = problems(tmp_path, text)
+    assert len(found) == 1 and "defaults.alarms.queue_depth.critical.period: found 90" in found[0]
+
+
+def test_every_broken_queue_of_many_is_reported(tmp_path):
+    text = BASE + "".join(f"  - key: jobs:{i}\n    oldest_end: middle\n" for i in range(300))
+    found = problems(tmp_path, text)
+    assert len(found) == 300 and all("oldest_end: found 'middle'" in p for p in found)
+
+
 def test_long_periods_are_bounded_to_seven_days(tmp_path):
     text = BASE.replace("period: 60", "period: 3600").replace("evaluation_periods: 5", "evaluation_periods: 169").replace(
         "datapoints_to_alarm: 3", "datapoints_to_alarm: 1"
