@@ -219,9 +219,9 @@ def test_an_alarm_on_a_metric_published_only_when_not_0_is_not_called_silent():
     published = {("Shop/Queues", "QueueDepth", (("Environment", "prod"), ("Queue", "orders")))}
     errors = desired_alarm("errors", MetricName="MessageParseErrors", TreatMissingData="notBreaching")
     assert silent_alarm_warnings([errors], published) == []  # no parse error in two weeks: nothing to publish
-    blind = desired_alarm("blind", MetricName="QueueReadErrors", TreatMissingData="missing")
+    blind = desired_alarm("blind", MetricName="MessageParseErrors", TreatMissingData="missing")
     (warning,) = silent_alarm_warnings([blind], published)
-    assert "QueueReadErrors, which is published only when not 0" in warning and "use notBreaching" in warning
+    assert "MessageParseErrors, which is published only when not 0" in warning and "use notBreaching" in warning
     assert "no data in the last two weeks" not in warning
 
 
