@@ -291,6 +291,22 @@ def test_billion_laughs_is_refused_after_a_bounded_number_of_values(tmp_path, ya
     assert builder.count == yamlload.MAX_NODES + 1
 
 
+def test_loading_leaves_the_cycle_collector_as_it_found_it(tmp_path):
+    import gc
+
+    assert gc.isenabled()
+    load_spec(write(tmp_path, BASE), environ={})
+    assert gc.isenabled()
+    problems(tmp_path, BASE.replace("port: 6379", "port: seventy"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_spec(write(tmp_path, BASE), environ={})
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_huge_file_is_refused_before_parsing(tmp_path):
     path = tmp_path / "big.yaml"
     path.write_text("# " + "x" * (2 * 1024 * 1024) + "\n")

@@ -3,8 +3,10 @@ consistency rules, and either return a frozen `Spec` or raise SpecError with eve
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from monitor.errors import SpecError
 from monitor.spec.build_queues import QueueParts
@@ -28,6 +30,24 @@ from monitor.spec.yamlload import (
 
 def load_spec(path: str = DEFAULT_SPEC_PATH, *, env: str | None = None, environ: Mapping[str, str] | None = None) -> Spec:
     """Read, validate and build the spec; raise SpecError with every problem found."""
+    with _cycle_collection_paused():
+        return _load_spec(path, env=env, environ=environ)
+
+
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector off while the spec's objects are made: they form no garbage cycles,
+    and at 10,000 queues its passes over them were 40 % of the load's CPU time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_spec(path: str, *, env: str | None, environ: Mapping[str, str] | None) -> Spec:
     try:
         doc = load_document(path, os.environ if environ is None else environ)
     except LoadError as exc:
