@@ -74,7 +74,7 @@ class AlarmRules:
             tier_path = ("defaults", "alarms", kind.value, tier)
             raw = dict(base.get(tier) or {})
             cache[key] = None if not self.ok(tier_path) or raw.get("enabled", True) is False else self._rule(kind, tier, raw, tier_path, runbooks, collector)
-        elif cache[key] is not None and not runbooks_ref.is_link(cache[key].runbook):
+        elif cache[key] is not None and cache[key].runbook and not runbooks_ref.is_link(cache[key].runbook):
             self.unlinked_runbooks += 1  # counted per tier, as _rule counts the first
         return cache[key]
 
