@@ -59,7 +59,7 @@ def test_reads_the_hokusai_queues_and_publishes_their_metrics(redis_password, mo
 
 def test_metric_values_for_every_queue(redis_password):
     now = time.time()
-    samples.seed_hokusai(redis_password.client(), now, backlog=1500, oldest_age=900, in_flight=2, dead_letters=3, mint=4)
+    samples.seed_hokusai(redis_password.client(), now, backlog=1500, oldest_age=900, in_flight=2, dead_letters=3, mint=4, mint_in_flight=1, mint_retrying=2)
     collector = make_collector(redis_password)
     collector.run()
     got = values(collector.last_datums)
@@ -71,7 +71,9 @@ def test_metric_values_for_every_queue(redis_password):
     assert got[("QueueDepth", samples.MINT)] == 4
     assert got[("DeadLetterDepth", samples.MINT)] == 0
     assert 15 <= got[("OldestMessageAgeSeconds", samples.MINT)] <= 25
-    assert ("InFlightDepth", samples.MINT) not in got  # the mint queue has no processing list
+    assert got[("InFlightDepth", samples.MINT)] == 1  # the consumer's processing list
+    assert got[("DelayedTotal", samples.MINT_RETRY)] == 2  # its retry set, none due yet
+    assert got[("DelayedOverdue", samples.MINT_RETRY)] == 0
     assert got[("ConnectionFailure", "primary")] == 0 and got[("CollectorHeartbeat", "primary")] == 1
     stamps = {d["Timestamp"] for d in collector.last_datums}
     assert len(stamps) == 1  # one collection time for every point
