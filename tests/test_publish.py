@@ -128,6 +128,28 @@ def test_every_alarm_on_a_metric_published_only_when_non_zero_treats_missing_as_
             assert info.treat_missing_data is TreatMissingData.NOT_BREACHING, kind
 
 
+def test_no_shipped_alarm_reads_a_metric_published_only_when_not_0_as_a_gap():
+    """A plain alarm on it treats missing as not breaching; metric math FILLs it with 0."""
+    from pathlib import Path
+
+    from monitor.cloudwatch.alarms import render_alarms
+    from monitor.spec.load import load_spec
+
+    spec = load_spec(str(Path(__file__).resolve().parents[1] / "alarms.yaml"), env="demo", environ={})
+    readers = 0
+    for alarm in render_alarms(spec, spec.environment("demo")):
+        if "Metrics" in alarm:
+            expression = next(m["Expression"] for m in alarm["Metrics"] if m.get("ReturnData"))
+            for query in alarm["Metrics"]:
+                if "MetricStat" in query and metrics.BY_NAME[query["MetricStat"]["Metric"]["MetricName"]].omit_zero:
+                    readers += 1
+                    assert f"FILL({query['Id']}, 0)" in expression, alarm["AlarmName"]
+        elif metrics.BY_NAME[alarm["MetricName"]].omit_zero:
+            readers += 1
+            assert alarm["TreatMissingData"] == "notBreaching", alarm["AlarmName"]
+    assert readers >= 1  # the read-errors alarms add MessageParseErrors to QueueReadErrors
+
+
 # ---------------------------------------------------------------- bodies written here, sent by botocore
 
 def _offline_client():
