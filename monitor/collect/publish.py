@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass, field
+from math import isfinite
 from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii as _json_string  # what json.dumps uses for str
 from typing import Any, Iterable, Iterator, NamedTuple
@@ -149,7 +150,7 @@ class _DatumText:
         subject = _json_string(point.subject)
         if self.group is not None:
             subject += self.group + _json_string(point.group)
-        return self.head + subject + self.middle + float.__repr__(float(point.value)) + self.tail
+        return f"{self.head}{subject}{self.middle}{float(point.value)!r}{self.tail}"
 
 
 def request_bodies(
@@ -162,22 +163,26 @@ def request_bodies(
     """
     stamp = json_timestamp(timestamp)
     head, tail = f'{{"Namespace": {_json_string(namespace)}, "MetricData": [', "]}"
+    empty = len(head) + len(tail)
     texts: dict[str, _DatumText] = {}  # by metric name: hashing a str is cached, hashing a Metric is not
     current: list[str] = []
-    size = len(head) + len(tail)
-    for point in publishable(points):
-        text = texts.get(point.metric.name)
+    size = empty
+    for point in points:
+        metric, value = point.metric, point.value
+        if not (isfinite(value) and (value or not metric.omit_zero)):  # publishable(), inlined: 50,000 points a run
+            continue
+        text = texts.get(metric.name)
         if text is None:
-            text = texts[point.metric.name] = _DatumText(point.metric, environment, stamp, storage_resolution)
+            text = texts[metric.name] = _DatumText(metric, environment, stamp, storage_resolution)
         datum = text.render(point)
-        extra = len(datum) + (2 if current else 0)  # ", " between datums
-        if current and (len(current) >= MAX_DATUMS_PER_REQUEST or size + extra > BODY_BYTES_LIMIT):
-            yield len(current), (head + ", ".join(current) + tail).encode("ascii")
-            current, size, extra = [], len(head) + len(tail), len(datum)
+        size += len(datum) + 2  # and ", " before the next
+        if size > BODY_BYTES_LIMIT + 2 or len(current) == MAX_DATUMS_PER_REQUEST:
+            if current:
+                yield len(current), f"{head}{', '.join(current)}{tail}".encode("ascii")
+            current, size = [], empty + len(datum) + 2
         current.append(datum)
-        size += extra
     if current:
-        yield len(current), (head + ", ".join(current) + tail).encode("ascii")
+        yield len(current), f"{head}{', '.join(current)}{tail}".encode("ascii")
 
 
 # Our own client parameter: taken out of the call before botocore validates it (leaving a body of
