@@ -15,9 +15,10 @@ SUBPACKAGES = ("spec", "collect", "cloudwatch", "truth", "commands", "local")
 # Modules that must import neither boto3 nor redis (at import time or inside functions).
 PURE = (
     "monitor.spec.yamlload", "monitor.spec.schema", "monitor.spec.model", "monitor.spec.sources",
-    "monitor.spec.kinds", "monitor.spec.metrics", "monitor.spec.naming",
+    "monitor.spec.kinds", "monitor.spec.metrics", "monitor.spec.naming", "monitor.spec.windows",
     "monitor.cloudwatch.alarms", "monitor.cloudwatch.dashboard", "monitor.cloudwatch.plan", "monitor.cloudwatch.cost",
     "monitor.truth.evaluator", "monitor.truth.metric_math", "monitor.truth.series", "monitor.truth.scenarios",
+    "monitor.truth.composite",
 )
 
 
