@@ -327,6 +327,33 @@ def not_modelled_children(composite: Mapping, not_modelled: Mapping[str, str]) -
     return None
 
 
+def rule_words(rule: Rule, top: bool = True) -> str:
+    """The rule in words: 'queue-depth is in ALARM and not (redis-down is in ALARM)'."""
+    if isinstance(rule, StateOf):
+        return f"{rule.alarm} is in {rule.state.value}"
+    if isinstance(rule, Constant):
+        return "always" if rule.value else "never"
+    if isinstance(rule, Not):
+        return f"not ({rule_words(rule.operand)})"
+    text = f" {rule.operator.value.lower()} ".join(rule_words(r, False) for r in rule.operands)
+    return text if top else f"({text})"
+
+
+def explain(params: Mapping) -> str:
+    """When the composite is in ALARM, and what happens to its actions, in words."""
+    config = parse_composite(params)
+    words = f"ALARM when {rule_words(config.rule)}; OK otherwise (re-evaluated whenever one of its alarms is)."
+    if params.get("ActionsEnabled", True) is False:
+        return words + " Its actions are disabled."
+    if config.suppressor:
+        sup = config.suppressor
+        words += (
+            f" Its actions are held while {sup.alarm} is in ALARM and for {sup.extension}s after it leaves ALARM; after a change "
+            f"they wait up to {sup.wait}s for {sup.alarm} to go into ALARM, and run when the hold ends if the state still holds."
+        )
+    return words
+
+
 # ---------------------------------------------------------------- actions
 
 
