@@ -431,3 +431,18 @@ def test_explain_a_composite(spec):
     text = explain_text(index, ["page"])
     assert f"ALARM when {DEPTH_CRITICAL} is in ALARM or {HEARTBEAT_CRITICAL} is in ALARM; OK otherwise" in text
     assert f"held while {CONNECTION_CRITICAL} is in ALARM and for 180s after it leaves ALARM" in text
+
+
+def test_timing_words_for_a_wall_clock_window():
+    from monitor.truth.scenarios import timing_words
+
+    alarm = {
+        "AlarmName": "x", "Namespace": "N", "MetricName": "M", "Dimensions": [], "Statistic": "Maximum", "Period": 3600,
+        "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 1, "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "breaching", "EvaluationWindow": {"WallClockWindow": {"Timezone": "+05:30"}},
+    }
+    assert timing_words(alarm) == (
+        "Fires at the end of the second breaching one-hour period on the clock in +05:30 within 3; clears at the latest at "
+        "the end of the second period after the last breaching one. If the data stop, it fires once no datapoint is left "
+        "in the last 5 periods (5 hours): at the end of the 5th period after the one holding the last datapoint."
+    )

@@ -16,6 +16,7 @@ from monitor.spec.kinds import (
     TreatMissingData,
 )
 from monitor.spec.model import AlarmRule, Collector
+from monitor.spec.windows import WindowKind, timezone_problem, wall_clock_period_problem
 
 
 class AlarmRules:
@@ -79,6 +80,9 @@ class AlarmRules:
             )
         if datapoints > evaluation_periods:
             self.error(path + ("datapoints_to_alarm",), f"found {datapoints}; must be at most evaluation_periods ({evaluation_periods})")
+        window = WindowKind(raw.get("evaluation_window", WindowKind.SLIDING.value))
+        timezone = raw.get("timezone")
+        self._check_window(window, timezone, period, path)
         self._check_threshold(kind, comparison, threshold, path)
         runbook = raw.get("runbook") or runbooks.get(kind.value)
         if not runbook:
@@ -98,7 +102,25 @@ class AlarmRules:
             treat_missing_data=TreatMissingData(raw.get("treat_missing_data", info.treat_missing_data.value)),
             runbook=runbook,
             description=raw.get("description", ""),
+            evaluation_window=window,
+            timezone=timezone,
         )
+
+    def _check_window(self, window: WindowKind, timezone: str | None, period: int, path) -> None:
+        """A wall-clock window needs one of its periods and a real time zone; a sliding one takes no time zone."""
+        if window is WindowKind.SLIDING:
+            if timezone is not None:
+                self.error(
+                    path + ("timezone",),
+                    f"a time zone goes with evaluation_window: {WindowKind.WALL_CLOCK.value}; this tier's window is {window.value}",
+                    key=True,
+                )
+            return
+        problem = wall_clock_period_problem(period)
+        if problem:
+            self.error(path + ("evaluation_window",), problem)
+        if timezone is not None and (problem := timezone_problem(timezone)):
+            self.error(path + ("timezone",), problem)
 
     def _check_threshold(self, kind: AlarmKind, comparison: Comparison, threshold: float, path) -> None:
         """Reject thresholds that make an alarm always or never fire for the kind's metric."""

@@ -20,6 +20,7 @@ from monitor.spec.sources import (
     StreamSource,
     TimestampFormat,
 )
+from monitor.spec.windows import WindowKind
 from monitor.spec.yamlload import (
     Problem,
 )
@@ -94,6 +95,8 @@ class AlarmRule:
     treat_missing_data: TreatMissingData
     runbook: str | None = None
     description: str = ""
+    evaluation_window: WindowKind = WindowKind.SLIDING
+    timezone: str | None = None  # wall_clock only; None means UTC
 
 
 @dataclass(frozen=True)
