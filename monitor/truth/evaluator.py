@@ -412,10 +412,14 @@ class _Samples:
         self.times = [t for t, _ in ordered]
         self.values = [v for _, v in ordered]
         self.statistic = statistic
+        self._known: dict[tuple[float, float], float | None] = {}  # consecutive evaluations share most periods
 
     def value(self, start: float, end: float) -> float | None:
-        lo, hi = bisect.bisect_left(self.times, start), bisect.bisect_left(self.times, end)
-        return reduce(self.values[lo:hi], self.statistic) if hi > lo else None
+        key = (start, end)
+        if key not in self._known:
+            lo, hi = bisect.bisect_left(self.times, start), bisect.bisect_left(self.times, end)
+            self._known[key] = reduce(self.values[lo:hi], self.statistic) if hi > lo else None
+        return self._known[key]
 
 
 def decide(
