@@ -13,6 +13,7 @@ from monitor.truth.evaluator import (
     Statistic,
     aggregate,
     evaluate,
+    evaluation_range,
     explain,
     parse_alarm,
     period_words,
@@ -593,6 +594,19 @@ def test_wall_clock_days_end_at_local_midnight_and_a_dst_day_has_23_hours():
     changes = transitions(evaluate(alarm, data, day_start, day_end + 120))
     assert [(e.time, e.state.value) for e in changes] == [(day_start + 60, "OK"), (day_end, "ALARM")]
     assert changes[-1].datapoints[0].time == day_start
+
+
+def test_wall_clock_the_day_summer_time_ends_has_25_hours():
+    day_start = 1_792_879_200  # 2026-10-25 00:00 Berlin (CEST, +02:00) = 2026-10-24T22:00Z
+    day_end = 1_792_969_200  # 2026-10-26 00:00 Berlin (CET, +01:00) = 2026-10-25T23:00Z
+    assert day_end - day_start == 25 * 3600
+    config = parse_alarm(depth_alarm(Period=86400, EvaluationPeriods=1, DatapointsToAlarm=1, EvaluationWindow=wall("Europe/Berlin")))
+    [*_, newest] = evaluation_range(config, day_end + 60)
+    assert newest == (day_start, day_end)
+    # hours through the repeated local hour: 02:00-03:00 CEST then 02:00-03:00 CET, each 3600 s
+    hourly = parse_alarm(depth_alarm(Period=3600, EvaluationPeriods=1, DatapointsToAlarm=1, EvaluationWindow=wall("Europe/Berlin")))
+    three_cet = day_start + 4 * 3600  # 2026-10-25T02:00Z = 03:00 CET
+    assert evaluation_range(hourly, three_cet + 60)[-2:] == [(three_cet - 7200, three_cet - 3600), (three_cet - 3600, three_cet)]
 
 
 def test_wall_clock_weeks_start_on_monday_midnight():
