@@ -183,7 +183,7 @@ def _provision_plan(args: argparse.Namespace):
     from monitor.cloudwatch import cost
     from monitor.cloudwatch.alarms import render_alarms
     from monitor.cloudwatch.dashboard import render_dashboard
-    from monitor.cloudwatch.plan import plan, silent_alarm_warnings
+    from monitor.cloudwatch.plan import plan, reports_evaluation_window, silent_alarm_warnings
     from monitor.spec import naming
 
     spec = load(args)  # raises before any AWS client exists
@@ -199,7 +199,11 @@ def _provision_plan(args: argparse.Namespace):
     live = cloudwatch.read_live(
         aws, desired, prefix=f"{spec.name_prefix}-{env.name}-", owner=owner, dashboard_name=dashboard[0], confirm_owned=args.prune
     )
-    result = plan(desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune).with_warnings(live.warnings)
+    # boto3 also takes the endpoint from AWS_ENDPOINT_URL(_CLOUDWATCH): ask the client where it went.
+    window_reported = reports_evaluation_window(aws.cloudwatch.meta.endpoint_url)
+    result = plan(
+        desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune, window_reported=window_reported
+    ).with_warnings(live.warnings)
     if args.metric_check:
         result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))
     context = {"spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
