@@ -93,8 +93,13 @@ def render_document(spec: Spec, env_name: str | None) -> dict:
 
 
 def cmd_render(args: argparse.Namespace) -> ExitStatus:
+    from monitor.cloudwatch import iac
+
+    fmt = iac.Format(args.format)
+    if fmt is iac.Format.TERRAFORM and args.output != "json":
+        raise UsageError("--format terraform is Terraform JSON (*.tf.json): use --output json")
     spec = load(args)
-    emit(render_document(spec, args.env), args.output)
+    emit(iac.render(fmt, render_document(spec, args.env)), args.output)
     return ExitStatus.SUCCESS
 
 
@@ -337,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="print the CloudWatch alarm definitions the spec produces (offline)")
     add_spec_args(p)
     p.add_argument("--output", choices=("json", "yaml"), default="json")
+    p.add_argument(
+        "--format",
+        choices=("api", "cloudformation", "terraform"),
+        default="api",
+        help="api: the PutMetricAlarm/PutDashboard parameters (default); cloudformation: a template; terraform: *.tf.json",
+    )
     p.set_defaults(handler=cmd_render)
 
     p = sub.add_parser("status", help="alarm states and latest queue metrics, one row per queue, worst first")
