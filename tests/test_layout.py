@@ -17,6 +17,7 @@ PURE = (
     "monitor.spec.yamlload", "monitor.spec.schema", "monitor.spec.model", "monitor.spec.sources",
     "monitor.spec.kinds", "monitor.spec.metrics", "monitor.spec.naming",
     "monitor.cloudwatch.alarms", "monitor.cloudwatch.dashboard", "monitor.cloudwatch.plan", "monitor.cloudwatch.cost",
+    "monitor.cloudwatch.iac",
     "monitor.truth.evaluator", "monitor.truth.metric_math", "monitor.truth.series", "monitor.truth.scenarios",
 )
 
