@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import os
 import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -348,7 +349,7 @@ def render(fmt: Format, document: Mapping) -> dict:
     dashboard = (document["dashboard"]["name"], document["dashboard"]["body"]) if document.get("dashboard") else None
     if fmt is Format.CLOUDFORMATION:
         description = (
-            f"CloudWatch alarms and dashboard of environment {document['environment']} of {document['spec']}, "
+            f"CloudWatch alarms and dashboard of environment {document['environment']} of {os.path.basename(document['spec'])}, "
             "rendered by provision-alarms: change the spec, not this template"
         )
         return cloudformation_template(document["alarms"], dashboard, description=description)

@@ -178,7 +178,7 @@ def _provision_plan(args: argparse.Namespace):
     from monitor.cloudwatch import cost
     from monitor.cloudwatch.alarms import render_alarms
     from monitor.cloudwatch.dashboard import render_dashboard
-    from monitor.cloudwatch.plan import plan, silent_alarm_warnings
+    from monitor.cloudwatch.plan import JSON_SCHEMA_VERSION, plan, silent_alarm_warnings
     from monitor.spec import naming
 
     spec = load(args)  # raises before any AWS client exists
@@ -197,7 +197,7 @@ def _provision_plan(args: argparse.Namespace):
     result = plan(desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune).with_warnings(live.warnings)
     if args.metric_check:
         result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))
-    context = {"spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
+    context = {"schema_version": JSON_SCHEMA_VERSION, "spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
     return context, result, aws, cost.estimate(spec, desired, env)
 
 
