@@ -25,7 +25,7 @@ from monitor.errors import UsageError
 Dashboard = tuple[str, dict]  # (name, PutDashboard body)
 
 CFN_MAX_RESOURCES = 500  # CloudFormation quota: resources declared in one template
-CFN_MAX_TEMPLATE_BYTES = 1_000_000  # CloudFormation: template body from S3 (51,200 bytes when passed inline)
+CFN_MAX_TEMPLATE_BYTES = 1_000_000  # CloudFormation quota "1 MB" for a template body in S3 (51,200 bytes inline)
 CFN_MAX_LOGICAL_ID = 255  # CloudFormation logical IDs: A-Za-z0-9, up to 255 characters
 HASH_CHARS = 8  # hex digits of sha256(name) that keep a shortened or sanitised identifier unique
 
@@ -126,8 +126,9 @@ def anomaly_detectors(alarms: Iterable[Alarm]) -> list[dict]:
                     "Dimensions": list(stat["Metric"].get("Dimensions") or ()),
                     "Stat": stat["Stat"],
                 }
-                key = json.dumps(detector, sort_keys=True)
-                found.setdefault(key, {**detector, "Alarms": []})["Alarms"].append(alarm["AlarmName"])
+                users = found.setdefault(json.dumps(detector, sort_keys=True), {**detector, "Alarms": []})["Alarms"]
+                if alarm["AlarmName"] not in users:
+                    users.append(alarm["AlarmName"])
     return list(found.values())
 
 
@@ -228,7 +229,7 @@ def cloudformation_template(alarms: Sequence[Alarm], dashboard: Dashboard | None
             "render --format terraform instead, or split the spec"
         )
     template = {"AWSTemplateFormatVersion": "2010-09-09", "Description": description, "Resources": resources}
-    size = len(json.dumps(template, separators=(",", ":")).encode())
+    size = len(json.dumps(template, indent=2).encode())  # as `render --output json` prints it; YAML is smaller
     if size > CFN_MAX_TEMPLATE_BYTES:
         raise IacError(f"the template is {size:,} bytes, over CloudFormation's {CFN_MAX_TEMPLATE_BYTES:,}: render --format terraform instead, or split the spec")
     return template
