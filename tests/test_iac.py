@@ -310,6 +310,12 @@ def test_too_many_resources_for_one_template():
     assert len(iac.terraform_config(alarms, None)["resource"][iac.TF_METRIC_ALARM]) == 501
 
 
+def test_too_large_for_one_template():
+    huge = ("demo-test", {"widgets": [{"type": "text", "x": 0, "y": 0, "width": 24, "height": 2, "properties": {"markdown": "x" * iac.CFN_MAX_TEMPLATE_BYTES}}]})
+    with pytest.raises(iac.IacError, match=r"the template is 1,00\d,\d{3} bytes, over CloudFormation's 1,000,000"):
+        iac.cloudformation_template([DEPTH], huge, description="test")
+
+
 def test_cfn_lint_accepts_every_shape(tmp_path):
     path = tmp_path / "shapes.json"
     path.write_text(json.dumps(iac.cloudformation_template(LITERALS, DASHBOARD, description="test")))
