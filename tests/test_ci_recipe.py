@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from monitor.cloudwatch.alarms import render_alarms
 from monitor.commands.cli import build_parser
 from monitor.spec.load import load_spec
 
@@ -95,6 +96,8 @@ def test_the_plan_step_runs_and_summarises(workflow, moto_server, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr  # exit 5 (changes pending) is not a failure
     text = summary.read_text()
     assert "### hokusai-queues/development in us-east-1" in text
-    assert "14 to create, 0 to update, 0 to delete, 0 unchanged, 0 conflicts" in text
+    spec = load_spec(str(ROOT / "alarms.yaml"), environ={})
+    alarms = len(render_alarms(spec, spec.environment("development")))
+    assert f"{alarms + 1} to create, 0 to update, 0 to delete, 0 unchanged, 0 conflicts" in text
     assert "- create alarm `hokusai-queues-development-hokusai-model_ready_queue-queue-depth-critical`" in text
     assert (tmp_path / "plan.json").exists()
