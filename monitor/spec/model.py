@@ -21,6 +21,7 @@ from monitor.spec.sources import (
     StreamSource,
     TimestampFormat,
 )
+from monitor.spec.windows import WindowKind
 from monitor.spec.yamlload import (
     Problem,
 )
@@ -97,6 +98,8 @@ class AlarmRule:
     description: str = ""
     parts: tuple[QueuePart, ...] = ()  # queue_depth only: the parts summed; () = the kind's metric alone
     only_when_idle: bool = False  # in_flight_depth only: count periods in which nothing waited
+    evaluation_window: WindowKind = WindowKind.SLIDING
+    timezone: str | None = None  # wall_clock only; None means UTC
 
 
 @dataclass(frozen=True)
