@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.spec import naming
+from monitor.spec import naming, presets
 from monitor.spec.kinds import (
     DELAYED_KINDS,
     QUEUE_KINDS,
@@ -15,8 +15,21 @@ from monitor.spec.sources import (
     OldestEnd,
     QueueSource,
     ScoreUnit,
+    TimeKind,
     TimestampFormat,
 )
+
+
+def raw_queue_key(raw) -> str | None:
+    """The key a raw queue entry names: its `key`, or its preset's main waiting key."""
+    if not isinstance(raw, dict):
+        return None
+    if "framework" in raw:
+        try:
+            return presets.expand(raw["framework"], raw["queue"], raw.get("prefix")).key
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None  # the schema check reports it
+    return raw.get("key")
 
 
 class QueueParts:
@@ -39,6 +52,9 @@ class QueueParts:
         seen_keys: dict[str, int] = {}
         for index, raw in enumerate(raw_queues):
             path = ("queues", index)
+            preset = isinstance(raw, dict) and "framework" in raw
+            if preset and self.ok(path):
+                raw = dict(raw, key=raw_queue_key(raw))
             if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
                 continue
             key = raw["key"]
@@ -54,19 +70,27 @@ class QueueParts:
             for role in ("processing", "dead_letter"):
                 if raw.get(role) == key:
                     self.error(path + (role,), f"the {role} list cannot be the queue itself ('{key}')")
-            source = QueueSource(
-                key=key, processing_key=raw.get("processing"), dead_letter_key=raw.get("dead_letter"), **self._read_fields(raw, queue_defaults)
-            )
+            if preset:
+                source = presets.expand(raw["framework"], raw["queue"], raw.get("prefix"))
+                default_name = naming.slug(f"{raw['framework']}-{raw['queue']}")
+            else:
+                source = QueueSource(
+                    key=key, processing_key=raw.get("processing"), dead_letter_key=raw.get("dead_letter"), **self._read_fields(raw, queue_defaults)
+                )
+                default_name = naming.slug(key)
             queue_runbooks = {**runbooks, **(raw.get("runbooks") or {})}
+            measured = {"processing": bool(source.in_flight), "dead_letter": bool(source.dead)}
 
-            def needs(kind: AlarmKind, raw=raw) -> bool:
-                return kind.info.needs is None or bool(raw.get(kind.info.needs))
+            def needs(kind: AlarmKind) -> bool:
+                if kind is AlarmKind.PROCESSING_LAG:
+                    return source.time.kind is not TimeKind.NONE
+                return kind.info.needs is None or measured[kind.info.needs]
 
             rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, QUEUE_KINDS, queue_runbooks, collector, needs)
             queues.append(
                 Queue(
                     key=key,
-                    name=raw.get("name") or naming.slug(key),
+                    name=raw.get("name") or default_name,
                     source=source,
                     alarms=tuple(rules),
                     description=raw.get("description", ""),

@@ -106,8 +106,9 @@ class KeySource:
         return ("-inf", cutoff) if self.range is ScoreRange.DUE else ("(" + cutoff, "+inf")
 
     def overdue_bounds(self, now: float) -> tuple[str, str] | None:
-        """ZCOUNT bounds of the overdue members of a delayed sorted set; None for other types."""
-        if self.type is not KeyType.ZSET:
+        """ZCOUNT bounds of the overdue members of a delayed sorted set; None for other types, and for a
+        set whose due members are counted elsewhere (range not_due: arq's due jobs are waiting ones)."""
+        if self.type is not KeyType.ZSET or self.range is not ScoreRange.ALL:
             return None
         return ("-inf", repr(self.scale.score(now - self.grace_seconds)))
 
