@@ -74,3 +74,37 @@ def test_rq(redis_plain):
     truth = drive([str(PYTHON), "rq_driver.py"], redis_plain.port)
     assert truth["waiting"] == 12 and truth["dead"] == 1 and truth["delayed"] == 2
     check(redis_plain, "rq", "default", {**truth, "overdue": 1})
+
+
+def test_bullmq(redis_plain):
+    need(NODE_MODULES)
+    truth = drive([shutil.which("node") or "node", "bullmq_driver.js"], redis_plain.port, {"NODE_PATH": str(NODE_MODULES)})
+    assert truth["counts"]["wait"] == 12 and truth["counts"]["prioritized"] == 2 and truth["dead"] == 1 and truth["delayed"] == 2
+    check(redis_plain, "bullmq", "mail", {**truth, "overdue": 1})
+
+
+def sidekiq_available() -> str | None:
+    """None when Ruby can load Debian's ruby-sidekiq; else why not."""
+    if shutil.which("ruby") is None or shutil.which("sidekiq") is None:
+        return "ruby-sidekiq is not installed (make frameworks installs it with apt-get when run as root)"
+    done = subprocess.run(["ruby", "-e", 'require "sidekiq"'], capture_output=True)
+    return None if done.returncode == 0 else "ruby cannot load sidekiq"
+
+
+def test_sidekiq(redis_plain):
+    reason = sidekiq_available()
+    if reason:
+        pytest.skip(reason)
+    truth = drive(["ruby", "sidekiq_driver.rb"], redis_plain.port)
+    assert truth["waiting"] == 12 and truth["dead"] == 1 and truth["delayed"] == 2
+    points = check(redis_plain, "sidekiq", "default", {**truth, "overdue": 1})
+    # Sidekiq's own latency is the same age, taken a moment earlier.
+    assert points[metrics.OLDEST_MESSAGE_AGE.name] >= truth["latency"] > 2.0
+
+
+def test_dramatiq(redis_plain):
+    need(PYTHON)
+    truth = drive([str(PYTHON), "dramatiq_driver.py"], redis_plain.port)
+    # Dramatiq counts waiting and delayed messages together (qsize); the preset tells them apart.
+    points = check(redis_plain, "dramatiq", "default", {**truth, "waiting": truth["sent"], "delayed": truth["sent_delayed"]})
+    assert points[metrics.QUEUE_DEPTH.name] + points[metrics.DELAYED_TOTAL.name] == truth["qsize"]
