@@ -108,3 +108,21 @@ def test_dramatiq(redis_plain):
     # Dramatiq counts waiting and delayed messages together (qsize); the preset tells them apart.
     points = check(redis_plain, "dramatiq", "default", {**truth, "waiting": truth["sent"], "delayed": truth["sent_delayed"]})
     assert points[metrics.QUEUE_DEPTH.name] + points[metrics.DELAYED_TOTAL.name] == truth["qsize"]
+
+
+def test_arq(redis_plain):
+    need(ARQ_PYTHON)
+    truth = drive([str(ARQ_PYTHON), "arq_driver.py"], redis_plain.port)
+    assert truth["failed"] == 1 and truth["waiting"] == 13 and truth["delayed"] == 1
+    points = check(redis_plain, "arq", "arq:queue", truth)
+    # The oldest due job is one of the first batch: its score is its enqueue time.
+    assert truth["oldest_enqueued_at"] == pytest.approx(truth["oldest_enqueue_time"], abs=0.002)
+    assert metrics.DEAD_LETTER_DEPTH.name not in points and metrics.IN_FLIGHT_DEPTH.name not in points
+
+
+def test_celery(redis_plain):
+    need(PYTHON)
+    truth = drive([str(PYTHON), "celery_driver.py"], redis_plain.port)
+    assert truth["waiting"] == 13 and len(truth["priority_steps"]) > 1  # several priority lists in use
+    points = check(redis_plain, "celery", "celery", {"waiting": truth["waiting"]})
+    assert set(points) == {metrics.QUEUE_DEPTH.name, metrics.MESSAGE_PARSE_ERRORS.name, metrics.QUEUE_READ_ERRORS.name}
