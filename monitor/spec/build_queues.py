@@ -95,6 +95,7 @@ class QueueParts:
                     alarms=tuple(rules),
                     description=raw.get("description", ""),
                     target=raw.get("target"),
+                    framework=raw["framework"] if preset else None,
                 )
             )
         return queues

@@ -104,6 +104,7 @@ class Queue:
     alarms: tuple[AlarmRule, ...] = ()
     description: str = ""
     target: str | None = None  # the Redis target's name; None: the environment's first
+    framework: str | None = None  # the preset the source comes from (monitor.spec.presets), if any
 
     @property
     def processing(self) -> str | None:

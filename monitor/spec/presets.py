@@ -154,10 +154,11 @@ def describe(source: QueueSource) -> dict:
         return out
 
     time = source.time
+    end = "at both ends (the older counts)" if source.oldest_end is OldestEnd.BOTH else f"at the {source.oldest_end.value}"
     where = {
-        TimeKind.ELEMENT_JSON: f"field {time.field!r} of the JSON job at the {source.oldest_end.value} end(s)",
-        TimeKind.ELEMENT: f"the element at the {source.oldest_end.value} end(s)",
-        TimeKind.HASH_FIELD: f"field {time.field!r} of the hash {time.key_template!r} named by the job id at the {source.oldest_end.value} end(s)",
+        TimeKind.ELEMENT_JSON: f"field {time.field!r} of the JSON job {end}",
+        TimeKind.ELEMENT: f"the element {end}",
+        TimeKind.HASH_FIELD: f"field {time.field!r} of the hash {time.key_template!r} named by the job id {end}",
         TimeKind.HASH_JSON: f"field {time.field!r} of the JSON stored under the job id in the hash {time.key_template!r}",
         TimeKind.SCORE: f"the lowest score ({time.scale.unit.value} x {time.scale.factor:g})",
         TimeKind.NONE: "nowhere: no OldestMessageAgeSeconds",
@@ -166,3 +167,16 @@ def describe(source: QueueSource) -> dict:
     for name, sources in (("in_flight", source.in_flight), ("dead", source.dead), ("delayed", source.delayed)):
         described[name] = part(sources) or "not measured"
     return described
+
+
+def expansion(queue) -> dict:
+    """What a preset queue of the spec expands to (for `render`)."""
+    return {"name": queue.name, "framework": queue.framework, "key": queue.key, "reads": describe(queue.source)}
+
+
+def expansion_text(queue) -> str:
+    """The same, in lines for `explain`."""
+    lines = [f"{queue.name}: {queue.framework} preset, dimension Queue={queue.key!r}"]
+    for part, what in describe(queue.source).items():
+        lines.append(f"  {part}: {what if isinstance(what, str) else ' + '.join(what)}")
+    return "\n".join(lines) + "\n"
