@@ -46,8 +46,8 @@ queues:
 def test_presets_expand_to_their_frameworks_keys_and_plain_queues_stay_as_they_were(tmp_path):
     spec = load_spec(write(tmp_path, SPEC), environ={})
     plain, rq, bull, celery, sidekiq = spec.queues
-    assert (plain.key, plain.name, plain.framework, plain.source.waiting[0].key, plain.dead_letter) == ("jobs:a", "jobs-a", None, "jobs:a", "jobs:a:dlq")
-    assert plain.source.time.kind is TimeKind.ELEMENT_JSON and plain.source.oldest_end is OldestEnd.TAIL
+    assert (plain.key, plain.name, plain.framework, plain.source.parts().waiting[0].key, plain.dead_letter) == ("jobs:a", "jobs-a", None, "jobs:a", "jobs:a:dlq")
+    assert plain.source.parts().time.kind is TimeKind.ELEMENT_JSON and plain.source.oldest_end is OldestEnd.TAIL
     assert (rq.key, rq.name, rq.framework) == ("rq:queue:default", "rq-default", "rq")
     assert rq.source.time.key_template == "rq:job:{id}" and rq.processing == "rq:wip:default" and rq.dead_letter == "rq:failed:default"
     assert [s.key for s in bull.source.waiting] == ["myapp:mail:wait", "myapp:mail:prioritized", "myapp:mail:paused"]

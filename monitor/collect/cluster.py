@@ -38,7 +38,6 @@ from monitor.collect.reader import (
     UNREAD,
     QueueReading,
     discover,
-    plan,
     read_with_pipelines,
 )
 from monitor.spec.sources import QueueSource
@@ -137,7 +136,7 @@ def read_cluster(
     elements, then the job hashes they name (a second pipelined round trip per node, only for
     presets whose enqueue time lives in a hash).
     """
-    plans = [plan(source, now) for source in sources]
+    sources = tuple(sources)
     by_node: dict[str, int] = {}
     failures: dict[str, NodeFailure] = {}
     skip = set(skip_nodes)
@@ -173,7 +172,7 @@ def read_cluster(
         return replies
 
     # One batch for the whole run: a node gets ceil(its commands / batch_size) pipelines per phase.
-    readings = read_with_pipelines(send, plans, now, max(len(plans), 1), max_decode_bytes, prefix_bytes)
+    readings = read_with_pipelines(send, sources, now, max(len(sources), 1), max_decode_bytes, prefix_bytes)
     return ClusterReadResult(tuple(readings), sum(by_node.values()), by_node, tuple(failures.values()))
 
 

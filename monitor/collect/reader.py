@@ -34,7 +34,7 @@ from monitor.collect.timestamps import (
     peek_json,
     peek_time,
 )
-from monitor.spec.sources import KeySource, KeyType, QueueSource, TimeKind
+from monitor.spec.sources import KeySource, KeyType, QueueSource, TimeKind, TimeSource
 
 # Queues per script call or pipeline. Server time grows with it: benchmarks/bench_reader.py
 # measured about 9 ms per call of 1000 queues on a busy 2-vCPU VM; lower it to block Redis less.
@@ -66,39 +66,55 @@ _WRONGTYPE = "WRONGTYPE"
 
 
 # Server side. A script call measures up to SCRIPT_QUEUES_PER_CALL queues; its batch travels as one
-# JSON argument (as separate EVAL arguments, redis-py's packing of thousands of them cost more than
-# the whole read: benchmarks/bench_reader.py):
-#   k: the distinct keys;  c: count operations [key position, code, min, max], code L LLEN, C ZCARD,
-#   Z ZCOUNT min max, H HLEN, X XLEN;  q: per queue [count operation that gates the peek (its key's
-#   count; no peek when 0 or another type), peek kind (l LINDEX at each index of `at`, z the lowest
-#   member within the score range `at`, n none), at, recipe];  m: bytes decoded whole;  x: bytes
-#   searched in larger messages.
+# JSON argument of flat arrays and strings (as separate EVAL arguments, redis-py's packing of
+# thousands of them cost more than the whole read; nested tables cost cjson time: bench_reader.py):
+#   k: the distinct keys;  o: one letter per count operation, L LLEN, C ZCARD, Z ZCOUNT, H HLEN,
+#   X XLEN;  ok: the key position of each operation;  zb: min, max of each Z operation in turn;
+#   g: per queue, the operation whose count gates its peek (no peek when 0 or another type);
+#   e: one letter per queue, the peek: h / t / b LINDEX at the head / tail / both, z the lowest
+#   member within the next range of zr, n none;  r: the distinct recipes;  ri: each queue's recipe;
+#   m: bytes decoded whole;  x: bytes searched in larger messages.
 # A recipe says where the time is: [j, path] a field of the JSON element; [e] the element itself;
 # [h, field, before, after] field of the hash named before..element..after; [d, path, hash] the JSON
 # in field element of one hash; [s] the member's score.
 # Keys outside KEYS are still checked by ACL on every call the script makes. On Redis Cluster the
 # pipelines of monitor.collect.cluster are used instead (a batch spans slots).
-# The reply is one JSON text {"c": [count per operation, -1 for another type], "p": [[[status, text]
-# per index read] per queue]}; the statuses are those of monitor.collect.timestamps (E empty, J not
-# JSON, F no field, P no field in the searched prefix, S a string, N a number (%.17g, exact for
-# doubles where Lua's default %.14g is not), O another JSON type, G job hash gone, W job key not a hash).
+# The reply is one JSON text {"c": [count per operation, -1 for another type], "s": one status letter
+# per element read (two for b), "t": [text per element read]}; the statuses are those of
+# monitor.collect.timestamps (E empty, J not JSON, F no field, P no field in the searched prefix, S a
+# string, N a number (%.17g, exact for doubles where Lua's default %.14g is not), O another JSON
+# type, G job hash gone, W job key not a hash).
 # No message body ever leaves Redis: a message larger than m is searched, not decoded (cjson held the
 # server's only thread 84 ms for a 2.5 MB message) and not shipped.
 SCRIPT = """#!lua flags=no-writes
-local batch = cjson.decode(ARGV[1])
-local keys, ops, queues, max_decode, prefix = batch.k, batch.c, batch.q, batch.m, batch.x
+local b = cjson.decode(ARGV[1])
+local keys, codes, opkeys, zb, max_decode, prefix = b.k, b.o, b.ok, b.zb, b.m, b.x
 local counts = {}
-local commands = {L = 'LLEN', C = 'ZCARD', Z = 'ZCOUNT', H = 'HLEN', X = 'XLEN'}
-for i = 1, #ops do
-  local op = ops[i]
+local commands = {L = 'LLEN', C = 'ZCARD', H = 'HLEN', X = 'XLEN'}
+local z = 1
+for i = 1, #opkeys do
+  local code = string.sub(codes, i, i)
   local n
-  if op[2] == 'Z' then n = redis.pcall('ZCOUNT', keys[op[1]], op[3], op[4])
-  else n = redis.pcall(commands[op[2]], keys[op[1]]) end
+  if code == 'Z' then
+    n = redis.pcall('ZCOUNT', keys[opkeys[i]], zb[z], zb[z + 1])
+    z = z + 2
+  else
+    n = redis.pcall(commands[code], keys[opkeys[i]])
+  end
   if type(n) == 'table' then
     if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
     n = -1
   end
   counts[i] = n
+end
+local statuses, texts = {}, {}
+local function put(status, text)
+  statuses[#statuses + 1] = status
+  texts[#texts + 1] = text
+end
+local function short(text)
+  if #text > 100 then return put('O', '') end
+  put('S', text)
 end
 local paths = {}
 local function split(field)
@@ -110,81 +126,82 @@ local function split(field)
   end
   return path
 end
-local function short(text)
-  if #text > 100 then return {'O', ''} end
-  return {'S', text}
-end
 local function in_prefix(raw, name)
   local head = raw
   if #raw > prefix then head = string.sub(raw, 1, prefix) end
   local pattern = '"' .. string.gsub(name, '[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0') .. '"%s*:%s*'
   local _, e = string.find(head, pattern)
-  if e == nil then return {'P', ''} end
+  if e == nil then return put('P', '') end
   if string.sub(head, e + 1, e + 1) == '"' then
     local close = string.find(head, '"', e + 2, true)
-    if close == nil then return {'P', ''} end
+    if close == nil then return put('P', '') end
     return short(string.sub(head, e + 2, close - 1))
   end
   local number = string.match(head, '^-?%d+%.?%d*', e + 1)
-  if number == nil then return {'O', ''} end
+  if number == nil then return put('O', '') end
   local exponent = string.match(head, '^[eE][-+]?%d+', e + 1 + #number)
-  return {'N', number .. (exponent or '')}
+  put('N', number .. (exponent or ''))
 end
 local function from_json(raw, field)
   local path = split(field)
   if #raw > max_decode then return in_prefix(raw, path[#path]) end
   local ok, node = pcall(cjson.decode, raw)
-  if not ok then return {'J', ''} end
+  if not ok then return put('J', '') end
   for _, name in ipairs(path) do
     if type(node) ~= 'table' then node = nil break end
     node = node[name]
     if node == nil then break end
   end
-  if node == nil then return {'F', ''}
-  elseif type(node) == 'string' then return short(node)
-  elseif type(node) == 'number' then return {'N', string.format('%.17g', node)} end
-  return {'O', ''}
+  if node == nil then put('F', '')
+  elseif type(node) == 'string' then short(node)
+  elseif type(node) == 'number' then put('N', string.format('%.17g', node))
+  else put('O', '') end
 end
 local function lookup(key, field)
   local value = redis.pcall('HGET', key, field)
   if type(value) == 'table' and value.err then
     if string.sub(value.err, 1, 9) ~= 'WRONGTYPE' then error(value.err) end
-    return nil, {'W', ''}
+    put('W', '')
+    return nil
   end
-  if not value then return nil, {'G', ''} end
-  return value, nil
+  if not value then put('G', '') end
+  return value
 end
 local function time_of(raw, score, recipe)
   local kind = recipe[1]
   if kind == 'j' then return from_json(raw, recipe[2])
   elseif kind == 'e' then return short(raw)
-  elseif kind == 's' then return {'N', score}
+  elseif kind == 's' then return put('N', score)
   elseif kind == 'h' then
-    local value, failed = lookup(recipe[3] .. raw .. recipe[4], recipe[2])
-    return failed or short(value)
+    local value = lookup(recipe[3] .. raw .. recipe[4], recipe[2])
+    if value then short(value) end
+    return
   end
-  local value, failed = lookup(recipe[3], raw)
-  return failed or from_json(value, recipe[2])
+  local value = lookup(recipe[3], raw)
+  if value then from_json(value, recipe[2]) end
 end
-local peeks = {}
-for j = 1, #queues do
-  local gate, kind, at, recipe = queues[j][1], queues[j][2], queues[j][3], queues[j][4]
-  local key = keys[ops[gate][1]]
-  local found = {}
-  if kind == 'l' then
-    for e = 1, #at do
-      local raw = counts[gate] > 0 and redis.call('LINDEX', key, at[e])
-      found[e] = raw and time_of(raw, nil, recipe) or {'E', ''}
-    end
-  elseif kind == 'z' and counts[gate] > 0 then
-    local member = redis.call('ZRANGE', key, at[1], at[2], 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
-    found[1] = member[1] and time_of(member[1], member[2], recipe) or {'E', ''}
+local ends = {h = {0}, t = {-1}, b = {0, -1}}
+local gates, peeks, ranges, recipes, chosen = b.g, b.e, b.zr, b.r, b.ri
+local zr = 1
+for j = 1, #gates do
+  local peek = string.sub(peeks, j, j)
+  local count = counts[gates[j]]
+  local key = keys[opkeys[gates[j]]]
+  local recipe = recipes[chosen[j]]
+  if peek == 'z' then
+    local member = count > 0 and redis.call('ZRANGE', key, ranges[zr], ranges[zr + 1], 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+    zr = zr + 2
+    if member and member[1] then time_of(member[1], member[2], recipe) else put('E', '') end
+  elseif peek == 'n' then
+    put('E', '')
   else
-    found[1] = {'E', ''}
+    for _, index in ipairs(ends[peek]) do
+      local raw = count > 0 and redis.call('LINDEX', key, index)
+      if raw then time_of(raw, nil, recipe) else put('E', '') end
+    end
   end
-  peeks[j] = found
 end
-return cjson.encode({c = counts, p = peeks})
+return cjson.encode({c = counts, s = table.concat(statuses), t = texts})
 """
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
@@ -216,11 +233,12 @@ def overdue_op(source: KeySource, now: float) -> CountOp | None:
     return None if bounds is None else ("Z", source.key, *bounds)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Plan:
     """What to send for one queue: its count operations per part, and how to find its oldest job's time."""
 
     source: QueueSource
+    time: TimeSource
     waiting: tuple[CountOp, ...]
     in_flight: tuple[CountOp, ...]
     dead: tuple[CountOp, ...]
@@ -235,7 +253,7 @@ class _Plan:
         return self.waiting + self.in_flight + self.dead + self.delayed + self.overdue
 
     def recipe(self) -> list:
-        time = self.source.time
+        time = self.time
         if time.kind is TimeKind.HASH_FIELD:
             before, _, after = (time.key_template or "").partition("{id}")
             return ["h", time.field, before, after]
@@ -246,21 +264,23 @@ class _Plan:
 
 def plan(source: QueueSource, now: float) -> _Plan:
     """The reads one queue needs at `now` (pure)."""
-    first = source.waiting[0]
+    parts = source.parts()
+    first = parts.waiting[0]
     gate = count_op(first, now)
     peek, at = "n", ()
-    if source.time.kind is not TimeKind.NONE:
+    if parts.time.kind is not TimeKind.NONE:
         if first.type is KeyType.LIST:
             peek, at = "l", source.oldest_end.indexes
         elif first.type is KeyType.ZSET:
             peek, at = "z", first.bounds(now) or ("-inf", "+inf")
-    overdue = tuple(overdue_op(s, now) for s in source.delayed)
+    overdue = tuple(overdue_op(s, now) for s in parts.delayed)
     return _Plan(
         source,
-        tuple(count_op(s, now) for s in source.waiting),
-        tuple(count_op(s, now) for s in source.in_flight),
-        tuple(count_op(s, now) for s in source.dead),
-        tuple(count_op(s, now) for s in source.delayed),
+        parts.time,
+        tuple(count_op(s, now) for s in parts.waiting),
+        tuple(count_op(s, now) for s in parts.in_flight),
+        tuple(count_op(s, now) for s in parts.dead),
+        tuple(count_op(s, now) for s in parts.delayed),
         overdue if all(overdue) else (),
         gate,
         peek,
@@ -309,28 +329,28 @@ def read_queues(
     prefix_bytes: int = TIMESTAMP_PREFIX_BYTES,
 ) -> ReadResult:
     """Depths and oldest ages of the queues, in order; at most ceil(n / batch_size) + 1 round trips."""
-    plans = [plan(source, now) for source in sources]
+    sources = tuple(sources)
     readings: list[QueueReading] = []
     trips = _RoundTrips()
     script_refused = not use_script
-    pending: list[_Plan] = []
-    for start in range(0, len(plans), batch_size):
-        batch = plans[start : start + batch_size]
-        if not script_refused:
-            try:
-                counts, outcomes = _run_script(client, batch, trips, max_decode_bytes, prefix_bytes)
-                readings.extend(assemble(p, counts, o, now, prefix_bytes) for p, o in zip(batch, outcomes))
-                continue
-            except redis.ResponseError as error:
-                if not _script_not_permitted(error):
-                    raise
-                script_refused = True
-        pending.extend(batch)
-    if pending:
+    start = 0
+    while start < len(sources) and not script_refused:
+        batch = [plan(source, now) for source in sources[start : start + batch_size]]  # per batch: 100k plans would not fit
+        try:
+            counts, outcomes = _run_script(client, batch, trips, max_decode_bytes, prefix_bytes)
+        except redis.ResponseError as error:
+            if not _script_not_permitted(error):
+                raise
+            script_refused = True
+            break
+        readings.extend(assemble(p, counts, o, now, prefix_bytes) for p, o in zip(batch, outcomes))
+        start += batch_size
+    if start < len(sources):
+
         def send(commands):
             return _pipelined(client, commands, trips)
 
-        readings.extend(read_with_pipelines(send, pending, now, batch_size, max_decode_bytes, prefix_bytes))
+        readings.extend(read_with_pipelines(send, sources[start:], now, batch_size, max_decode_bytes, prefix_bytes))
     return ReadResult(tuple(readings), trips.count, used_script=not script_refused)
 
 
@@ -378,21 +398,57 @@ class _RoundTrips:
     count = 0
 
 
+_PEEK_LETTERS = {(0,): "h", (-1,): "t", (0, -1): "b"}
+
+
+def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) -> tuple[bytes, list[CountOp]]:
+    """The JSON argument of one script call (see SCRIPT), and its count operations in order."""
+    keys: dict[str, int] = {}
+    ops: dict[CountOp, int] = {}
+    recipes: dict[str, int] = {}
+    zb: list[str] = []
+    for p in part:
+        for op in p.ops:
+            if op not in ops:
+                ops[op] = len(ops) + 1
+                keys.setdefault(op[1], len(keys) + 1)
+                if op[0] == "Z":
+                    zb += op[2:]
+    gates, peeks, ranges, chosen = [], [], [], []
+    for p in part:
+        gates.append(ops[p.gate])
+        if p.peek == "l":
+            peeks.append(_PEEK_LETTERS[p.at])
+        else:
+            peeks.append(p.peek)
+            if p.peek == "z":
+                ranges += p.at
+        recipe = json.dumps(p.recipe(), ensure_ascii=False)
+        chosen.append(recipes.setdefault(recipe, len(recipes) + 1))
+    body = (
+        '{"k":%s,"o":"%s","ok":%s,"zb":%s,"g":%s,"e":"%s","zr":%s,"r":[%s],"ri":%s,"m":%d,"x":%d}'
+        % (
+            json.dumps(list(keys), ensure_ascii=False),
+            "".join(op[0] for op in ops),
+            json.dumps([keys[op[1]] for op in ops]),
+            json.dumps(zb),
+            json.dumps(gates),
+            "".join(peeks),
+            json.dumps(ranges),
+            ",".join(recipes),
+            json.dumps(chosen),
+            max_decode,
+            prefix_bytes,
+        )
+    )
+    return body.encode(), list(ops)
+
+
 def _run_script(client, batch: Sequence[_Plan], trips: _RoundTrips, max_decode: int, prefix_bytes: int):
     """(counts by operation, peek outcomes per queue) from the read-only script: calls of SCRIPT_QUEUES_PER_CALL queues, one pipeline."""
     parts = [batch[i : i + SCRIPT_QUEUES_PER_CALL] for i in range(0, len(batch), SCRIPT_QUEUES_PER_CALL)]
-    arguments, op_lists = [], []
-    for part in parts:
-        keys: dict[str, int] = {}
-        ops: dict[CountOp, int] = {}
-        for p in part:
-            for op in p.ops + (p.gate,):
-                keys.setdefault(op[1], len(keys) + 1)
-                ops.setdefault(op, len(ops) + 1)
-        queues = [[ops[p.gate], p.peek, list(p.at), p.recipe()] for p in part]
-        body = {"k": list(keys), "c": [[keys[op[1]], op[0], op[2], op[3]] for op in ops], "q": queues, "m": max_decode, "x": prefix_bytes}
-        arguments.append(json.dumps(body, ensure_ascii=False).encode())
-        op_lists.append(list(ops))
+    built = [_script_argument(part, max_decode, prefix_bytes) for part in parts]
+    arguments = [argument for argument, _ in built]
     replies = _script_pipeline(client, arguments, trips, load_first=False)
     if any(isinstance(reply, redis.exceptions.NoScriptError) for reply in replies):
         # Not cached yet (or flushed by a restart): the first call is EVAL_RO, which caches it for the rest.
@@ -402,10 +458,15 @@ def _run_script(client, batch: Sequence[_Plan], trips: _RoundTrips, max_decode: 
             raise reply
     counts: dict[CountOp, int | None] = {}
     outcomes: list[list] = []
-    for ops, reply in zip(op_lists, replies):
+    for part, (_, ops), reply in zip(parts, built, replies):
         decoded = json.loads(reply)
         counts.update((op, None if n < 0 else n) for op, n in zip(ops, decoded["c"]))
-        outcomes += decoded["p"]
+        statuses, texts = decoded["s"], decoded["t"]
+        at = 0
+        for p in part:
+            width = len(p.at) if p.peek == "l" else 1
+            outcomes.append(list(zip(statuses[at : at + width], texts[at : at + width])))
+            at += width
     return counts, outcomes
 
 
@@ -432,29 +493,38 @@ def _pipelined(client, commands: Sequence[tuple], trips: _RoundTrips) -> list:
     return pipe.execute(raise_on_error=False)
 
 
-def read_with_pipelines(send, plans: Sequence[_Plan], now: float, batch_size: int, max_decode: int, prefix_bytes: int) -> list[QueueReading]:
+def read_with_pipelines(send, sources: Sequence[QueueSource], now: float, batch_size: int, max_decode: int, prefix_bytes: int) -> list[QueueReading]:
     """The script's readings from plain read commands: counts and oldest elements in one pipeline per
     batch (`send` runs one), then the job hashes those elements name in one more, for all batches."""
-    counts: dict[CountOp, object] = {}
-    found: list[list] = []  # per plan, per index read: (raw element, score) or None, or UNREAD
-    for start in range(0, len(plans), batch_size):
-        batch = plans[start : start + batch_size]
+    readings: list[QueueReading | None] = []
+    waiting: list[tuple[int, _Plan, dict, list]] = []  # queues whose time is in a job hash: read last
+    for start in range(0, len(sources), batch_size):
+        batch = [plan(source, now) for source in sources[start : start + batch_size]]
         ops = list(dict.fromkeys(op for p in batch for op in p.ops + (p.gate,)))
-        peeks = [(i, at) for i, p in enumerate(batch) for at in _peek_commands(p)]
+        peeks = [(i, command) for i, p in enumerate(batch) for command in _peek_commands(p)]
         replies = send([_count_command(op) for op in ops] + [command for _, command in peeks])
-        counts.update((op, _count(reply)) for op, reply in zip(ops, replies))
+        counts = {op: _count(reply) for op, reply in zip(ops, replies)}
         elements: list[list] = [[] for _ in batch]
         for (i, command), reply in zip(peeks, replies[len(ops) :]):
             elements[i].append(_element(command[0], reply))
-        found.extend(elements)
-    lookups = [(i, e, _lookup_command(p, element)) for i, p in enumerate(plans) for e, element in enumerate(found[i]) if _needs_lookup(p, element, counts)]
-    for (i, e, command), reply in zip(lookups, send([command for _, _, command in lookups])):
-        found[i][e] = (found[i][e][0], found[i][e][1], reply)
-    readings = []
-    for p, elements in zip(plans, found):
-        outcomes = [_outcome(p, element, counts, max_decode, prefix_bytes) for element in elements] or [[EMPTY, ""]]
-        readings.append(assemble(p, counts, outcomes, now, prefix_bytes))
-    return readings
+        for p, found in zip(batch, elements):
+            if any(_needs_lookup(p, element, counts) for element in found):
+                waiting.append((len(readings), p, {op: counts[op] for op in p.ops + (p.gate,)}, found))
+                readings.append(None)
+            else:
+                readings.append(_reading(p, counts, found, now, max_decode, prefix_bytes))
+    lookups = [(w, e, _lookup_command(p, element)) for w, (_, p, counts, found) in enumerate(waiting) for e, element in enumerate(found) if _needs_lookup(p, element, counts)]
+    for (w, e, _), reply in zip(lookups, send([command for _, _, command in lookups])):
+        element = waiting[w][3][e]
+        waiting[w][3][e] = (element[0], element[1], reply)
+    for index, p, counts, found in waiting:
+        readings[index] = _reading(p, counts, found, now, max_decode, prefix_bytes)
+    return readings  # type: ignore[return-value]
+
+
+def _reading(p: _Plan, counts, found: list, now: float, max_decode: int, prefix_bytes: int) -> QueueReading:
+    outcomes = [_outcome(p, element, counts, max_decode, prefix_bytes) for element in found] or [[EMPTY, ""]]
+    return assemble(p, counts, outcomes, now, prefix_bytes)
 
 
 def _peek_commands(p: _Plan) -> list[tuple]:
@@ -496,7 +566,7 @@ def _element(command: str, reply):
 
 def _needs_lookup(p: _Plan, element, counts) -> bool:
     usable = element is not None and element is not UNREAD and isinstance(counts.get(p.gate), int) and counts[p.gate] > 0
-    return usable and p.source.time.kind in (TimeKind.HASH_FIELD, TimeKind.HASH_JSON)
+    return usable and p.time.kind in (TimeKind.HASH_FIELD, TimeKind.HASH_JSON)
 
 
 def _text(value) -> str:
@@ -504,7 +574,7 @@ def _text(value) -> str:
 
 
 def _lookup_command(p: _Plan, element) -> tuple:
-    time = p.source.time
+    time = p.time
     if time.kind is TimeKind.HASH_FIELD:
         return ("hget", time.job_key(_text(element[0])), time.field)
     return ("hget", time.key_template, element[0])
@@ -515,7 +585,7 @@ def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> l
     count = counts.get(p.gate)
     if element is None or element is UNREAD or not isinstance(count, int) or count == 0:
         return [EMPTY, ""]
-    time = p.source.time
+    time = p.time
     raw, score = element[0], element[1]
     if time.kind is TimeKind.SCORE:
         return [NUMBER, "%.17g" % float(score)]
@@ -555,7 +625,7 @@ def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int
     depth = _sum(p.waiting, counts)
     age = reason = None
     if depth is not None and p.peek != "n":
-        time = source.time
+        time = p.time
         times, reasons = [], []
         for status, text in outcomes:
             if time.kind is TimeKind.SCORE and status == NUMBER:

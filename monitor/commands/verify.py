@@ -116,8 +116,8 @@ def queue_keys(spec: Spec) -> list[tuple[str, str, str]]:
     """(role, key, Redis type) of every key the spec's queues read: each part's keys, each key once."""
     keys: dict[str, tuple[str, str, str]] = {}
     for queue in spec.queues:
-        source = queue.source
-        for role, part in (("queue", source.waiting), ("processing", source.in_flight), ("dead letter", source.dead), ("delayed", source.delayed)):
+        parts = queue.source.parts()
+        for role, part in (("queue", parts.waiting), ("processing", parts.in_flight), ("dead letter", parts.dead), ("delayed", parts.delayed)):
             for key_source in part:
                 keys.setdefault(key_source.key, (role, key_source.key, key_source.type.value))
     return list(keys.values())

@@ -79,11 +79,12 @@ class QueueParts:
                 )
                 default_name = naming.slug(key)
             queue_runbooks = {**runbooks, **(raw.get("runbooks") or {})}
-            measured = {"processing": bool(source.in_flight), "dead_letter": bool(source.dead)}
+            parts = source.parts()
+            measured = {"processing": bool(parts.in_flight), "dead_letter": bool(parts.dead)}
 
             def needs(kind: AlarmKind) -> bool:
                 if kind is AlarmKind.PROCESSING_LAG:
-                    return source.time.kind is not TimeKind.NONE
+                    return parts.time.kind is not TimeKind.NONE
                 return kind.info.needs is None or measured[kind.info.needs]
 
             rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, QUEUE_KINDS, queue_runbooks, collector, needs)

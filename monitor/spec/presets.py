@@ -153,7 +153,8 @@ def describe(source: QueueSource) -> dict:
             out.append(text)
         return out
 
-    time = source.time
+    parts = source.parts()
+    time = parts.time
     end = "at both ends (the older counts)" if source.oldest_end is OldestEnd.BOTH else f"at the {source.oldest_end.value}"
     where = {
         TimeKind.ELEMENT_JSON: f"field {time.field!r} of the JSON job {end}",
@@ -163,8 +164,8 @@ def describe(source: QueueSource) -> dict:
         TimeKind.SCORE: f"the lowest score ({time.scale.unit.value} x {time.scale.factor:g})",
         TimeKind.NONE: "nowhere: no OldestMessageAgeSeconds",
     }[time.kind]
-    described = {"waiting": part(source.waiting), "enqueue_time": where if time.kind is TimeKind.NONE else f"{where} ({time.format.value})"}
-    for name, sources in (("in_flight", source.in_flight), ("dead", source.dead), ("delayed", source.delayed)):
+    described = {"waiting": part(parts.waiting), "enqueue_time": where if time.kind is TimeKind.NONE else f"{where} ({time.format.value})"}
+    for name, sources in (("in_flight", parts.in_flight), ("dead", parts.dead), ("delayed", parts.delayed)):
         described[name] = part(sources) or "not measured"
     return described
 

@@ -7,7 +7,9 @@ they are, so the spec never imports Redis.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class TimestampFormat(str, enum.Enum):
@@ -132,12 +134,28 @@ class TimeSource:
         return (self.key_template or "").replace("{id}", element)
 
 
+class Parts(NamedTuple):
+    """A queue's parts, each a sum of keys, and where its enqueue times live."""
+
+    waiting: tuple[KeySource, ...]
+    in_flight: tuple[KeySource, ...]
+    dead: tuple[KeySource, ...]
+    delayed: tuple[KeySource, ...]
+    time: TimeSource
+
+
+@functools.lru_cache(maxsize=256)
+def _json_time(field: str, fmt: TimestampFormat) -> TimeSource:
+    return TimeSource(TimeKind.ELEMENT_JSON, field, fmt)
+
+
 @dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
 class QueueSource:
     """What to read for one queue: its parts (each a sum of keys) and where its enqueue times live.
 
     A plain list queue names only `key` (and maybe processing_key / dead_letter_key): its parts are
-    then those lists, and its time source the JSON field `timestamp_field`. A preset fills the parts in.
+    then those lists, and its time source the JSON field `timestamp_field`; `parts()` says so, built
+    when asked so that 100k plain queues carry nothing more. A preset fills the parts in.
     """
 
     key: str
@@ -156,20 +174,27 @@ class QueueSource:
         # Plain strings from YAML become members, so `is OldestEnd.HEAD` holds either way.
         object.__setattr__(self, "oldest_end", OldestEnd(self.oldest_end))
         object.__setattr__(self, "timestamp_format", TimestampFormat(self.timestamp_format))
-        if not self.waiting:
-            object.__setattr__(self, "waiting", (KeySource(self.key),))
-        for part, label in (("in_flight", "processing_key"), ("dead", "dead_letter_key")):
-            if not getattr(self, part) and getattr(self, label):
-                object.__setattr__(self, part, (KeySource(getattr(self, label)),))
-            elif getattr(self, part) and not getattr(self, label):
-                object.__setattr__(self, label, getattr(self, part)[0].key)  # names the part, for alarms and views
-        if self.time is None:
-            object.__setattr__(self, "time", TimeSource(TimeKind.ELEMENT_JSON, self.timestamp_field, self.timestamp_format))
+        # A preset's first in-flight and dead keys name those parts, for alarms and views.
+        if self.in_flight and not self.processing_key:
+            object.__setattr__(self, "processing_key", self.in_flight[0].key)
+        if self.dead and not self.dead_letter_key:
+            object.__setattr__(self, "dead_letter_key", self.dead[0].key)
+
+    def parts(self) -> Parts:
+        """The parts and time source, declared or (for a plain list queue) implied."""
+        return Parts(
+            self.waiting or (KeySource(self.key),),
+            self.in_flight or ((KeySource(self.processing_key),) if self.processing_key else ()),
+            self.dead or ((KeySource(self.dead_letter_key),) if self.dead_letter_key else ()),
+            self.delayed,
+            self.time or _json_time(self.timestamp_field, self.timestamp_format),
+        )
 
     @property
     def keys(self) -> tuple[str, ...]:
         """Every key the queue's parts read, each once, in part order."""
-        return tuple(dict.fromkeys(s.key for part in (self.waiting, self.in_flight, self.dead, self.delayed) for s in part))
+        parts = self.parts()
+        return tuple(dict.fromkeys(s.key for part in parts[:4] for s in part))
 
 
 @dataclass(frozen=True, slots=True)
