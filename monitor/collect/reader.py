@@ -248,9 +248,7 @@ class _Plan:
     peek: str  # l (list indexes), z (lowest score in range), n (none)
     at: tuple  # list indexes, or the score range
 
-    @property
-    def ops(self) -> tuple[CountOp, ...]:
-        return self.waiting + self.in_flight + self.dead + self.delayed + self.overdue
+    ops: tuple[CountOp, ...]  # all of the above, each once
 
     def recipe(self) -> list:
         time = self.time
@@ -274,18 +272,10 @@ def plan(source: QueueSource, now: float) -> _Plan:
         elif first.type is KeyType.ZSET:
             peek, at = "z", first.bounds(now) or ("-inf", "+inf")
     overdue = tuple(overdue_op(s, now) for s in parts.delayed)
-    return _Plan(
-        source,
-        parts.time,
-        tuple(count_op(s, now) for s in parts.waiting),
-        tuple(count_op(s, now) for s in parts.in_flight),
-        tuple(count_op(s, now) for s in parts.dead),
-        tuple(count_op(s, now) for s in parts.delayed),
-        overdue if all(overdue) else (),
-        gate,
-        peek,
-        at,
-    )
+    overdue = overdue if all(overdue) else ()
+    counted = [tuple(count_op(s, now) for s in part) for part in parts[:4]]
+    every = tuple(dict.fromkeys(op for part in counted + [overdue] for op in part))
+    return _Plan(source, parts.time, *counted, overdue, gate, peek, at, every)
 
 
 @dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
@@ -500,7 +490,7 @@ def read_with_pipelines(send, sources: Sequence[QueueSource], now: float, batch_
     waiting: list[tuple[int, _Plan, dict, list]] = []  # queues whose time is in a job hash: read last
     for start in range(0, len(sources), batch_size):
         batch = [plan(source, now) for source in sources[start : start + batch_size]]
-        ops = list(dict.fromkeys(op for p in batch for op in p.ops + (p.gate,)))
+        ops = list(dict.fromkeys(op for p in batch for op in p.ops))
         peeks = [(i, command) for i, p in enumerate(batch) for command in _peek_commands(p)]
         replies = send([_count_command(op) for op in ops] + [command for _, command in peeks])
         counts = {op: _count(reply) for op, reply in zip(ops, replies)}
@@ -509,7 +499,7 @@ def read_with_pipelines(send, sources: Sequence[QueueSource], now: float, batch_
             elements[i].append(_element(command[0], reply))
         for p, found in zip(batch, elements):
             if any(_needs_lookup(p, element, counts) for element in found):
-                waiting.append((len(readings), p, {op: counts[op] for op in p.ops + (p.gate,)}, found))
+                waiting.append((len(readings), p, {op: counts[op] for op in p.ops}, found))
                 readings.append(None)
             else:
                 readings.append(_reading(p, counts, found, now, max_decode, prefix_bytes))
@@ -619,9 +609,12 @@ def _sum(ops: Sequence[CountOp], counts) -> int | None:
 def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int) -> QueueReading:
     """One queue's reading from the counts of its operations and the peek outcomes of its oldest jobs."""
     source = p.source
-    keys = dict.fromkeys(op[1] for op in p.ops)
-    wrong_type = tuple(k for k in keys if any(op[1] == k and counts.get(op, UNREAD) is None for op in p.ops))
-    unread = tuple(k for k in keys if any(op[1] == k and counts.get(op, UNREAD) is UNREAD for op in p.ops))
+    wrong_type: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
+    values = [counts.get(op, UNREAD) for op in p.ops]
+    if not all(type(v) is int for v in values):  # noqa: E721 (bool is no count; the common case stays fast)
+        wrong_type = tuple(dict.fromkeys(op[1] for op, v in zip(p.ops, values) if v is None))
+        unread = tuple(dict.fromkeys(op[1] for op, v in zip(p.ops, values) if v is UNREAD))
     depth = _sum(p.waiting, counts)
     age = reason = None
     if depth is not None and p.peek != "n":
