@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from monitor.spec import naming
+from monitor.spec import naming, runbooks
 from monitor.spec.declaration import MAX_DESCRIPTION
 from monitor.spec.kinds import PERCENTILE_PATTERN, AlarmKind, period_words
 from monitor.spec.model import AlarmRule, Environment, Spec, group_subject
@@ -47,14 +47,14 @@ def _description(spec: Spec, env: Environment, subject: str, rule: AlarmRule) ->
     if rule.description:
         parts.append(rule.description)
     if rule.runbook:
-        parts.append(f"Runbook: {rule.runbook}")
+        parts.append(f"Runbook: {runbooks.describe(rule.runbook)}")
     # The file name only: the same spec given as ./alarms.yaml or by an absolute path must render
     # identical alarms, or every alarm would look changed to plan.
     parts.append(f"Managed by {naming.TOOL} from {os.path.basename(spec.path)}; do not edit by hand.")
     text = " ".join(parts)
     if len(text) > MAX_DESCRIPTION and rule.runbook:
         # Never cut the runbook link: shorten the prose before it instead.
-        tail = f" Runbook: {rule.runbook}"
+        tail = f" Runbook: {runbooks.describe(rule.runbook)}"
         text = text[: MAX_DESCRIPTION - len(tail) - 3] + "..." + tail
     return text[:MAX_DESCRIPTION]
 
