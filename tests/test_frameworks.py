@@ -21,6 +21,7 @@ from monitor.collect.collector import reading_points
 from monitor.collect.reader import read_queues
 from monitor.spec import metrics
 from monitor.spec.presets import expand
+from monitor.spec.sources import OldestEnd, QueueSource, TimestampFormat
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVERS = ROOT / "tests" / "frameworks"
@@ -126,3 +127,9 @@ def test_celery(redis_plain):
     assert truth["waiting"] == 13 and len(truth["priority_steps"]) > 1  # several priority lists in use
     points = check(redis_plain, "celery", "celery", {"waiting": truth["waiting"]})
     assert set(points) == {metrics.QUEUE_DEPTH.name, metrics.MESSAGE_PARSE_ERRORS.name, metrics.QUEUE_READ_ERRORS.name}
+    # With the producer-side stamp docs/frameworks.md shows, a plain list entry gets the age.
+    source = QueueSource("stamped", oldest_end=OldestEnd.BOTH, timestamp_field="headers.enqueued_at", timestamp_format=TimestampFormat.EPOCH_SECONDS)
+    now = time.time()
+    (reading,) = read_queues(redis_plain.client(), [source], now=now).readings
+    assert reading.depth == 2 and reading.parse_error is None
+    assert reading.oldest_age_seconds == pytest.approx(now - truth["stamped_oldest"], abs=0.05)
