@@ -91,6 +91,11 @@ def test_bad_preset_entries_are_reported_with_their_place_and_a_suggestion(tmp_p
     assert len(found) == 5
 
 
+def test_two_presets_on_one_key_are_reported_at_the_second(tmp_path):
+    found = problems(tmp_path, SPEC + "  - framework: arq\n    queue: celery\n")
+    assert len(found) == 1 and ":31:12: queues[5].queue: queue 'celery' is declared twice (first at queues[3])" in found[0]
+
+
 def test_the_cli_exits_2_on_an_unknown_framework(tmp_path):
     done = run("validate", "--spec", write(tmp_path, SPEC.replace("framework: rq", "framework: resque")))
     assert done.returncode == 2 and "queues[1].framework: found 'resque'" in done.stderr
@@ -104,3 +109,16 @@ def test_render_and_explain_show_what_a_preset_expands_to(tmp_path):
     assert any(alarm["Dimensions"][1]["Value"] == "rq:queue:default" for alarm in rendered["alarms"])
     explained = run("explain", "--spec", path).stdout
     assert "celery-celery: celery preset" in explained and "enqueue_time: nowhere" in explained
+
+
+def test_the_cost_estimate_counts_the_metrics_each_preset_publishes(tmp_path, redis_plain):
+    from monitor.cloudwatch.cost import preset_extra_metrics, queue_metric_count
+    from monitor.collect.collector import reading_points
+    from monitor.collect.reader import read_queues
+
+    text = SPEC + "".join(f"  - framework: {f}\n    queue: q-{f}\n" for f in ("dramatiq", "arq", "rq", "bullmq", "sidekiq", "celery"))
+    spec = load_spec(write(tmp_path, text.replace("queue: default", "queue: other")), environ={})
+    readings = read_queues(redis_plain.client(), [q.source for q in spec.queues], now=1e9).readings
+    for queue, reading in zip(spec.queues, readings):
+        published = {p.metric.name for p in reading_points(reading)}
+        assert len(published) == queue_metric_count(bool(queue.processing), bool(queue.dead_letter)) + preset_extra_metrics(queue), queue.name

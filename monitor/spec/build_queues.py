@@ -59,7 +59,7 @@ class QueueParts:
                 continue
             key = raw["key"]
             if key in seen_keys:
-                self.error(path + ("key",), f"queue '{key}' is declared twice (first at queues[{seen_keys[key]}]); each queue once")
+                self.error(path + ("queue" if preset else "key",), f"queue '{key}' is declared twice (first at queues[{seen_keys[key]}]); each queue once")
                 continue
             seen_keys[key] = index
             if not self.ok(path):
