@@ -73,14 +73,15 @@ def check(server, framework: str, queue: str, truth: dict, *, prefix: str | None
 def test_rq(redis_plain):
     need(PYTHON)
     truth = drive([str(PYTHON), "rq_driver.py"], redis_plain.port)
-    assert truth["waiting"] == 12 and truth["dead"] == 1 and truth["delayed"] == 2
+    assert truth["waiting"] == 12 and truth["in_flight"] == 1 and truth["dead"] == 1 and truth["delayed"] == 2
     check(redis_plain, "rq", "default", {**truth, "overdue": 1})
 
 
 def test_bullmq(redis_plain):
     need(NODE_MODULES)
     truth = drive([shutil.which("node") or "node", "bullmq_driver.js"], redis_plain.port, {"NODE_PATH": str(NODE_MODULES)})
-    assert truth["counts"]["wait"] == 12 and truth["counts"]["prioritized"] == 2 and truth["dead"] == 1 and truth["delayed"] == 2
+    assert truth["counts"]["wait"] == 12 and truth["counts"]["prioritized"] == 2 and truth["in_flight"] == 1
+    assert truth["dead"] == 1 and truth["delayed"] == 2
     check(redis_plain, "bullmq", "mail", {**truth, "overdue": 1})
 
 

@@ -13,6 +13,11 @@ async function main() {
     worker.on("failed", async () => { await worker.close(); resolve(); });
   });
   await failed;
+  // A job in flight: a worker takes it and never finishes (the process exits with it active).
+  await queue.add("slow", {});
+  const busy = new Worker("mail", () => new Promise(() => {}), { connection, autorun: true });
+  while ((await queue.getJobCounts("active")).active < 1) await sleep(20);
+  await busy.pause(true); // takes nothing more; the active job stays active
   // A backlog in batches a second apart, prioritized jobs, delayed jobs.
   for (let batch = 0; batch < 3; batch++) {
     if (batch) await sleep(1000);

@@ -2,6 +2,9 @@
 
 import datetime
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -15,6 +18,20 @@ queue = Queue("default", connection=redis)
 # A failed job, made by RQ's worker running a task that raises.
 queue.enqueue(fw_tasks.boom)
 SimpleWorker([queue], connection=redis).work(burst=True)
+# A job in flight: a worker takes it, then dies (SIGKILL) with it started, as a crashed worker does.
+queue.enqueue(fw_tasks.slow)
+worker = subprocess.Popen(
+    [sys.executable, "-c", f"from redis import Redis; from rq import Queue, SimpleWorker; SimpleWorker([Queue('default', connection=Redis(port={sys.argv[1]}))], connection=Redis(port={sys.argv[1]})).work(burst=True)"],
+    cwd=os.path.dirname(os.path.abspath(__file__)),
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
+deadline = time.monotonic() + 60
+while queue.started_job_registry.count < 1:
+    assert time.monotonic() < deadline, "the worker did not start the job"
+    time.sleep(0.05)
+worker.send_signal(signal.SIGKILL)
+worker.wait()
 # A backlog in batches a second apart, and scheduled jobs (one already due). A job enqueued with
 # at_front=True would hide the oldest one in the middle of the list (docs/frameworks.md): not here.
 for batch in range(3):
