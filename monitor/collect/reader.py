@@ -1,4 +1,9 @@
-"""Read queue depths and oldest-message ages from Redis lists, read-only and in few round trips.
+"""Read queue depths and oldest-message ages from Redis, read-only and in few round trips.
+
+A queue is made of parts (waiting, in flight, dead, delayed), each a sum of keys of any type a job
+queue uses (list, sorted set counted whole or by score, hash, stream), and a time source (the
+oldest element's JSON, the element, a job hash it names, a hash of JSON by id, or a score): see
+monitor.spec.sources. `plan` turns one queue into the count operations and the peek it needs.
 
 The caller hands in a redis.Redis client (decode_responses=False is best: message bytes need not be
 UTF-8). Connection errors (ConnectionError, TimeoutError, AuthenticationError...) are not caught
@@ -6,10 +11,11 @@ here: the collector turns them into its connection-failure signal.
 
 Two paths give identical readings:
 - a read-only Lua script (EVALSHA_RO, Redis 7+) that measures a batch of queues in one call and
-  extracts only the timestamp field of each oldest message server-side, so payloads up to
-  DEFAULT_MAX_DECODE_BYTES stay in Redis (larger ones are shipped: decoding them there would block it);
-- a pipeline of LLEN + LINDEX per queue, used when scripts are not permitted (an ACL user without
-  EVALSHA_RO, a Redis before 7, a managed Redis with scripting disabled).
+  extracts only the enqueue time of each oldest job server-side (job hashes included), so no
+  message body ever leaves Redis;
+- pipelines of the same read commands (counts and oldest elements per batch, then the job hashes
+  they name in one more round trip), used when scripts are not permitted (an ACL user without
+  EVALSHA_RO, a Redis before 7, a managed Redis with scripting disabled) and on Redis Cluster.
 """
 
 from __future__ import annotations
