@@ -183,3 +183,15 @@ def test_presets_on_a_cluster_read_job_hashes_on_their_own_nodes(redis_cluster):
         assert reading.oldest_age_seconds == pytest.approx(10 + i, abs=1e-3)
     # A job hash on another node than its queue list: the second, pipelined phase reads it there.
     assert any(redis_cluster.server_for(f"rq:queue:q{i}").port != redis_cluster.server_for(f"rq:job:job-{i}").port for i in range(20))
+
+
+def test_the_shipped_hokusai_queues_count_a_retry_pushed_back_at_the_head():
+    # Issue 13: both hokusai consumers LPUSH a retried message back with its original timestamp.
+    from monitor.spec.load import load_spec
+    from tests.test_spec import ROOT
+
+    spec = load_spec(str(ROOT / "alarms.yaml"), environ={})
+    assert {q.key: q.source.oldest_end for q in spec.queues} == {
+        "hokusai:model_ready_queue": OldestEnd.BOTH,
+        "hokusai:mint_requests": OldestEnd.BOTH,
+    }

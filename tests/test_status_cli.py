@@ -115,7 +115,7 @@ def test_piped_table_fits_columns_without_colour(endpoint):
         assert "\x1b[" not in result.stdout
         lines = result.stdout.splitlines()
         assert lines and all(len(line) <= columns for line in lines), result.stdout
-        assert lines[0].startswith("development: 1 ALARM, 12 OK (us-east-1, Hokusai/RedisQueues, ")
+        assert lines[0].startswith("development: 1 ALARM, 17 OK (us-east-1, Hokusai/RedisQueues, ")
         assert lines[2].startswith("hokusai:mint_requests") and "57  15m 3s" in lines[2]
         assert lines[-1].startswith("redis primary: connection OK; last heartbeat ")
         if columns == 200:
@@ -147,7 +147,7 @@ def test_json_and_exit_zero_when_nothing_is_in_alarm(endpoint):
     result = run("status", "--env", "development", "--endpoint-url", url, "--output", "json", env=child_env())
     assert result.returncode == ExitStatus.SUCCESS, result.stderr
     document = json.loads(result.stdout)
-    assert document["summary"] == {"ALARM": 0, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 13}
+    assert document["summary"] == {"ALARM": 0, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 18}
     assert [q["queue"] for q in document["queues"]] == ["hokusai:mint_requests", "hokusai:model_ready_queue"]
     assert document["queues"][1]["in_flight"] == 1 and document["targets"][0]["connection"] == "OK"
 

@@ -350,6 +350,32 @@ def read_queues(
     return ReadResult(tuple(readings), trips.count, used_script=not script_refused)
 
 
+def part_counts(client, sources: Sequence[QueueSource], *, now: float) -> list[dict[str, list[int | None]]]:
+    """Per queue, per part (waiting, in_flight, dead, delayed), the count of each of its keys, as the
+    reader counts them (None: another type); one pipeline. For `doctor`, which shows keys one by one."""
+    plans = [plan(source, now) for source in sources]
+    ops = list(dict.fromkeys(op for p in plans for op in p.ops))
+    pipe = client.pipeline(transaction=False)
+    for op in ops:
+        getattr(pipe, _COUNT_COMMANDS[op[0]])(*_count_command(op)[1:])
+    counts = {op: _count(reply) for op, reply in zip(ops, pipe.execute(raise_on_error=False) if ops else [])}
+    return [
+        {"waiting": [counts[op] for op in p.waiting], "in_flight": [counts[op] for op in p.in_flight], "dead": [counts[op] for op in p.dead], "delayed": [counts[op] for op in p.delayed]}
+        for p in plans
+    ]
+
+
+def key_types(client, keys: Sequence[str]) -> list[str] | None:
+    """TYPE of each key ("none" when absent) in one round trip; None when the ACL user may not run TYPE."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    try:
+        return [t.decode() if isinstance(t, bytes) else t for t in pipe.execute()]
+    except redis.exceptions.NoPermissionError:
+        return None
+
+
 def discover(
     client: redis.Redis,
     pattern: str,

@@ -162,6 +162,16 @@ def cmd_verify(args: argparse.Namespace) -> ExitStatus:
     return verify.run(spec, env, aws.client, environ=os.environ, output=args.output)
 
 
+def cmd_doctor(args: argparse.Namespace) -> ExitStatus:
+    from monitor.cloudwatch import clients as aws_factory
+    from monitor.commands import doctor
+
+    spec = load(args)
+    env = spec.environment(args.env)
+    aws = aws_factory.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    return doctor.run(spec, env, environ=os.environ, secrets_factory=lambda: aws.client("secretsmanager"), output=args.output)
+
+
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
     from monitor.commands.demo import run_demo
 
@@ -179,7 +189,7 @@ def _provision_plan(args: argparse.Namespace):
     from monitor.cloudwatch import cost
     from monitor.cloudwatch.alarms import render_alarms
     from monitor.cloudwatch.dashboard import render_dashboard
-    from monitor.cloudwatch.plan import plan, silent_alarm_warnings
+    from monitor.cloudwatch.plan import plan, reports_evaluation_window, silent_alarm_warnings
     from monitor.spec import naming
 
     spec = load(args)  # raises before any AWS client exists
@@ -195,7 +205,11 @@ def _provision_plan(args: argparse.Namespace):
     live = cloudwatch.read_live(
         aws, desired, prefix=f"{spec.name_prefix}-{env.name}-", owner=owner, dashboard_name=dashboard[0], confirm_owned=args.prune
     )
-    result = plan(desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune).with_warnings(live.warnings)
+    # boto3 also takes the endpoint from AWS_ENDPOINT_URL(_CLOUDWATCH): ask the client where it went.
+    window_reported = reports_evaluation_window(aws.cloudwatch.meta.endpoint_url)
+    result = plan(
+        desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune, window_reported=window_reported
+    ).with_warnings(live.warnings)
     if args.metric_check:
         result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))
     context = {"spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
@@ -396,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_aws_args(p)
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("doctor", help="read the queues' keys (read-only) and report every alarm that would be blind")
+    add_spec_args(p)
+    add_aws_args(p)
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_doctor)
 
     p = sub.add_parser("test", help="run alarm scenarios against the rendered alarms (offline)")
     p.add_argument("files", nargs="*", metavar="FILE", help="scenario files (default: every *.yaml under scenarios/ next to the spec)")

@@ -22,9 +22,11 @@ from monitor.spec.presets import Framework
 from monitor.spec.schema import Bool, Either, Field, ListOf, Num, Obj, Str
 from monitor.spec.sources import (
     OldestEnd,
+    QueuePart,
     ScoreUnit,
     TimestampFormat,
 )
+from monitor.spec.windows import MAX_TIMEZONE_LENGTH, TIMEZONE_HINT, WALL_CLOCK_PERIODS_HINT, WindowKind
 
 DEFAULT_SPEC_PATH = "alarms.yaml"
 SCHEMA_FILE_NAME = "alarms.schema.json"
@@ -70,9 +72,31 @@ def _tier_schema() -> Obj:
             "evaluation_periods": Field(Num(integer=True, minimum=1, doc="N: how many recent periods are looked at.")),
             "datapoints_to_alarm": Field(Num(integer=True, minimum=1, doc="M: how many of the N periods must breach (default N).")),
             "treat_missing_data": Field(Str(enum=tuple(t.value for t in TreatMissingData), doc="What a period without data counts as.")),
+            "evaluation_window": Field(
+                Str(
+                    enum=tuple(w.value for w in WindowKind),
+                    doc="sliding (the default): every evaluation looks at the periods counted back from it. wall_clock: "
+                    f"periods aligned to the clock (needs a period of {WALL_CLOCK_PERIODS_HINT}), each counted once it has ended.",
+                )
+            ),
+            "timezone": Field(
+                Str(max_length=MAX_TIMEZONE_LENGTH, doc=f"Time zone of a wall_clock window (default UTC): {TIMEZONE_HINT}.")
+            ),
             "enabled": Field(Bool(doc="false removes this tier (for one queue, or everywhere when set in defaults).")),
             "runbook": Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT, doc="Runbook for this tier, written into the alarm description: a URL, or #section of the shipped docs/runbooks.md.")),
             "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),
+            "only_when_idle": Field(
+                Bool(
+                    doc="in_flight_depth only: count in-flight messages only in periods when nothing waited (Maximum QueueDepth 0), so consumers busy with a backlog do not fire it and a message left by a crashed worker does."
+                )
+            ),
+            "parts": Field(
+                ListOf(
+                    Str(enum=tuple(p.value for p in QueuePart)),
+                    min_items=1,
+                    doc="queue_depth only: the parts of the queue this tier counts, summed with metric math: waiting (QueueDepth, the default), in_flight (InFlightDepth, needs 'processing'), retry (DelayedTotal of the queue's 'retry' set).",
+                )
+            ),
         },
     )
 
@@ -108,6 +132,10 @@ _QUEUE = Obj(
         "description": Field(Str(max_length=300)),
         "processing": Field(Str(doc="The processing (in-flight) list, where consumers move messages they work on."), nullable=True),
         "dead_letter": Field(Str(doc="The dead-letter list."), nullable=True),
+        "retry": Field(
+            Str(doc="The sorted set where failed jobs wait before they are pushed back (declare it under 'delayed' too); a queue_depth tier can count it with parts: [retry]."),
+            nullable=True,
+        ),
         **_QUEUE_READ_FIELDS,
         "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target holds it (default: the environment's first).")),
         "alarms": Field(_alarms_schema(QUEUE_KINDS)),

@@ -30,6 +30,14 @@ class OldestEnd(str, enum.Enum):
         return {OldestEnd.HEAD: (0,), OldestEnd.TAIL: (-1,)}.get(self, (0, -1))
 
 
+class QueuePart(str, enum.Enum):
+    """What a queue_depth alarm tier may count (`parts`): every part is a metric the collector publishes."""
+
+    WAITING = "waiting"  # QueueDepth: the queue's own list
+    IN_FLIGHT = "in_flight"  # InFlightDepth: the processing list
+    RETRY = "retry"  # DelayedTotal of the queue's retry set (a `delayed` entry)
+
+
 class KeyType(str, enum.Enum):
     """The Redis types a queue part can be, each with its count: LLEN, ZCARD/ZCOUNT, HLEN, XLEN."""
 
