@@ -662,9 +662,11 @@ def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int
             elif why is not None:
                 reasons.append(why)
         reason = reasons[0] if reasons else None
-        if times:
+        if reason is not None:
+            age = None  # an end that cannot be read may hold the oldest job: no age rather than a low one
+        elif times:
             age = age_seconds(min(times), now)  # both ends read: the older one counts
-        elif reason is None:
+        else:
             age = 0.0  # empty (or emptied between the count and the read)
     delayed = _sum(p.delayed, counts) if p.delayed else None
     overdue = _sum(p.overdue, counts) if p.overdue and delayed is not None else None

@@ -287,7 +287,7 @@ def queue_subject(queue, reading, types: Mapping[str, str | None], counts: Mappi
         enqueue = "not read (a waiting key has another type)"
     elif parts.time.kind is TimeKind.NONE:
         enqueue = "none: this framework's jobs carry no enqueue time"
-    elif reading.parse_error and reading.oldest_age_seconds is None:
+    elif reading.parse_error:
         enqueue = f"not found: {reading.parse_error}"
     elif reading.depth == 0:
         enqueue = "not checked (the queue is empty)"
