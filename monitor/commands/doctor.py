@@ -137,10 +137,15 @@ def _why_missing(ref: MetricRef, subject: SubjectReading | None) -> str:
         return f"{where} is not read by the collector here"
     wrong = [k for k in subject.keys if name in k.metrics and k.wrong_type]
     if wrong:
-        return f"{where} is not published: " + "; ".join(f"{k.key} is {_type_words(k)}, not a {k.expected}" for k in wrong)
+        return f"{where} is not published: " + "; ".join(f"{_shown(k.key)} is {_type_words(k)}, not a {k.expected}" for k in wrong)
     if subject.problems:
         return f"{where} is not published: " + "; ".join(subject.problems)
     return f"{where} is not published"
+
+
+def _shown(key: str) -> str:
+    """A key as text: control characters (kombu's priority separator \\x06\\x16) escaped."""
+    return key if key.isprintable() else key.encode("unicode_escape").decode("ascii")
 
 
 def _type_words(key: KeyReading) -> str:
@@ -154,9 +159,14 @@ def check_alarm(alarm: Alarm, by_key: Mapping[str, SubjectReading]) -> AlarmChec
     kind, tier = _kind_and_tier(alarm)
     if missing:
         return AlarmCheck(alarm["AlarmName"], kind, tier, Verdict.BLIND, "; ".join(_why_missing(ref, by_key.get(ref[1])) for ref in missing))
-    absent = [k for name, key, _ in refs for k in by_key[key].keys if name in k.metrics and k.absent]
+    absent = []
+    for name, key, _ in refs:
+        # A metric summed over several keys (a preset's priority lists) is unverified only when all are absent.
+        feeding = [k for k in by_key[key].keys if name in k.metrics]
+        if feeding and all(k.absent for k in feeding):
+            absent += feeding
     if absent:
-        keys = ", ".join(dict.fromkeys(k.key for k in absent))
+        keys = ", ".join(dict.fromkeys(_shown(k.key) for k in absent))
         return AlarmCheck(
             alarm["AlarmName"], kind, tier, Verdict.UNVERIFIED, f"{keys} absent: an empty {absent[0].expected}, or a key name nobody writes to"
         )
@@ -208,7 +218,7 @@ def render_table(report: Report) -> str:
             if key.wrong_type:
                 found += f" (not {key.expected})"
             count = "-" if key.count is None else str(key.count)
-            rows.append((f"{reading.section.value} {reading.key}" if index == 0 else "", key.part, key.key, found, count))
+            rows.append((f"{reading.section.value} {_shown(reading.key)}" if index == 0 else "", key.part, _shown(key.key), found, count))
         oldest = _oldest_words(reading)
         counts = {v: sum(1 for a in subject.alarms if a.verdict is v) for v in Verdict}
         summary = ", ".join(f"{n} {v.value}" for v, n in counts.items() if n) or "no alarms"
