@@ -88,7 +88,7 @@ def test_bullmq(redis_plain):
 def sidekiq_available() -> str | None:
     """None when Ruby can load Debian's ruby-sidekiq; else why not."""
     if shutil.which("ruby") is None or shutil.which("sidekiq") is None:
-        return "ruby-sidekiq is not installed (make frameworks installs it with apt-get when run as root)"
+        return "ruby-sidekiq is not installed (make frameworks installs it with apt-get as root or with sudo)"
     done = subprocess.run(["ruby", "-e", 'require "sidekiq"'], capture_output=True)
     return None if done.returncode == 0 else "ruby cannot load sidekiq"
 

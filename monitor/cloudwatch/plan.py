@@ -29,6 +29,10 @@ from urllib.parse import urlparse
 from monitor.cloudwatch.alarms import Alarm, alarm_metric
 from monitor.spec import naming
 
+# `plan --output json` (and apply's) document version: docs/plan-output.schema.json describes it.
+# Raised when a field is removed, renamed or changes meaning; new fields do not raise it.
+JSON_SCHEMA_VERSION = 1
+
 # What DescribeAlarms returns that is not configuration: never compared.
 READ_ONLY_FIELDS = frozenset(
     {
