@@ -16,7 +16,8 @@ SUBPACKAGES = ("spec", "collect", "cloudwatch", "truth", "commands", "local")
 PURE = (
     "monitor.spec.yamlload", "monitor.spec.schema", "monitor.spec.model", "monitor.spec.sources",
     "monitor.spec.kinds", "monitor.spec.metrics", "monitor.spec.naming",
-    "monitor.cloudwatch.alarms", "monitor.cloudwatch.dashboard", "monitor.cloudwatch.plan", "monitor.cloudwatch.cost",
+    "monitor.cloudwatch.alarms", "monitor.cloudwatch.dashboard", "monitor.cloudwatch.search", "monitor.cloudwatch.plan",
+    "monitor.cloudwatch.cost",
     "monitor.truth.evaluator", "monitor.truth.metric_math", "monitor.truth.series", "monitor.truth.scenarios",
 )
 
