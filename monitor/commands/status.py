@@ -296,11 +296,12 @@ def build_report(
     values: dict[tuple[Scope, str], dict[str, Sample]] = {}
     group_values: dict[tuple[str, str], dict[str, Sample]] = {}
     trends: dict[tuple[Scope, str], dict[str, tuple[Sample, ...]]] = {}
+    start = window_start(now, since, period)
     for query in queries:
         if query.id in samples:
             where = group_values.setdefault((query.subject, query.group), {}) if query.group else values.setdefault((query.metric.scope, query.subject), {})
             where[query.key] = samples[query.id]
-        points = tuple(p for p in (series or {}).get(query.id, ()) if p.timestamp >= window_start(now, since, period))
+        points = tuple(p for p in (series or {}).get(query.id, ()) if p.timestamp >= start)
         if points and not query.group:
             trends.setdefault((query.metric.scope, query.subject), {})[query.key] = points
 
