@@ -49,7 +49,8 @@ def test_depth_alarm_parameters(rendered):
     assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (1000, "GreaterThanThreshold", "Maximum")
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 5, 3)
     assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"]
-    assert "Runbook: https://" in alarm["AlarmDescription"] and len(alarm["AlarmDescription"]) <= 1024
+    assert "Runbook: docs/runbooks.md#queue-depth in the redis-queue-monitor package." in alarm["AlarmDescription"]
+    assert len(alarm["AlarmDescription"]) <= 1024
     assert "above 1000 in 3 of 5 one-minute periods" in alarm["AlarmDescription"]
 
 
@@ -91,10 +92,10 @@ def test_every_alarm_is_valid_input_for_botocore(rendered):
         assert not report.has_errors(), report.generate_report()
 
 
-def test_readme_documents_every_metric():
-    readme = (ROOT / "README.md").read_text()
+def test_collector_doc_documents_every_metric():
+    doc = (ROOT / "docs" / "collector.md").read_text()
     for metric in metrics.ALL_METRICS:
-        assert f"| `{metric.name}` | {metric.unit.value} |" in readme, metric.name
+        assert f"| `{metric.name}` | {metric.unit.value} |" in doc, metric.name
 
 
 def test_rendering_does_not_depend_on_how_the_spec_path_is_spelled(tmp_path, monkeypatch):
@@ -104,3 +105,54 @@ def test_rendering_does_not_depend_on_how_the_spec_path_is_spelled(tmp_path, mon
     dotted = load_spec("./alarms.yaml", environ={})
     rendered = [render_alarms(s, s.environment("development")) for s in (relative, absolute, dotted)]
     assert rendered[0] == rendered[1] == rendered[2]
+
+
+def _by_name(alarms, suffix):
+    return next(a for a in alarms if a["AlarmName"].endswith(suffix))
+
+
+def _stats(alarm):
+    return {q["Id"]: (q["MetricStat"]["Metric"]["MetricName"], dict((d["Name"], d["Value"]) for d in q["MetricStat"]["Metric"]["Dimensions"]), q["MetricStat"]["Stat"]) for q in alarm["Metrics"] if "MetricStat" in q}
+
+
+def test_unsettled_mints_count_waiting_processing_and_retry(rendered):
+    _, alarms = rendered
+    alarm = _by_name(alarms, "hokusai-mint_requests-queue-depth-unsettled")
+    assert "MetricName" not in alarm and "Period" not in alarm
+    assert _stats(alarm) == {
+        "waiting": ("QueueDepth", {"Environment": "development", "Queue": "hokusai:mint_requests"}, "Maximum"),
+        "in_flight": ("InFlightDepth", {"Environment": "development", "Queue": "hokusai:mint_requests"}, "Maximum"),
+        "retry": ("DelayedTotal", {"Environment": "development", "Queue": "hokusai:mint_requests:retry"}, "Maximum"),
+    }
+    (result,) = [q for q in alarm["Metrics"] if q["ReturnData"]]
+    assert result["Expression"] == "waiting + FILL(in_flight, 0) + FILL(retry, 0)"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"]) == (1, "GreaterThanOrEqualToThreshold", 3)
+    assert {q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q} == {300}
+    # The critical tier stays on QueueDepth alone, as the mint queue's own alarm was.
+    assert _by_name(alarms, "hokusai-mint_requests-queue-depth-critical")["MetricName"] == "QueueDepth"
+
+
+def test_read_errors_sum_both_error_metrics(rendered):
+    _, alarms = rendered
+    alarm = _by_name(alarms, "hokusai-model_ready_queue-read-errors-warning")
+    assert {name for name, _, _ in _stats(alarm).values()} == {"QueueReadErrors", "MessageParseErrors"}
+    assert [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]] == ["queue_read_errors + FILL(message_parse_errors, 0)"]
+    assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-warning"]
+    assert "blind" in alarm["AlarmDescription"] and "runbooks.md#read-errors" in alarm["AlarmDescription"]
+
+
+def test_stuck_processing_counts_only_idle_periods(rendered):
+    _, alarms = rendered
+    for queue in ("hokusai-model_ready_queue", "hokusai-mint_requests"):
+        alarm = _by_name(alarms, f"{queue}-in-flight-depth-warning")
+        assert {i: (name, stat) for i, (name, _, stat) in _stats(alarm).items()} == {"in_flight": ("InFlightDepth", "Minimum"), "waiting": ("QueueDepth", "Maximum")}
+        assert [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]] == ["IF(FILL(waiting, 0) == 0, in_flight, 0)"]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (0, "GreaterThanThreshold", 6, 6)
+
+
+def test_one_dead_letter_pages_once(rendered):
+    _, alarms = rendered
+    critical = "arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"
+    for queue in ("hokusai-model_ready_queue", "hokusai-mint_requests"):
+        paging = [a["AlarmName"] for a in alarms if queue + "-dead-letter" in a["AlarmName"] and critical in a["AlarmActions"]]
+        assert paging == [f"hokusai-queues-development-{queue}-dead-letter-arrivals-critical"]

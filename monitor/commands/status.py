@@ -78,6 +78,7 @@ KIND_LABELS = {
     AlarmKind.CONSUMER_GROUP_LAG: "lag",
     AlarmKind.STUCK_PENDING: "stuck",
     AlarmKind.DELAYED_OVERDUE: "overdue",
+    AlarmKind.READ_ERRORS: "unreadable",
 }
 
 # ANSI styles, used only when stdout is a terminal and NO_COLOR is not set.

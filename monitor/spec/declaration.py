@@ -17,9 +17,11 @@ from monitor.spec.kinds import (
     Severity,
     TreatMissingData,
 )
+from monitor.spec import runbooks
 from monitor.spec.schema import Bool, Field, ListOf, Num, Obj, Str
 from monitor.spec.sources import (
     OldestEnd,
+    QueuePart,
     ScoreUnit,
     TimestampFormat,
 )
@@ -42,7 +44,6 @@ DEFAULT_EVALUATION_PERIODS = 1
 
 _SLUG = r"[a-z][a-z0-9-]*"
 _TIER = r"[a-z][a-z0-9_-]*"
-_URL = r"https?://\S+"
 _SNS_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?"
 _LAMBDA_ARN = r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?"
 _SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+"
@@ -70,8 +71,20 @@ def _tier_schema() -> Obj:
             "datapoints_to_alarm": Field(Num(integer=True, minimum=1, doc="M: how many of the N periods must breach (default N).")),
             "treat_missing_data": Field(Str(enum=tuple(t.value for t in TreatMissingData), doc="What a period without data counts as.")),
             "enabled": Field(Bool(doc="false removes this tier (for one queue, or everywhere when set in defaults).")),
-            "runbook": Field(Str(pattern=_URL, pattern_hint="an http(s) URL", doc="Runbook link, written into the alarm description.")),
+            "runbook": Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT, doc="Runbook for this tier, written into the alarm description: a URL, or #section of the shipped docs/runbooks.md.")),
             "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),
+            "only_when_idle": Field(
+                Bool(
+                    doc="in_flight_depth only: count in-flight messages only in periods when nothing waited (Maximum QueueDepth 0), so consumers busy with a backlog do not fire it and a message left by a crashed worker does."
+                )
+            ),
+            "parts": Field(
+                ListOf(
+                    Str(enum=tuple(p.value for p in QueuePart)),
+                    min_items=1,
+                    doc="queue_depth only: the parts of the queue this tier counts, summed with metric math: waiting (QueueDepth, the default), in_flight (InFlightDepth, needs 'processing'), retry (DelayedTotal of the queue's 'retry' set).",
+                )
+            ),
         },
     )
 
@@ -95,8 +108,8 @@ _QUEUE_READ_FIELDS = {
 }
 
 _RUNBOOKS = Obj(
-    doc="A runbook URL per alarm kind.",
-    fields={kind.value: Field(Str(pattern=_URL, pattern_hint="an http(s) URL")) for kind in AlarmKind},
+    doc="A runbook per alarm kind: a URL, or #section of the shipped docs/runbooks.md (named without a link until it is published).",
+    fields={kind.value: Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT)) for kind in AlarmKind},
 )
 
 _QUEUE = Obj(
@@ -107,6 +120,10 @@ _QUEUE = Obj(
         "description": Field(Str(max_length=300)),
         "processing": Field(Str(doc="The processing (in-flight) list, where consumers move messages they work on."), nullable=True),
         "dead_letter": Field(Str(doc="The dead-letter list."), nullable=True),
+        "retry": Field(
+            Str(doc="The sorted set where failed jobs wait before they are pushed back (declare it under 'delayed' too); a queue_depth tier can count it with parts: [retry]."),
+            nullable=True,
+        ),
         **_QUEUE_READ_FIELDS,
         "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target holds it (default: the environment's first).")),
         "alarms": Field(_alarms_schema(QUEUE_KINDS)),

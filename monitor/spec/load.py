@@ -82,9 +82,11 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         patterns = self._patterns(data.get("patterns") or [], queue_defaults, collector)
         streams = self._streams(data.get("streams") or [], default_alarms, runbooks, collector)
         delayed = self._delayed(data.get("delayed") or [], default_alarms, runbooks, collector)
+        self._check_retry_sets(data.get("queues") or [], delayed)
         target_alarms = tuple(
             self._rules(("target_alarms",), {}, data.get("target_alarms") or {}, TARGET_KINDS, runbooks, collector, needs=lambda _: True)
         )
+        self._runbook_warnings()
         environments = self._environments(data.get("environments") or {})
         self._check_tags(data.get("tags") or {})
         self._check_targets(data, queues, patterns, environments)

@@ -16,6 +16,7 @@ from monitor.spec.kinds import (
 from monitor.spec.sources import (
     DelayedSource,
     OldestEnd,
+    QueuePart,
     QueueSource,
     StreamSource,
     TimestampFormat,
@@ -94,6 +95,8 @@ class AlarmRule:
     treat_missing_data: TreatMissingData
     runbook: str | None = None
     description: str = ""
+    parts: tuple[QueuePart, ...] = ()  # queue_depth only: the parts summed; () = the kind's metric alone
+    only_when_idle: bool = False  # in_flight_depth only: count periods in which nothing waited
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Queue:
     alarms: tuple[AlarmRule, ...] = ()
     description: str = ""
     target: str | None = None  # the Redis target's name; None: the environment's first
+    retry: str | None = None  # the key of a `delayed` sorted set where failed jobs wait to come back
 
     @property
     def processing(self) -> str | None:
