@@ -144,6 +144,24 @@ def test_the_table_shows_trends_at_80_columns(shipped, unicode):
     assert ("█▇▆▅▄▃▂▁   -57" if unicode else "#*+=:-._   -57") in mint
 
 
+@pytest.mark.parametrize(
+    "width, columns",
+    [
+        (200, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]),
+        (100, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "ALARMS"]),  # optional columns go before keys are cut
+        (80, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "ALARMS"]),  # then keys are cut, and the trend stays
+        (64, ["QUEUE", "DEPTH", "OLDEST", "ALARMS"]),
+        (60, ["QUEUE", "DEPTH", "ALARMS"]),
+    ],
+)
+def test_columns_make_way_in_order(shipped, width, columns):
+    spec, env = shipped
+    lines = status.render_table(literal_report(spec, env), width=width, unicode=True).splitlines()
+    assert re.split(r"\s{2,}", lines[1]) == columns
+    keys_whole = any(line.startswith(MODEL) for line in lines)
+    assert keys_whole == (width >= 100)
+
+
 def test_wide_tables_show_the_age_trend_too(shipped):
     spec, env = shipped
     text = status.render_table(literal_report(spec, env), width=200, unicode=True)

@@ -582,8 +582,10 @@ def _fit_widths(natural: list[int], width: int | None, drops: Sequence[tuple[int
     for number, drop in enumerate(steps):
         if drop is not None:
             kept.remove(drop)
-        floors = [min(natural[queue], QUEUE_KEEP_WIDTH)] if number < shorten_after else []
-        for queue_floor in (*floors, min(natural[queue], QUEUE_MIN_WIDTH)):
+        floors = [min(natural[queue], QUEUE_KEEP_WIDTH)]
+        if number >= shorten_after:
+            floors.append(min(natural[queue], QUEUE_MIN_WIDTH))
+        for queue_floor in floors:
             room = width - sum(natural[i] for i in kept if i not in (queue, alarms)) - len(_GAP) * (len(kept) - 1)
             widths[queue] = min(natural[queue], max(queue_floor, room - alarms_floor))
             widths[alarms] = min(natural[alarms], room - widths[queue])
