@@ -210,9 +210,6 @@ def _delayed_widgets(spec: Spec, env: Environment, region: str, item: DelayedQue
     ]
 
 
-PATTERN_WIDGETS = 3  # keys matched, depth (sum and deepest), oldest age
-
-
 def _pattern_widgets(spec: Spec, env: Environment, region: str, pattern: Pattern) -> list[Widget]:
     """A pattern's aggregates over the keys it matched (no alarms watch them)."""
     glob = pattern.pattern
