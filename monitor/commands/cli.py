@@ -117,7 +117,16 @@ def cmd_status(args: argparse.Namespace) -> ExitStatus:
     from monitor.cloudwatch import clients as aws
 
     cloudwatch = aws.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url).cloudwatch
-    return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch)
+    return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch, since=args.since)
+
+
+def _since(text: str):
+    from monitor.commands.status import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_seconds(text: str) -> float:
@@ -381,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_aws_args(p)
     p.add_argument("--watch", type=_positive_seconds, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     p.add_argument("--output", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--since", type=_since, default="30m", metavar="DURATION", help="trend window: sparkline and change over e.g. 30m (default), 2h, 1d"
+    )
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec (for editors)")
