@@ -49,7 +49,8 @@ class AlarmRules:
             base = defaults.get(name) or {}
             own = overrides.get(name) or {}
             if own and not needs(kind):
-                self.error(path + (name,), f"a {name} alarm needs the queue's '{kind.info.needs}' list, which is not set")
+                what = f"the queue's '{kind.info.needs}' list, which is not set" if kind.info.needs else "an enqueue time, which this queue's jobs do not carry"
+                self.error(path + (name,), f"a {name} alarm needs {what}")
                 continue
             if not needs(kind):
                 continue
