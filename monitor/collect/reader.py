@@ -24,7 +24,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import redis
 
@@ -239,8 +239,7 @@ def overdue_op(source: KeySource, now: float) -> CountOp | None:
     return None if bounds is None else ("Z", source.key, *bounds)
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
+class _Plan(NamedTuple):  # a tuple: made for every queue on every run, and a frozen dataclass costs twice as much
     """What to send for one queue: its count operations per part, and how to find its oldest job's time."""
 
     source: QueueSource
@@ -268,6 +267,8 @@ class _Plan:
 
 def plan(source: QueueSource, now: float) -> _Plan:
     """The reads one queue needs at `now` (pure)."""
+    if not (source.waiting or source.in_flight or source.dead or source.delayed or source.time):
+        return _list_plan(source)
     parts = source.parts()
     first = parts.waiting[0]
     gate = count_op(first, now)
@@ -282,6 +283,19 @@ def plan(source: QueueSource, now: float) -> _Plan:
     counted = [tuple(count_op(s, now) for s in part) for part in parts[:4]]
     every = tuple(dict.fromkeys(op for part in counted + [overdue] for op in part))
     return _Plan(source, parts.time, *counted, overdue, gate, peek, at, every)
+
+
+def _list_plan(source: QueueSource) -> _Plan:
+    """plan() of a plain list queue (every pattern's, most declared ones), without the KeySource objects
+    of its implied parts: built once per queue per run, for 100k queues. Not cached: a cache of 100k
+    plans would cost tens of MB, and a pattern's sources are new objects every run."""
+    waiting = ("L", source.key, "", "")
+    in_flight = (("L", source.processing_key, "", ""),) if source.processing_key else ()
+    dead = (("L", source.dead_letter_key, "", ""),) if source.dead_letter_key else ()
+    every = (waiting, *in_flight, *dead)
+    if len(set(every)) < len(every):  # a list named twice is counted once, as plan() does
+        every = tuple(dict.fromkeys(every))
+    return _Plan(source, source.time_source(), (waiting,), in_flight, dead, (), (), waiting, "l", source.oldest_end.indexes, every)
 
 
 @dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
@@ -437,6 +451,7 @@ def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) 
                 if op[0] == "Z":
                     zb += op[2:]
     gates, peeks, ranges, chosen = [], [], [], []
+    texts: dict[int, str] = {}  # recipe text by id of the TimeSource: plain queues share one, and its JSON is made once
     for p in part:
         gates.append(ops[p.gate])
         if p.peek == "l":
@@ -445,7 +460,9 @@ def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) 
             peeks.append(p.peek)
             if p.peek == "z":
                 ranges += p.at
-        recipe = json.dumps(p.recipe(), ensure_ascii=False)
+        recipe = texts.get(id(p.time))
+        if recipe is None:
+            recipe = texts[id(p.time)] = json.dumps(p.recipe(), ensure_ascii=False)
         chosen.append(recipes.setdefault(recipe, len(recipes) + 1))
     body = (
         '{"k":%s,"o":"%s","ok":%s,"zb":%s,"g":%s,"e":"%s","zr":%s,"r":[%s],"ri":%s,"m":%d,"x":%d}'
@@ -486,9 +503,12 @@ def _run_script(client, batch: Sequence[_Plan], trips: _RoundTrips, max_decode: 
         statuses, texts = decoded["s"], decoded["t"]
         at = 0
         for p in part:
-            width = len(p.at) if p.peek == "l" else 1
-            outcomes.append(list(zip(statuses[at : at + width], texts[at : at + width])))
-            at += width
+            if p.peek == "l" and len(p.at) == 2:
+                outcomes.append(((statuses[at], texts[at]), (statuses[at + 1], texts[at + 1])))
+                at += 2
+            else:
+                outcomes.append(((statuses[at], texts[at]),))
+                at += 1
     return counts, outcomes
 
 
@@ -632,10 +652,23 @@ def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> l
 
 
 def _sum(ops: Sequence[CountOp], counts) -> int | None:
-    values = [counts.get(op, UNREAD) for op in ops]
-    if not values or any(not isinstance(v, int) for v in values):
+    if not ops:
         return None
-    return sum(values)
+    total = 0
+    for op in ops:
+        value = counts.get(op, UNREAD)
+        if not isinstance(value, int):
+            return None
+        total += value
+    return total
+
+
+def _all_counted(ops: Sequence[CountOp], counts) -> bool:
+    """True when every operation has a count (the common case: nothing to report)."""
+    for op in ops:
+        if type(counts.get(op)) is not int:  # noqa: E721 (bool is no count)
+            return False
+    return True
 
 
 def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int) -> QueueReading:
@@ -643,8 +676,8 @@ def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int
     source = p.source
     wrong_type: tuple[str, ...] = ()
     unread: tuple[str, ...] = ()
-    values = [counts.get(op, UNREAD) for op in p.ops]
-    if not all(type(v) is int for v in values):  # noqa: E721 (bool is no count; the common case stays fast)
+    if not _all_counted(p.ops, counts):
+        values = [counts.get(op, UNREAD) for op in p.ops]
         wrong_type = tuple(dict.fromkeys(op[1] for op, v in zip(p.ops, values) if v is None))
         unread = tuple(dict.fromkeys(op[1] for op, v in zip(p.ops, values) if v is UNREAD))
     depth = _sum(p.waiting, counts)
