@@ -293,8 +293,8 @@ def _list_plan(source: QueueSource) -> _Plan:
     in_flight = (("L", source.processing_key, "", ""),) if source.processing_key else ()
     dead = (("L", source.dead_letter_key, "", ""),) if source.dead_letter_key else ()
     every = (waiting, *in_flight, *dead)
-    if len(set(every)) < len(every):  # a list named twice is counted once, as plan() does
-        every = tuple(dict.fromkeys(every))
+    if source.processing_key == source.key or (source.dead_letter_key and source.dead_letter_key in (source.key, source.processing_key)):
+        every = tuple(dict.fromkeys(every))  # a list named twice is counted once, as plan() does
     return _Plan(source, source.time_source(), (waiting,), in_flight, dead, (), (), waiting, "l", source.oldest_end.indexes, every)
 
 
@@ -684,21 +684,21 @@ def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int
     age = reason = None
     if depth is not None and p.peek != "n":
         time = p.time
-        times, reasons = [], []
+        oldest = None  # both ends read: the older one counts
         for status, text in outcomes:
             if time.kind is TimeKind.SCORE and status == NUMBER:
-                times.append(time.scale.seconds(float(text)))
-                continue
-            at, why = peek_time(status, text, time.field, time.format, prefix_bytes)
+                at, why = time.scale.seconds(float(text)), None
+            else:
+                at, why = peek_time(status, text, time.field, time.format, prefix_bytes)
             if at is not None:
-                times.append(at)
-            elif why is not None:
-                reasons.append(why)
-        reason = reasons[0] if reasons else None
+                if oldest is None or at < oldest:
+                    oldest = at
+            elif reason is None:
+                reason = why  # the first end's reason
         if reason is not None:
             age = None  # an end that cannot be read may hold the oldest job: no age rather than a low one
-        elif times:
-            age = age_seconds(min(times), now)  # both ends read: the older one counts
+        elif oldest is not None:
+            age = age_seconds(oldest, now)
         else:
             age = 0.0  # empty (or emptied between the count and the read)
     delayed = _sum(p.delayed, counts) if p.delayed else None
