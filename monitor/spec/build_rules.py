@@ -18,10 +18,10 @@ from monitor.spec.kinds import (
 from monitor.spec import runbooks as runbooks_ref
 from monitor.spec.model import AlarmRule, Collector
 from monitor.spec.sources import QueuePart
+from monitor.spec.windows import WindowKind, timezone_problem, wall_clock_period_problem
 
 # What a queue needs for each part a queue_depth tier may count (the queue field that must be set).
 PART_NEEDS = {QueuePart.WAITING: None, QueuePart.IN_FLIGHT: "processing", QueuePart.RETRY: "retry"}
-from monitor.spec.windows import WindowKind, timezone_problem, wall_clock_period_problem
 
 
 class AlarmRules:
