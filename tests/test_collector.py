@@ -132,10 +132,16 @@ def test_bare_host_redis_url_as_hokusai_config_reads_it(redis_password, redis_tl
 
 def test_tls_client_against_a_plain_server_is_a_tls_failure(redis_plain):
     # The plain server never answers the ClientHello (unless it happens to hold a newline, when it
-    # answers -ERR and the handshake fails at once): either way the reason is tls, not timeout.
+    # answers -ERR and the handshake fails at once); it answers a plain-text PING, so: tls.
     for _ in range(3):
         summary = make_collector(redis_plain, environ={"REDIS_TLS_ENABLED": "true"}).run()
         assert (summary.connection_failure, summary.failure_reason) == (1, "tls"), summary.failure
+
+
+def test_tls_client_against_a_hung_server_is_a_timeout(hung_server):
+    # The handshake times out as against a plain-text server, but nothing answers plain text either.
+    summary = make_collector(hung_server, environ={"REDIS_TLS_ENABLED": "true", "REDIS_AUTH_TOKEN": "x" * 20}).run()
+    assert (summary.connection_failure, summary.failure_reason) == (1, "timeout"), summary.failure
 
 
 def test_acl_user_with_only_read_commands(redis_acl):

@@ -329,7 +329,7 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
         delayed = list(spec.delayed) if target.name == first else []
         if not (queues or streams or delayed):
             continue
-        token, where = None, target.name
+        token, where, settings = None, target.name, None
         try:
             settings = resolve_settings(env, spec.collector, environ, target)
             where = f"{target.name} ({settings.host}:{settings.port})"
@@ -362,7 +362,7 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
                 client.close()
         except (redis.RedisError, redis.exceptions.RedisClusterException, OSError, ConfigError) as exc:
             text = scrub(f"{type(exc).__name__}: {exc}", token)[:300]
-            raise RedisError(f"cannot read Redis {where}: {classify_failure(exc)}: {text}") from None
+            raise RedisError(f"cannot read Redis {where}: {classify_failure(exc, settings)}: {text}") from None
     return subjects
 
 
