@@ -27,6 +27,7 @@ from monitor.spec.model import DelayedQueue, Environment, Queue, Spec, Stream
 
 LOOKBACK = timedelta(minutes=15)  # how far back the latest datapoint is looked for
 QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData (the smallest)
+LATEST_ID_PREFIX = "latest_"  # GetMetricData ids of the one-minute latest-value queries beside wider series
 JSON_FORMAT_VERSION = 1  # bump when the JSON structure changes incompatibly
 DEFAULT_SINCE = timedelta(minutes=30)  # the trend window of --since
 MAX_SINCE = timedelta(days=15)  # CloudWatch keeps one-minute datapoints for 15 days
@@ -840,13 +841,22 @@ def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | 
     alarms = render_alarms(spec, env)
     queries = metric_queries(spec, env)
     period = trend_period(since)
+    requests = [q.request(spec, env, period) for q in queries]
+    # A wider period stamps each point with its start, often over LOOKBACK ago, and gives the
+    # Maximum over it: the latest value then needs one-minute queries of its own, in the same calls.
+    latest_ids: dict[str, str] = {}  # GetMetricData id of a one-minute query: the id of its series query
+    if period != QUERY_PERIOD:
+        latest_ids = {f"{LATEST_ID_PREFIX}{q.id}": q.id for q in queries}
+        requests += [{**q.request(spec, env), "Id": latest_id} for latest_id, q in zip(latest_ids, queries)]
     with translate_errors():
         states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in alarms])
         start = window_start(now, max(since, LOOKBACK), period)
-        series = fetch_series(cloudwatch, [q.request(spec, env, period) for q in queries], start=start, end=now)
+        found = fetch_series(cloudwatch, requests, start=start, end=now)
+    series = {query_id: points for query_id, points in found.items() if query_id not in latest_ids}
+    minutes = {latest_ids[query_id]: points for query_id, points in found.items() if query_id in latest_ids} if latest_ids else series
     region = cloudwatch.meta.region_name
     return build_report(
-        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(series, now=now), queries=queries, now=now,
+        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(minutes, now=now), queries=queries, now=now,
         series=series, since=since, period=period,
     )
 
