@@ -298,9 +298,27 @@ def test_terraform_dashboard_reads_the_account_from_data_sources():
 
 
 def test_unknown_parameter_is_refused_not_dropped():
-    future = {**DEPTH, "EvaluationWindow": {"SlidingWindow": {}}}
-    with pytest.raises(iac.IacError, match="EvaluationWindow has no Terraform argument"):
+    future = {**DEPTH, "FutureParameter": {"On": True}}
+    with pytest.raises(iac.IacError, match="FutureParameter has no Terraform argument"):
         iac.terraform_config([future], None)
+
+
+def test_a_wall_clock_window_renders_for_cloudformation_and_is_refused_plainly_for_terraform(tmp_path, capsys):
+    text = Path(SPEC).read_text()
+    spec = tmp_path / "wall.yaml"
+    marker = "      warning:\n        threshold: 0\n        period: 300\n        evaluation_periods: 6\n        only_when_idle: true\n"
+    assert marker in text
+    spec.write_text(text.replace(marker, marker + "        evaluation_window: wall_clock\n        timezone: Europe/Berlin\n"))
+    args = ["render", "--spec", str(spec), "--env", "development"]
+    assert main([*args, "--format", "cloudformation"]) == ExitStatus.SUCCESS
+    template = json.loads(capsys.readouterr().out)
+    windows = [r["Properties"]["EvaluationWindow"] for r in template["Resources"].values() if "EvaluationWindow" in r.get("Properties", {})]
+    assert windows and all(w == {"WallClockWindow": {"Timezone": "Europe/Berlin"}} for w in windows)
+    assert main([*args, "--format", "terraform"]) == ExitStatus.INVALID
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "aws_cloudwatch_metric_alarm has no evaluation-window argument" in out.err
+    assert "--format cloudformation" in out.err and "provision-alarms apply" in out.err
 
 
 def test_too_many_resources_for_one_template():

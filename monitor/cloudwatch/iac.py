@@ -278,6 +278,14 @@ def _tf_query(alarm: Mapping, query: Mapping) -> dict:
 
 
 def _tf_alarm(alarm: Mapping, addresses: Mapping[str, str]) -> dict:
+    if "EvaluationWindow" in alarm:
+        # The provider's aws_cloudwatch_metric_alarm has no evaluation-window argument (checked in
+        # its schema, internal/service/cloudwatch/metric_alarm.go); AWS::CloudWatch::Alarm has one.
+        raise IacError(
+            f"alarm {alarm['AlarmName']}: evaluation_window wall_clock cannot be rendered for Terraform: the AWS "
+            "provider's aws_cloudwatch_metric_alarm has no evaluation-window argument. Render --format cloudformation "
+            "(AWS::CloudWatch::Alarm has EvaluationWindow) or create the alarms with `provision-alarms apply`; nothing was rendered"
+        )
     arguments: dict[str, Any] = {}
     unknown = []
     for key, value in alarm.items():
