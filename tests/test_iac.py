@@ -15,7 +15,7 @@ import yaml
 
 from monitor.cloudwatch import iac
 from monitor.commands.cli import main
-from monitor.errors import ExitStatus
+from monitor.errors import ExitStatus, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = str(ROOT / "alarms.yaml")
@@ -206,6 +206,28 @@ def test_composite_depends_on_its_children_in_the_template_only():
     # Two children here; some-alarm-elsewhere and the suppressor live outside this template.
     assert composite["DependsOn"] == [ids[DEPTH["AlarmName"]], ids[ANOMALY["AlarmName"]]]
     assert iac.rule_children(COMPOSITE["AlarmRule"]) == [DEPTH["AlarmName"], ANOMALY["AlarmName"], "some-alarm-elsewhere"]
+
+
+def test_children_named_by_arn_are_depended_on_too():
+    arn = f"arn:aws:cloudwatch:us-east-1:111122223333:alarm:{DEPTH['AlarmName']}"
+    by_arn = {
+        **COMPOSITE,
+        "AlarmRule": f"ALARM({arn}) OR ALARM(\"{ANOMALY['AlarmName']}\")",
+        "ActionsSuppressor": f"arn:aws:cloudwatch:us-east-1:111122223333:alarm:{ANOMALY['AlarmName']}",
+    }
+    assert iac.rule_children(by_arn["AlarmRule"]) == [DEPTH["AlarmName"], ANOMALY["AlarmName"]]
+    template = iac.cloudformation_template([DEPTH, ANOMALY, by_arn], None, description="test")
+    ids = {r["Properties"].get("AlarmName"): rid for rid, r in template["Resources"].items()}
+    assert template["Resources"][ids[by_arn["AlarmName"]]]["DependsOn"] == [ids[DEPTH["AlarmName"]], ids[ANOMALY["AlarmName"]]]
+    config = iac.terraform_config([DEPTH, ANOMALY, by_arn], None)
+    composite = config["resource"][iac.TF_COMPOSITE_ALARM][by_arn["AlarmName"]]
+    assert composite["depends_on"] == [f"aws_cloudwatch_metric_alarm.{DEPTH['AlarmName']}", f"aws_cloudwatch_metric_alarm.{ANOMALY['AlarmName']}"]
+
+
+def test_a_malformed_alarm_rule_is_refused_with_its_position():
+    broken = {**COMPOSITE, "AlarmRule": "ALARM(a) AND"}
+    with pytest.raises(UsageError, match="AlarmRule at character 13"):
+        iac.cloudformation_template([broken], None, description="test")
 
 
 def test_anomaly_band_alarms_get_one_detector_each_metric():

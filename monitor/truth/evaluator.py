@@ -38,6 +38,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from monitor.cloudwatch.rules import State  # noqa: F401  (alarm states: shared with composite rules; re-exported)
 from monitor.errors import ExitStatus, MonitorError
 from monitor.spec.kinds import Comparison, TreatMissingData, period_words
 from monitor.spec.metrics import ENVIRONMENT
@@ -85,12 +86,6 @@ class InvalidAlarm(MonitorError, ValueError):
     """The alarm parameters are not a valid PutMetricAlarm request."""
 
     exit_status = ExitStatus.INVALID
-
-
-class State(str, enum.Enum):
-    OK = "OK"
-    ALARM = "ALARM"
-    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 
 
 class Statistic(str, enum.Enum):
