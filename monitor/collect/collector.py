@@ -35,7 +35,7 @@ from monitor.collect.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.collect.publish import Point, iter_datums, iter_emf_lines, put_metric_data
+from monitor.collect.publish import Point, iter_datums, iter_emf_lines, send_points
 from monitor.collect.queue_types import read_typed_queues
 from monitor.collect.reader import QueueReading, discover, read_queues
 from monitor.spec import metrics
@@ -91,10 +91,14 @@ def reading_points(reading: QueueReading) -> list[Point]:
     points = []
     if reading.depth is not None:
         points.append(Point(metrics.QUEUE_DEPTH, key, reading.depth))
-    if reading.source.processing_key and reading.in_flight is not None:
+    if reading.in_flight is not None:
         points.append(Point(metrics.IN_FLIGHT_DEPTH, key, reading.in_flight))
-    if reading.source.dead_letter_key and reading.dead_letter is not None:
+    if reading.dead_letter is not None:
         points.append(Point(metrics.DEAD_LETTER_DEPTH, key, reading.dead_letter))
+    if reading.delayed_total is not None:
+        points.append(Point(metrics.DELAYED_TOTAL, key, reading.delayed_total))
+    if reading.delayed_overdue is not None:
+        points.append(Point(metrics.DELAYED_OVERDUE, key, reading.delayed_overdue))
     if reading.oldest_age_seconds is not None:
         points.append(Point(metrics.OLDEST_MESSAGE_AGE, key, round(reading.oldest_age_seconds, 3)))
     points.append(Point(metrics.MESSAGE_PARSE_ERRORS, key, 1 if reading.parse_error else 0))
@@ -321,12 +325,12 @@ class Collector:
                 self.emit(line)
             summary.points = summary.published = counted.count
             return
-        data = iter_datums(counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution)
         if self.dry_run or self.cloudwatch is None:
-            self.last_datums = list(data)  # kept only when nothing is sent: for printing and inspection
+            # Kept only when nothing is sent: for printing and inspection.
+            self.last_datums = list(iter_datums(counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution))
             summary.points = counted.count
             return
-        report = put_metric_data(self.cloudwatch, self.spec.namespace, data)
+        report = send_points(self.cloudwatch, self.spec.namespace, counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution)
         summary.points = counted.count
         summary.published = report.published
         summary.put_requests = report.requests

@@ -81,15 +81,21 @@ def render_document(spec: Spec, env_name: str | None) -> dict:
     from monitor.cloudwatch.alarms import render_alarms
     from monitor.cloudwatch.dashboard import render_dashboard
 
+    from monitor.spec.presets import expansion
+
     env = spec.environment(env_name)
     name, body = render_dashboard(spec, env)
-    return {
+    document = {
         "spec": spec.path,
         "environment": env.name,
         "namespace": spec.namespace,
         "alarms": render_alarms(spec, env),
         "dashboard": {"name": name, "body": body},
     }
+    presets = [expansion(q) for q in spec.queues if q.framework]
+    if presets:
+        document["presets"] = presets  # what each framework queue reads
+    return document
 
 
 def cmd_render(args: argparse.Namespace) -> ExitStatus:
@@ -340,7 +346,13 @@ def cmd_explain(args: argparse.Namespace) -> ExitStatus:
     from monitor.truth import scenarios
 
     spec = load(args)
+    from monitor.spec.presets import expansion_text
+
     index = scenarios.AlarmIndex.build(spec, spec.environment(args.env))
+    if not args.alarms:
+        for queue in spec.queues:
+            if queue.framework:
+                sys.stdout.write(expansion_text(queue) + "\n")
     sys.stdout.write(scenarios.explain_text(index, index.select(args.alarms)))
     return ExitStatus.SUCCESS
 
