@@ -21,12 +21,14 @@ from monitor.cloudwatch.alarms import Alarm, alarm_metric, render_alarms
 from monitor.cloudwatch.dashboard import SEVERITY_ORDER, queue_rank
 from monitor.errors import ExitStatus
 from monitor.spec import metrics, naming
+from monitor.spec.durations import duration_seconds, format_age  # noqa: F401  (format_age: part of this module's API)
 from monitor.spec.kinds import AlarmKind, Severity
 from monitor.spec.metrics import Metric
 from monitor.spec.model import DelayedQueue, Environment, Queue, Spec, Stream
 
 LOOKBACK = timedelta(minutes=15)  # how far back the latest datapoint is looked for
 QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData (the smallest)
+LATEST_ID_PREFIX = "latest_"  # GetMetricData ids of the one-minute latest-value queries beside wider series
 JSON_FORMAT_VERSION = 1  # bump when the JSON structure changes incompatibly
 DEFAULT_SINCE = timedelta(minutes=30)  # the trend window of --since
 MAX_SINCE = timedelta(days=15)  # CloudWatch keeps one-minute datapoints for 15 days
@@ -352,27 +354,12 @@ def _alarm_group(alarm: Alarm) -> str | None:
 # ---------------------------------------------------------------- text (pure)
 
 
-def format_age(seconds: float | None) -> str:
-    """Human age in its two largest units: 45s, 15m 3s, 2h 5m, 3d 4h ('-' when unknown)."""
-    if seconds is None:
-        return "-"
-    total = max(0, int(seconds))
-    units = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"))
-    for (size, name), (small_size, small_name) in zip(units, units[1:]):
-        if total >= size:
-            first, rest = divmod(total, size)
-            second = rest // small_size
-            return f"{first}{name} {second}{small_name}" if second else f"{first}{name}"
-    return f"{total}s"
-
-
 def parse_since(text: str) -> timedelta:
     """'30m', '2h', '1h30m', '90s', '1d' as a duration, at most MAX_SINCE; ValueError saying what is allowed."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    parts = re.findall(r"(\d+)([smhd])", text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise ValueError(f"'{text}' is not a duration: write a number and a unit (s, m, h, d), e.g. 30m, 2h, 1h30m")
-    since = timedelta(seconds=sum(int(n) * units[u] for n, u in parts))
+    since = timedelta(seconds=seconds)
     if not timedelta(minutes=1) <= since <= MAX_SINCE:
         raise ValueError(f"'{text}': the trend window is 1m to {format_age(MAX_SINCE.total_seconds())} (CloudWatch keeps one-minute data that long)")
     return since
@@ -840,13 +827,22 @@ def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | 
     alarms = render_alarms(spec, env)
     queries = metric_queries(spec, env)
     period = trend_period(since)
+    requests = [q.request(spec, env, period) for q in queries]
+    # A wider period stamps each point with its start, often over LOOKBACK ago, and gives the
+    # Maximum over it: the latest value then needs one-minute queries of its own, in the same calls.
+    latest_ids: dict[str, str] = {}  # GetMetricData id of a one-minute query: the id of its series query
+    if period != QUERY_PERIOD:
+        latest_ids = {f"{LATEST_ID_PREFIX}{q.id}": q.id for q in queries}
+        requests += [{**q.request(spec, env), "Id": latest_id} for latest_id, q in zip(latest_ids, queries)]
     with translate_errors():
         states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in alarms])
         start = window_start(now, max(since, LOOKBACK), period)
-        series = fetch_series(cloudwatch, [q.request(spec, env, period) for q in queries], start=start, end=now)
+        found = fetch_series(cloudwatch, requests, start=start, end=now)
+    series = {query_id: points for query_id, points in found.items() if query_id not in latest_ids}
+    minutes = {latest_ids[query_id]: points for query_id, points in found.items() if query_id in latest_ids} if latest_ids else series
     region = cloudwatch.meta.region_name
     return build_report(
-        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(series, now=now), queries=queries, now=now,
+        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(minutes, now=now), queries=queries, now=now,
         series=series, since=since, period=period,
     )
 
