@@ -2,7 +2,8 @@
 
 The core is pure (`metric_queries`, `build_report`, `render_table`, `report_json`, `format_age`,
 `sparkline`); `collect_status` is the thin layer that asks CloudWatch, with a client it is handed.
-The latest values and the trends come from the same GetMetricData calls (500 series a call).
+The latest values and the trends come from batched GetMetricData calls (500 series a call, never one per
+queue); a trend wider than one-minute points takes one more batch for the latest values.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from monitor.spec.model import DelayedQueue, Environment, Queue, Spec, Stream
 
 LOOKBACK = timedelta(minutes=15)  # how far back the latest datapoint is looked for
 QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData (the smallest)
-LATEST_ID_PREFIX = "latest_"  # GetMetricData ids of the one-minute latest-value queries beside wider series
 JSON_FORMAT_VERSION = 1  # bump when the JSON structure changes incompatibly
 DEFAULT_SINCE = timedelta(minutes=30)  # the trend window of --since
 MAX_SINCE = timedelta(days=15)  # CloudWatch keeps one-minute datapoints for 15 days
@@ -828,18 +828,16 @@ def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | 
     queries = metric_queries(spec, env)
     period = trend_period(since)
     requests = [q.request(spec, env, period) for q in queries]
-    # A wider period stamps each point with its start, often over LOOKBACK ago, and gives the
-    # Maximum over it: the latest value then needs one-minute queries of its own, in the same calls.
-    latest_ids: dict[str, str] = {}  # GetMetricData id of a one-minute query: the id of its series query
-    if period != QUERY_PERIOD:
-        latest_ids = {f"{LATEST_ID_PREFIX}{q.id}": q.id for q in queries}
-        requests += [{**q.request(spec, env), "Id": latest_id} for latest_id, q in zip(latest_ids, queries)]
     with translate_errors():
         states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in alarms])
-        start = window_start(now, max(since, LOOKBACK), period)
-        found = fetch_series(cloudwatch, requests, start=start, end=now)
-    series = {query_id: points for query_id, points in found.items() if query_id not in latest_ids}
-    minutes = {latest_ids[query_id]: points for query_id, points in found.items() if query_id in latest_ids} if latest_ids else series
+        series = fetch_series(cloudwatch, requests, start=window_start(now, max(since, LOOKBACK), period), end=now)
+        minutes = series
+        if period != QUERY_PERIOD:
+            # A wider period stamps each point with its start, often over LOOKBACK ago, and gives the
+            # Maximum over it: the latest values come from one-minute queries over LOOKBACK only, in
+            # calls of their own (500 queries each), so a long window never fetches minutes it won't show.
+            latest = [q.request(spec, env) for q in queries]
+            minutes = fetch_series(cloudwatch, latest, start=window_start(now, LOOKBACK, QUERY_PERIOD), end=now)
     region = cloudwatch.meta.region_name
     return build_report(
         spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(minutes, now=now), queries=queries, now=now,
