@@ -13,7 +13,7 @@ from monitor.spec.kinds import PERCENTILE_PATTERN, AlarmKind, period_words
 from monitor.spec.metrics import Metric
 from monitor.spec.model import AlarmRule, Environment, Queue, Spec, group_subject
 from monitor.spec.sources import QueuePart
-from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind
+from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind, window_field
 
 Alarm = dict[str, Any]  # PutMetricAlarm keyword arguments, Tags included
 
@@ -99,14 +99,8 @@ def condition_words(rule: AlarmRule) -> str:
 
 
 def evaluation_window(rule: AlarmRule) -> dict | None:
-    """PutMetricAlarm's EvaluationWindow for the rule, or None for the default sliding window.
-
-    The default is left out rather than sent as {"SlidingWindow": {}}: both mean the same to
-    CloudWatch, and alarms made before the field existed stay unchanged to plan.
-    """
-    if rule.evaluation_window is WindowKind.SLIDING:
-        return None
-    return {"WallClockWindow": {"Timezone": rule.timezone} if rule.timezone else {}}
+    """PutMetricAlarm's EvaluationWindow for the rule, or None for the default sliding window."""
+    return window_field(rule.evaluation_window, rule.timezone)
 
 
 def _description(spec: Spec, env: Environment, subject: str, rule: AlarmRule) -> str:
