@@ -20,6 +20,7 @@ Two paths give identical readings:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -255,14 +256,18 @@ class _Plan(NamedTuple):  # a tuple: made for every queue on every run, and a fr
 
     ops: tuple[CountOp, ...]  # all of the above, each once
 
-    def recipe(self) -> list:
-        time = self.time
-        if time.kind is TimeKind.HASH_FIELD:
-            before, _, after = (time.key_template or "").partition("{id}")
-            return ["h", time.field, before, after]
-        if time.kind is TimeKind.HASH_JSON:
-            return ["d", time.field, time.key_template]
-        return [{TimeKind.ELEMENT: "e", TimeKind.SCORE: "s"}.get(time.kind, "j"), time.field]
+
+@functools.lru_cache(maxsize=1024)  # presets make a TimeSource per queue, alike but for nothing that matters here
+def _recipe(kind: TimeKind, field: str, key_template: str | None) -> str:
+    """The script's recipe (see SCRIPT) for a time source, as JSON text."""
+    if kind is TimeKind.HASH_FIELD:
+        before, _, after = (key_template or "").partition("{id}")
+        recipe = ["h", field, before, after]
+    elif kind is TimeKind.HASH_JSON:
+        recipe = ["d", field, key_template]
+    else:
+        recipe = [{TimeKind.ELEMENT: "e", TimeKind.SCORE: "s"}.get(kind, "j"), field]
+    return json.dumps(recipe, ensure_ascii=False)
 
 
 def plan(source: QueueSource, now: float) -> _Plan:
@@ -270,18 +275,17 @@ def plan(source: QueueSource, now: float) -> _Plan:
     if not (source.waiting or source.in_flight or source.dead or source.delayed or source.time):
         return _list_plan(source)
     parts = source.parts()
-    first = parts.waiting[0]
-    gate = count_op(first, now)
+    counted = [tuple([count_op(s, now) for s in part]) if part else () for part in parts[:4]]
+    first, gate = parts.waiting[0], counted[0][0]
     peek, at = "n", ()
     if parts.time.kind is not TimeKind.NONE:
         if first.type is KeyType.LIST:
             peek, at = "l", source.oldest_end.indexes
         elif first.type is KeyType.ZSET:
             peek, at = "z", first.bounds(now) or ("-inf", "+inf")
-    overdue = tuple(overdue_op(s, now) for s in parts.delayed)
+    overdue = tuple([overdue_op(s, now) for s in parts.delayed])
     overdue = overdue if all(overdue) else ()
-    counted = [tuple(count_op(s, now) for s in part) for part in parts[:4]]
-    every = tuple(dict.fromkeys(op for part in counted + [overdue] for op in part))
+    every = tuple(dict.fromkeys([op for part in counted for op in part] + list(overdue)))
     return _Plan(source, parts.time, *counted, overdue, gate, peek, at, every)
 
 
@@ -451,7 +455,7 @@ def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) 
                 if op[0] == "Z":
                     zb += op[2:]
     gates, peeks, ranges, chosen = [], [], [], []
-    texts: dict[int, str] = {}  # recipe text by id of the TimeSource: plain queues share one, and its JSON is made once
+    texts: dict[int, str] = {}  # recipe text by id of the TimeSource: plain queues share one
     for p in part:
         gates.append(ops[p.gate])
         if p.peek == "l":
@@ -462,7 +466,8 @@ def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) 
                 ranges += p.at
         recipe = texts.get(id(p.time))
         if recipe is None:
-            recipe = texts[id(p.time)] = json.dumps(p.recipe(), ensure_ascii=False)
+            time = p.time
+            recipe = texts[id(time)] = _recipe(time.kind, time.field, time.key_template)
         chosen.append(recipes.setdefault(recipe, len(recipes) + 1))
     body = (
         '{"k":%s,"o":"%s","ok":%s,"zb":%s,"g":%s,"e":"%s","zr":%s,"r":[%s],"ri":%s,"m":%d,"x":%d}'
