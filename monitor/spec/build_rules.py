@@ -10,6 +10,8 @@ from monitor.spec.declaration import (
     MAX_EVALUATION_SECONDS_SHORT,
 )
 from monitor.spec.kinds import (
+    ANOMALY_KINDS,
+    MAX_DRAIN_ESTIMATE_SECONDS,
     AlarmKind,
     Comparison,
     Severity,
@@ -122,6 +124,16 @@ class AlarmRules:
             return
         if not upward:
             self.error(path + ("comparison",), f"a {kind.value} alarm fires when the value grows: use > or >=")
+            return
+        if kind in ANOMALY_KINDS:
+            if threshold <= 0:
+                self.error(where, f"found {threshold:g}; an anomaly band's width is a number of standard deviations above 0 (2 is usual)")
+            return
+        if kind is AlarmKind.TIME_TO_DRAIN and threshold >= MAX_DRAIN_ESTIMATE_SECONDS:
+            self.error(
+                where,
+                f"found {threshold:g}; the estimate is capped at {MAX_DRAIN_ESTIMATE_SECONDS} seconds (a stalled or growing queue), so the alarm could never fire: use less",
+            )
             return
         if kind is AlarmKind.CONNECTION_FAILURE and not (
             (comparison is Comparison.GE and 0 < threshold <= 1) or (comparison is Comparison.GT and 0 <= threshold < 1)
