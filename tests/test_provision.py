@@ -325,7 +325,7 @@ def test_reads_page_100_at_a_time_beyond_100_alarms(aws_credentials):  # noqa: F
     owned = [{"ResourceARN": a["AlarmArn"], "Tags": [{"Key": TAG_SPEC, "Value": OWNER}]} for a in alarms]
     with Stubber(cw) as cw_stub, Stubber(tagging) as tag_stub:
         for page, token in ((0, None), (1, "t1"), (2, "t2")):
-            expected = {"MaxRecords": 100, "AlarmNamePrefix": PREFIX, **({"NextToken": token} if token else {})}
+            expected = {"MaxRecords": 100, "AlarmNamePrefix": PREFIX, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], **({"NextToken": token} if token else {})}
             response = {"MetricAlarms": alarms[page * 100 : page * 100 + 100], **({"NextToken": f"t{page + 1}"} if page < 2 else {})}
             cw_stub.add_response("describe_alarms", response, expected)
         for page, token in ((0, None), (1, "p1"), (2, "p2")):

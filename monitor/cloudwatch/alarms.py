@@ -8,6 +8,7 @@ parameters the anomaly-band alarms need.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -63,9 +64,19 @@ def metric_alarms(alarms: Iterable[Alarm]) -> list[Alarm]:
     return [a for a in alarms if not is_composite(a)]
 
 
-def _is_percentile(statistic: str) -> bool:
-    import re
+# Alarm names in a composite AlarmRule: ALARM(name), OK("name"), INSUFFICIENT_DATA(arn).
+_RULE_CHILD = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*("?)(.+?)\1\s*\)')
 
+
+def composite_children(alarm: Mapping) -> list[str]:
+    """The alarm names a composite depends on: those its AlarmRule names, then its ActionsSuppressor."""
+    names = [m.group(2) for m in _RULE_CHILD.finditer(alarm.get("AlarmRule") or "")]
+    if alarm.get("ActionsSuppressor"):
+        names.append(alarm["ActionsSuppressor"])
+    return list(dict.fromkeys(n.split(":alarm:", 1)[-1] for n in names))
+
+
+def _is_percentile(statistic: str) -> bool:
     return re.fullmatch(PERCENTILE_PATTERN, statistic) is not None
 
 

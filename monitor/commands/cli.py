@@ -189,7 +189,7 @@ def _provision_plan(args: argparse.Namespace):
     live = cloudwatch.read_live(
         aws, desired, prefix=f"{spec.name_prefix}-{env.name}-", owner=owner, dashboard_name=dashboard[0], confirm_owned=args.prune
     )
-    result = plan(desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune).with_warnings(live.warnings)
+    result = plan(desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune, actual_detectors=live.detectors).with_warnings(live.warnings)
     if args.metric_check:
         result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))
     context = {"spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
