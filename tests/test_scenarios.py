@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.alarms import metric_alarms, render_alarms
 from monitor.errors import ExitStatus
 from monitor.spec.load import load_spec
 from monitor.spec.metrics import CONNECTION_FAILURE, QUEUE_DEPTH
@@ -174,7 +174,7 @@ expect:
         ("name: x\nenvironment: prod\nseries: {}\nexpect: [{none_in: ALARM}]\n", "environment: no environment 'prod' in"),
         (
             "name: x\nseries:\n  hokusai:model_ready_queu: {QueueDepth: '0x3'}\nexpect: [{none_in: ALARM}]\n",
-            "scenario.yaml:3:3: series.hokusai:model_ready_queu: unknown queue or target 'hokusai:model_ready_queu'; did you mean 'hokusai:model_ready_queue'? (allowed: hokusai:mint_requests, hokusai:model_ready_queue, redis:primary)",
+            "scenario.yaml:3:3: series.hokusai:model_ready_queu: unknown queue or target 'hokusai:model_ready_queu'; did you mean 'hokusai:model_ready_queue'? (allowed: hokusai:mint_requests, hokusai:model_ready_queue, redis:primary;",
         ),
         (
             "name: x\nseries:\n  hokusai:mint_requests: {QueueDeph: '0x3'}\nexpect: [{none_in: ALARM}]\n",
@@ -237,7 +237,7 @@ def test_times_and_offsets():
 
 def test_evaluate_all_gives_final_states_and_reasons(spec):
     env = spec.environment("development")
-    alarms = render_alarms(spec, env)
+    alarms = metric_alarms(render_alarms(spec, env))
     start = DEFAULT_START_SECONDS
     depth = MetricKey.of(spec.namespace, QUEUE_DEPTH.name, QUEUE_DEPTH.dimensions("development", "hokusai:model_ready_queue"))
     failure = MetricKey.of(spec.namespace, CONNECTION_FAILURE.name, CONNECTION_FAILURE.dimensions("development", "primary"))
@@ -265,7 +265,7 @@ def test_samples_from_put_metric_data_entries():
 
 def test_alarm_references(spec):
     index = AlarmIndex.build(spec, spec.environment("development"))
-    assert len(index.alarms) == 13
+    assert len(index.alarms) == 18  # 15 metric alarms, 3 composites
     for ref in (
         DEPTH_CRITICAL,
         "hokusai:model_ready_queue/queue_depth/critical",
@@ -273,8 +273,10 @@ def test_alarm_references(spec):
     ):
         assert index.resolve(ref) == DEPTH_CRITICAL
     assert index.resolve("redis-primary/collector_heartbeat/critical") == index.resolve("target:primary/collector-heartbeat/critical")
-    assert len(index.select(["mint_requests"])) == 6
-    assert len(index.select([])) == 13
+    assert len(index.select(["mint_requests"])) == 8  # 7 tiers and the unhealthy composite
+    assert len(index.select([])) == 18
+    assert index.resolve("hokusai:mint_requests/unhealthy/critical") == "hokusai-queues-development-hokusai-mint_requests-unhealthy-critical"
+    assert index.resolve("redis:primary/target_down/critical") == "hokusai-queues-development-redis-primary-target-down"
 
 
 def test_explain_command():

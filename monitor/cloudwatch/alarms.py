@@ -40,16 +40,16 @@ BAND_ID = "band"  # anomaly bands: ANOMALY_DETECTION_BAND(observed, width)
 ANOMALY_BAND_FUNCTION = "ANOMALY_DETECTION_BAND"
 
 
-def drain_expression(depth: str = DEPTH_ID, rate: str = RATE_ID, cap: int = MAX_DRAIN_ESTIMATE_SECONDS) -> str:
+def drain_expression(min_depth: float = 0, depth: str = DEPTH_ID, rate: str = RATE_ID, cap: int = MAX_DRAIN_ESTIMATE_SECONDS) -> str:
     """Seconds until empty at the current rate, as CloudWatch metric math (IF, comparisons, arithmetic).
 
-    0 when empty; depth / (0 - rate) while it shrinks; `cap` when it is stalled (rate 0), growing
+    0 when empty (at or below min_depth); depth / (0 - rate) while it shrinks; `cap` when it is stalled (rate 0), growing
     (rate > 0) or shrinking so slowly that the estimate would pass the cap. The comparison is
     written `depth < cap * (0 - rate)` so no near-zero rate is ever divided by: an absurd
     estimate cannot come out, and the alarm's threshold is always below the cap (the spec checks).
     """
     shrinking = f"(0 - {rate})"
-    return f"IF({depth} <= 0, 0, IF({rate} < 0, IF({depth} < {cap} * {shrinking}, {depth} / {shrinking}, {cap}), {cap}))"
+    return f"IF({depth} <= {min_depth:g}, 0, IF({rate} < 0, IF({depth} < {cap} * {shrinking}, {depth} / {shrinking}, {cap}), {cap}))"
 
 
 RATE_EXPRESSION = f"RATE({DEPTH_ID})"
@@ -86,7 +86,8 @@ def condition_words(rule: AlarmRule) -> str:
     if rule.kind is AlarmKind.DEAD_LETTER_ARRIVALS:
         what = f"the growth of {metric} from one period to the next"
     elif rule.kind is AlarmKind.TIME_TO_DRAIN:
-        what = f"the time the queue needs to empty at its current rate (from the {rule.statistic.lower()} {metric}; over {MAX_DRAIN_ESTIMATE_SECONDS}s when stalled or growing)"
+        floor = f", 0 at or below {rule.min_depth:g} messages" if rule.min_depth else ""
+        what = f"the time the queue needs to empty at its current rate (from the {rule.statistic.lower()} {metric}; {MAX_DRAIN_ESTIMATE_SECONDS}s when stalled or growing{floor})"
     elif rule.kind in ANOMALY_KINDS:
         periods = f"{rule.datapoints_to_alarm} of {rule.evaluation_periods} {period_words(rule.period)} periods"
         return f"the {rule.statistic.lower()} {metric} is above its anomaly band ({rule.threshold:g} standard deviations wide) in {periods}"
@@ -166,7 +167,7 @@ def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rul
         alarm["Metrics"] = [
             _metric_stat(spec, metric.name, dimensions, rule, DEPTH_ID, False),
             {"Id": RATE_ID, "Expression": RATE_EXPRESSION, "Label": "QueueDepth change per second", "ReturnData": False},
-            {"Id": DRAIN_ID, "Expression": drain_expression(), "Label": "Seconds until empty", "ReturnData": True},
+            {"Id": DRAIN_ID, "Expression": drain_expression(rule.min_depth), "Label": "Seconds until empty", "ReturnData": True},
         ]
     elif rule.kind in ANOMALY_KINDS:
         # Both queries return data and the band is the threshold, as PutMetricAlarm requires for

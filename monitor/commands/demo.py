@@ -116,11 +116,11 @@ def _reading_words(reading) -> str:
 
 def _published_samples(cloudwatch, alarms, start: datetime, end: datetime):
     """Every alarm's metric as the emulator holds it, per minute, for the offline evaluator."""
-    from monitor.cloudwatch.alarms import alarm_metric
+    from monitor.cloudwatch.alarms import alarm_metric, metric_alarms
     from monitor.cloudwatch.api import metric_data
     from monitor.truth.evaluator import MetricKey
 
-    keys = {alarm_metric(a) for a in alarms}
+    keys = {alarm_metric(a) for a in metric_alarms(alarms)}
     queries, ids = [], {}
     for index, (namespace, name, dims) in enumerate(sorted(keys)):
         ident = f"m{index}"

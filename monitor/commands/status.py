@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric, render_alarms
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, metric_alarms, render_alarms
 from monitor.cloudwatch.dashboard import SEVERITY_ORDER, queue_rank
 from monitor.errors import ExitStatus
 from monitor.spec import metrics, naming
@@ -248,9 +248,9 @@ def _alarm_status(alarm: Alarm, state: tuple[str, str] | None) -> tuple[str, Ala
     kind = AlarmKind(tags[naming.TAG_KIND])
     _, _, dims = alarm_metric(alarm)
     dims = dict(dims)
-    subject = dims.get(metrics.QUEUE, dims.get(metrics.TARGET))
+    subject = dims.get(metrics.QUEUE, dims.get(metrics.TARGET, dims.get(metrics.PATTERN)))
     name = alarm["AlarmName"]
-    tier = name.rsplit(f"-{kind.slug}-", 1)[-1]
+    tier = tags[naming.TAG_TIER]
     value, reason = state if state else (State.ABSENT.value, "not found in CloudWatch")
     return subject, AlarmStatus(name, kind, tier, Severity(tags[naming.TAG_SEVERITY]), State(value), reason)
 
@@ -270,7 +270,7 @@ def build_report(
     Scope = metrics.Scope
     by_subject: dict[tuple[Scope, str], list[AlarmStatus]] = {}
     by_group: dict[tuple[str, str], list[AlarmStatus]] = {}
-    for alarm in alarms:
+    for alarm in metric_alarms(alarms):  # a composite's state is its children's, shown with them
         subject, status = _alarm_status(alarm, states.get(alarm["AlarmName"]))
         group = _alarm_group(alarm)
         if group is None:

@@ -90,6 +90,8 @@ class AlarmRules:
         if datapoints > evaluation_periods:
             self.error(path + ("datapoints_to_alarm",), f"found {datapoints}; must be at most evaluation_periods ({evaluation_periods})")
         self._check_threshold(kind, comparison, threshold, path)
+        if "min_depth" in raw and kind is not AlarmKind.TIME_TO_DRAIN:
+            self.error(path + ("min_depth",), f"min_depth belongs to time_to_drain tiers; a {kind.value} alarm has no use for it")
         runbook = raw.get("runbook") or runbooks.get(kind.value)
         if not runbook:
             self.warnings.append(self.doc.problem(path, f"no runbook for this {kind.value} alarm (set runbooks.{kind.value})"))
@@ -110,6 +112,7 @@ class AlarmRules:
             treat_missing_data=TreatMissingData(raw.get("treat_missing_data", info.treat_missing_data.value)),
             runbook=runbook,
             description=raw.get("description", ""),
+            min_depth=float(raw.get("min_depth", 0)),
         )
 
     def _check_threshold(self, kind: AlarmKind, comparison: Comparison, threshold: float, path) -> None:

@@ -78,6 +78,7 @@ def _tier_schema() -> Obj:
             "enabled": Field(Bool(doc="false removes this tier (for one queue, or everywhere when set in defaults).")),
             "runbook": Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT, doc="Runbook for this tier, written into the alarm description: a URL, or #section of the shipped docs/runbooks.md.")),
             "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),
+            "min_depth": Field(Num(minimum=0, doc="time_to_drain only: a queue at or below this depth counts as drained (a small steady backlog is not an incident).")),
         },
     )
 

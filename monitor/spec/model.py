@@ -96,6 +96,7 @@ class AlarmRule:
     treat_missing_data: TreatMissingData
     runbook: str | None = None
     description: str = ""
+    min_depth: float = 0  # time_to_drain: at or below this depth the estimate is 0
 
 
 @dataclass(frozen=True)
