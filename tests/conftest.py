@@ -21,6 +21,8 @@ from support.servers import (
 
 from monitor.local import moto_cloudwatch
 from monitor.local.emulator import local_aws
+
+moto_cloudwatch.install()  # every test's emulator has composite alarms and anomaly detectors (also plain moto.mock_aws)
 from monitor.local.redis_server import LocalCluster, RedisServer, new_password
 
 

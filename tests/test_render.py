@@ -7,7 +7,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from monitor.cloudwatch.alarms import alarm_metric, render_alarms
+from monitor.cloudwatch.alarms import alarm_metric, composite_children, is_composite, metric_alarms, render_alarms
 from monitor.spec import metrics, naming
 from monitor.spec.load import load_spec
 
@@ -23,7 +23,7 @@ def rendered():
 def test_both_queues_get_all_four_kinds_plus_target_alarms(rendered):
     spec, alarms = rendered
     kinds = {}
-    for alarm in alarms:
+    for alarm in metric_alarms(alarms):
         tags = {t["Key"]: t["Value"] for t in alarm["Tags"]}
         _, _, dims = alarm_metric(alarm)
         subject = dict(dims).get(metrics.QUEUE) or dict(dims)[metrics.TARGET]
@@ -48,7 +48,11 @@ def test_depth_alarm_parameters(rendered):
     assert alarm["Dimensions"] == [{"Name": "Environment", "Value": "development"}, {"Name": "Queue", "Value": "hokusai:model_ready_queue"}]
     assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (1000, "GreaterThanThreshold", "Maximum")
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 5, 3)
-    assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"]
+    # incidents.notify: composite: the queue's unhealthy composite notifies for its critical tiers.
+    assert alarm["AlarmActions"] == []
+    composite = next(a for a in alarms if a["AlarmName"].endswith("model_ready_queue-unhealthy-critical"))
+    assert composite["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"]
+    assert f'ALARM("{alarm["AlarmName"]}")' in composite["AlarmRule"]
     assert "Runbook: docs/runbooks.md#queue-depth in the redis-queue-monitor package." in alarm["AlarmDescription"]
     assert len(alarm["AlarmDescription"]) <= 1024
     assert "above 1000 in 3 of 5 one-minute periods" in alarm["AlarmDescription"]
@@ -86,8 +90,8 @@ def test_every_alarm_is_valid_input_for_botocore(rendered):
     model = botocore.session.get_session().get_service_model("cloudwatch")
     from botocore.validate import ParamValidator
 
-    shape = model.operation_model("PutMetricAlarm").input_shape
     for alarm in alarms:
+        shape = model.operation_model("PutCompositeAlarm" if is_composite(alarm) else "PutMetricAlarm").input_shape
         report = ParamValidator().validate(alarm, shape)
         assert not report.has_errors(), report.generate_report()
 
@@ -105,3 +109,60 @@ def test_rendering_does_not_depend_on_how_the_spec_path_is_spelled(tmp_path, mon
     dotted = load_spec("./alarms.yaml", environ={})
     rendered = [render_alarms(s, s.environment("development")) for s in (relative, absolute, dotted)]
     assert rendered[0] == rendered[1] == rendered[2]
+
+
+def _by_name(alarms, suffix):
+    return next(a for a in alarms if a["AlarmName"].endswith(suffix))
+
+
+def _stats(alarm):
+    return {q["Id"]: (q["MetricStat"]["Metric"]["MetricName"], dict((d["Name"], d["Value"]) for d in q["MetricStat"]["Metric"]["Dimensions"]), q["MetricStat"]["Stat"]) for q in alarm["Metrics"] if "MetricStat" in q}
+
+
+def test_unsettled_mints_count_waiting_processing_and_retry(rendered):
+    _, alarms = rendered
+    alarm = _by_name(alarms, "hokusai-mint_requests-queue-depth-unsettled")
+    assert "MetricName" not in alarm and "Period" not in alarm
+    assert _stats(alarm) == {
+        "waiting": ("QueueDepth", {"Environment": "development", "Queue": "hokusai:mint_requests"}, "Maximum"),
+        "in_flight": ("InFlightDepth", {"Environment": "development", "Queue": "hokusai:mint_requests"}, "Maximum"),
+        "retry": ("DelayedTotal", {"Environment": "development", "Queue": "hokusai:mint_requests:retry"}, "Maximum"),
+    }
+    (result,) = [q for q in alarm["Metrics"] if q["ReturnData"]]
+    assert result["Expression"] == "waiting + FILL(in_flight, 0) + FILL(retry, 0)"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"]) == (1, "GreaterThanOrEqualToThreshold", 3)
+    assert {q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q} == {300}
+    # The critical tier stays on QueueDepth alone, as the mint queue's own alarm was.
+    assert _by_name(alarms, "hokusai-mint_requests-queue-depth-critical")["MetricName"] == "QueueDepth"
+
+
+def test_read_errors_sum_both_error_metrics(rendered):
+    _, alarms = rendered
+    alarm = _by_name(alarms, "hokusai-model_ready_queue-read-errors-warning")
+    assert {name for name, _, _ in _stats(alarm).values()} == {"QueueReadErrors", "MessageParseErrors"}
+    assert [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]] == ["queue_read_errors + FILL(message_parse_errors, 0)"]
+    assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-warning"]
+    assert "blind" in alarm["AlarmDescription"] and "runbooks.md#read-errors" in alarm["AlarmDescription"]
+
+
+def test_stuck_processing_counts_only_idle_periods(rendered):
+    _, alarms = rendered
+    for queue in ("hokusai-model_ready_queue", "hokusai-mint_requests"):
+        alarm = _by_name(alarms, f"{queue}-in-flight-depth-warning")
+        assert {i: (name, stat) for i, (name, _, stat) in _stats(alarm).items()} == {"in_flight": ("InFlightDepth", "Minimum"), "waiting": ("QueueDepth", "Maximum")}
+        assert [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]] == ["IF(FILL(waiting, 0) == 0, in_flight, 0)"]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (0, "GreaterThanThreshold", 6, 6)
+
+
+def test_one_dead_letter_pages_once(rendered):
+    _, alarms = rendered
+    critical = "arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"
+    for queue in ("hokusai-model_ready_queue", "hokusai-mint_requests"):
+        # The critical tiers notify through the queue's unhealthy composite (incidents): one page
+        # while any of them is in ALARM; of the dead-letter alarms only arrivals is critical.
+        paging = [a["AlarmName"] for a in alarms if queue + "-dead-letter" in a["AlarmName"] and critical in a["AlarmActions"]]
+        assert paging == []
+        composite = next(a for a in alarms if a["AlarmName"] == f"hokusai-queues-development-{queue}-unhealthy-critical")
+        assert critical in composite["AlarmActions"]
+        children = [c for c in composite_children(composite) if "-dead-letter" in c]
+        assert children == [f"hokusai-queues-development-{queue}-dead-letter-arrivals-critical"]

@@ -174,7 +174,7 @@ expect:
         ("name: x\nenvironment: prod\nseries: {}\nexpect: [{none_in: ALARM}]\n", "environment: no environment 'prod' in"),
         (
             "name: x\nseries:\n  hokusai:model_ready_queu: {QueueDepth: '0x3'}\nexpect: [{none_in: ALARM}]\n",
-            "scenario.yaml:3:3: series.hokusai:model_ready_queu: unknown queue or target 'hokusai:model_ready_queu'; did you mean 'hokusai:model_ready_queue'? (allowed: hokusai:mint_requests, hokusai:model_ready_queue, redis:primary;",
+            "scenario.yaml:3:3: series.hokusai:model_ready_queu: unknown queue or target 'hokusai:model_ready_queu'; did you mean 'hokusai:model_ready_queue'? (allowed: hokusai:mint_requests, hokusai:mint_requests:retry, hokusai:model_ready_queue, redis:primary;",
         ),
         (
             "name: x\nseries:\n  hokusai:mint_requests: {QueueDeph: '0x3'}\nexpect: [{none_in: ALARM}]\n",
@@ -265,7 +265,7 @@ def test_samples_from_put_metric_data_entries():
 
 def test_alarm_references(spec):
     index = AlarmIndex.build(spec, spec.environment("development"))
-    assert len(index.alarms) == 18  # 15 metric alarms, 3 composites
+    assert len(index.alarms) == 23  # 20 metric alarms, 3 composites
     for ref in (
         DEPTH_CRITICAL,
         "hokusai:model_ready_queue/queue_depth/critical",
@@ -273,8 +273,8 @@ def test_alarm_references(spec):
     ):
         assert index.resolve(ref) == DEPTH_CRITICAL
     assert index.resolve("redis-primary/collector_heartbeat/critical") == index.resolve("target:primary/collector-heartbeat/critical")
-    assert len(index.select(["mint_requests"])) == 8  # 7 tiers and the unhealthy composite
-    assert len(index.select([])) == 18
+    assert len(index.select(["mint_requests"])) == 11  # 10 tiers (the retry set's too) and the unhealthy composite
+    assert len(index.select([])) == 23
     assert index.resolve("hokusai:mint_requests/unhealthy/critical") == "hokusai-queues-development-hokusai-mint_requests-unhealthy-critical"
     assert index.resolve("redis:primary/target_down/critical") == "hokusai-queues-development-redis-primary-target-down"
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from monitor.spec import naming, runbooks
+from monitor.spec import metrics, naming, runbooks
 from monitor.spec.declaration import MAX_DESCRIPTION
 from monitor.spec.kinds import (
     ANOMALY_COMPARISON,
@@ -25,7 +25,9 @@ from monitor.spec.kinds import (
     Severity,
     period_words,
 )
-from monitor.spec.model import AlarmRule, Environment, Notify, Spec, group_subject
+from monitor.spec.metrics import Metric
+from monitor.spec.model import AlarmRule, Environment, Notify, Queue, Spec, group_subject
+from monitor.spec.sources import QueuePart
 
 Alarm = dict[str, Any]  # PutMetricAlarm or PutCompositeAlarm keyword arguments, Tags included
 
@@ -74,6 +76,56 @@ def composite_children(alarm: Mapping) -> list[str]:
     if alarm.get("ActionsSuppressor"):
         names.append(alarm["ActionsSuppressor"])
     return list(dict.fromkeys(n.split(":alarm:", 1)[-1] for n in names))
+MATH_ID = "result"
+
+# The metric each part of a queue counts (queue_depth tiers with `parts`).
+PART_METRICS = {QueuePart.WAITING: metrics.QUEUE_DEPTH, QueuePart.IN_FLIGHT: metrics.IN_FLIGHT_DEPTH, QueuePart.RETRY: metrics.DELAYED_TOTAL}
+
+
+def _query_id(metric_name: str) -> str:
+    """A metric-math query id from a metric name: QueueReadErrors -> queue_read_errors."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", metric_name).lower()
+
+
+@dataclass(frozen=True)
+class Term:
+    """One metric a metric-math alarm reads: its query id, metric, Queue dimension and statistic."""
+
+    id: str
+    metric: Metric
+    key: str
+    statistic: str
+
+
+@dataclass(frozen=True)
+class MathQuery:
+    terms: tuple[Term, ...]
+    expression: str
+    label: str
+
+
+# Idle-only in-flight alarms: the in-flight count of a period in which nothing waited, else 0.
+IDLE_IN_FLIGHT = "IF(FILL(waiting, 0) == 0, in_flight, 0)"
+
+
+def math_query(rule: AlarmRule, key: str, queue: Queue | None = None) -> MathQuery | None:
+    """The metric math of a rule that reads several metrics of one queue; None for a plain one-metric alarm."""
+    if rule.parts:
+        keys = {QueuePart.WAITING: key, QueuePart.IN_FLIGHT: key, QueuePart.RETRY: queue.retry if queue else None}
+        terms = [Term(p.value, PART_METRICS[p], keys[p], rule.statistic) for p in rule.parts]
+    elif rule.kind.info.summed:
+        terms = [Term(_query_id(m.name), m, key, rule.statistic) for m in (rule.kind.info.metric, *rule.kind.info.summed)]
+    elif rule.only_when_idle:
+        # Maximum QueueDepth 0: nothing waited at any sample of the period, so a consumer that
+        # still holds a message then is not busy with a backlog: it crashed or hangs.
+        terms = [Term("in_flight", metrics.IN_FLIGHT_DEPTH, key, rule.statistic), Term("waiting", metrics.QUEUE_DEPTH, key, "Maximum")]
+        return MathQuery(tuple(terms), IDLE_IN_FLIGHT, "InFlightDepth while nothing waits")
+    else:
+        return None
+    # A sum. The first term keeps its gaps (no data at all stays missing data); the others count
+    # 0 when absent, e.g. a retry set nobody has used yet.
+    expression = " + ".join([terms[0].id] + [f"FILL({t.id}, 0)" for t in terms[1:]])
+    return MathQuery(tuple(terms), expression, " + ".join(t.metric.name for t in terms))
 
 
 def _is_percentile(statistic: str) -> bool:
@@ -91,6 +143,13 @@ def condition_words(rule: AlarmRule) -> str:
     elif rule.kind in ANOMALY_KINDS:
         periods = f"{rule.datapoints_to_alarm} of {rule.evaluation_periods} {period_words(rule.period)} periods"
         return f"the {rule.statistic.lower()} {metric} is above its anomaly band ({rule.threshold:g} standard deviations wide) in {periods}"
+    elif rule.only_when_idle:
+        what = f"the {rule.statistic.lower()} {metric} of periods in which the maximum QueueDepth is 0 (else 0)"
+    elif rule.parts or rule.kind.info.summed:
+        names = [PART_METRICS[p].name + (" (retry set)" if p is QueuePart.RETRY else "") for p in rule.parts] or [
+            m.name for m in (rule.kind.info.metric, *rule.kind.info.summed)
+        ]
+        what = f"the sum {' + '.join(names)} (each the {rule.statistic.lower()} of its period)"
     else:
         what = f"the {rule.statistic.lower() if not _is_percentile(rule.statistic) else rule.statistic} {metric}"
     periods = (
@@ -143,7 +202,7 @@ def _metric_stat(spec: Spec, metric_name: str, dimensions, rule: AlarmRule, quer
     }
 
 
-def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rule: AlarmRule, group: str | None = None) -> Alarm:
+def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rule: AlarmRule, group: str | None = None, queue: Queue | None = None) -> Alarm:
     actions = env.actions(rule.severity)
     metric = rule.kind.info.metric
     dimensions = metric.dimensions(env.name, dimension_value, group)
@@ -177,6 +236,20 @@ def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rul
             {"Id": BAND_ID, "Expression": f"{ANOMALY_BAND_FUNCTION}({OBSERVED_ID}, {rule.threshold:g})", "Label": "Expected band", "ReturnData": True},
         ]
         threshold = {"ThresholdMetricId": BAND_ID, "ComparisonOperator": ANOMALY_COMPARISON}
+    elif (query := math_query(rule, dimension_value, queue)) is not None:
+        alarm["Metrics"] = [
+            {
+                "Id": term.id,
+                "MetricStat": {
+                    "Metric": {"Namespace": spec.namespace, "MetricName": term.metric.name, "Dimensions": term.metric.dimensions(env.name, term.key)},
+                    "Period": rule.period,
+                    "Stat": term.statistic,
+                },
+                "ReturnData": False,
+            }
+            for term in query.terms
+        ]
+        alarm["Metrics"].append({"Id": MATH_ID, "Expression": query.expression, "Label": query.label, "ReturnData": True})
     else:
         alarm.update({"Namespace": spec.namespace, "MetricName": metric.name, "Dimensions": dimensions, "Period": rule.period})
         alarm["ExtendedStatistic" if _is_percentile(rule.statistic) else "Statistic"] = rule.statistic
@@ -201,12 +274,13 @@ class Subject:
     target: str  # the Redis target that holds it
     rules: tuple[AlarmRule, ...]
     group: str | None = None
+    queue: Queue | None = None  # a queue's parts (queue_depth tiers that count its retry set)
 
 
 def subjects(spec: Spec, env: Environment) -> list[Subject]:
     """Every subject with alarms in this environment, queues first and Redis targets last."""
     first = env.targets[0].name
-    found = [Subject(q.name, q.key, q.target or first, q.alarms) for q in spec.queues]
+    found = [Subject(q.name, q.key, q.target or first, q.alarms, queue=q) for q in spec.queues]
     # A stream's alarms watch each listed consumer group; unlisted groups are measured, not alarmed.
     found += [Subject(group_subject(s.name, g), s.key, first, s.alarms, g) for s in spec.streams for g in s.groups]
     found += [Subject(d.name, d.key, first, d.alarms) for d in spec.delayed]
@@ -217,7 +291,7 @@ def subjects(spec: Spec, env: Environment) -> list[Subject]:
 
 def render_alarms(spec: Spec, env: Environment) -> list[Alarm]:
     """Every alarm the spec wants in this environment, metric and composite, sorted by name."""
-    rendered = [(subject, rule, _alarm(spec, env, subject.name, subject.dimension, rule, subject.group)) for subject in subjects(spec, env) for rule in subject.rules]
+    rendered = [(subject, rule, _alarm(spec, env, subject.name, subject.dimension, rule, subject.group, subject.queue)) for subject in subjects(spec, env) for rule in subject.rules]
     alarms = [alarm for _, _, alarm in rendered]
     if spec.incidents is not None:
         alarms = _with_incidents(spec, env, rendered)
@@ -232,8 +306,10 @@ def alarm_rule(children: Iterable[str]) -> str:
     return " OR ".join(f'ALARM("{name}")' for name in children)
 
 
-def _composite(spec: Spec, env: Environment, name: str, kind: CompositeKind, severity: Severity, tier: str | None, children: list[str], description: str) -> Alarm:
-    tail = f" Managed by {naming.TOOL} for {naming.spec_identity(spec.name_prefix, env.name)}; do not edit by hand."
+def _composite(
+    spec: Spec, env: Environment, name: str, kind: CompositeKind, severity: Severity, tier: str | None, children: list[str], description: str, runbook: str | None
+) -> Alarm:
+    tail = (f" Runbook: {runbooks.describe(runbook)}" if runbook else "") + f" Managed by {naming.TOOL} for {naming.spec_identity(spec.name_prefix, env.name)}; do not edit by hand."
     return {
         "AlarmName": name,
         "AlarmDescription": (description[: MAX_DESCRIPTION - len(tail)] + tail),
@@ -253,20 +329,23 @@ def _with_incidents(spec: Spec, env: Environment, rendered: list[tuple[Subject, 
     down: dict[str, Alarm] = {}
     if incidents.suppress_while_target_down:
         for target in env.targets:
-            children = [a["AlarmName"] for s, r, a in rendered if s.group is None and r.kind in TARGET_KINDS and s.dimension == target.name]
-            if children:
+            members = [(r, a) for s, r, a in rendered if s.group is None and r.kind in TARGET_KINDS and s.dimension == target.name]
+            if members:
                 name = naming.composite_name(prefix, env.name, naming.target_subject(target.name), CompositeKind.TARGET_DOWN)
                 text = f"[CRITICAL] Redis target {target.name} ({env.name}) is down or unwatched: its connection or heartbeat alarm is in ALARM. It sends nothing itself (those alarms page); it holds the queues' composite alarms' actions."
-                down[target.name] = _composite(spec, env, name, CompositeKind.TARGET_DOWN, Severity.CRITICAL, None, children, text)
+                children = [a["AlarmName"] for _, a in members]
+                down[target.name] = _composite(spec, env, name, CompositeKind.TARGET_DOWN, Severity.CRITICAL, None, children, text, members[0][0].runbook)
     out: list[Alarm] = []
     composites: list[Alarm] = []
     covered = set(incidents.severities)
     by_subject: dict[tuple[str, Severity], list[tuple[Subject, Alarm]]] = {}
+    first_runbook: dict[tuple[str, Severity], str | None] = {}
     for subject, rule, alarm in rendered:
         if rule.kind in TARGET_KINDS or rule.severity not in covered:
             out.append(alarm)
             continue
         by_subject.setdefault((subject.name, rule.severity), []).append((subject, alarm))
+        first_runbook.setdefault((subject.name, rule.severity), rule.runbook)
         if incidents.notify is Notify.COMPOSITE:
             alarm = {**alarm, "AlarmActions": [], "OKActions": [], "InsufficientDataActions": []}
         out.append(alarm)
@@ -279,7 +358,8 @@ def _with_incidents(spec: Spec, env: Environment, rendered: list[tuple[Subject, 
             f"[{severity.value.upper()}] {subject.dimension}{f' group {subject.group}' if subject.group else ''} ({env.name}) is unhealthy: "
             f"one page for any of its {severity.value} alarms ({', '.join(kinds)}) while it lasts."
         )
-        composite = _composite(spec, env, name, CompositeKind.UNHEALTHY, severity, severity.value, children, text)
+        runbook = incidents.runbook or first_runbook[(subject_name, severity)]
+        composite = _composite(spec, env, name, CompositeKind.UNHEALTHY, severity, severity.value, children, text, runbook)
         actions = env.actions(severity)
         composite.update({"AlarmActions": list(actions.alarm), "OKActions": list(actions.ok), "InsufficientDataActions": list(actions.insufficient_data)})
         suppressor = down.get(subject.target)
@@ -327,6 +407,12 @@ def detector_key(detector: Mapping) -> str:
     """One string per (namespace, metric, dimensions, statistic): how detectors are compared and named."""
     dims = ",".join(f"{d['Name']}={d['Value']}" for d in sorted(detector.get("Dimensions") or (), key=lambda d: d["Name"]))
     return f"{detector['Namespace']}/{detector['MetricName']}[{dims}]/{detector['Stat']}"
+def watched_metrics(alarm: Alarm) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """(namespace, metric name, dimensions) of every metric an alarm reads, for either alarm shape (none for a composite)."""
+    if is_composite(alarm):
+        return []
+    found = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m] if "Metrics" in alarm else [alarm]
+    return [(m["Namespace"], m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"]))) for m in found]
 
 
 def alarm_metric(alarm: Alarm) -> tuple[str, str, tuple[tuple[str, str], ...]]:

@@ -25,9 +25,9 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import botocore.exceptions
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, metric_alarms
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, is_composite, metric_alarms
 from monitor.cloudwatch.clients import Aws, describe_error, error_code, translate_errors
-from monitor.cloudwatch.plan import ALARM_RESOURCES, Action, Change, Plan, Resource, tag_dict, tag_diff
+from monitor.cloudwatch.plan import ALARM_RESOURCES, Action, Change, Plan, Resource, composite_depths, tag_dict, tag_diff
 from monitor.spec import naming
 
 DESCRIBE_MAX_RECORDS = 100  # DescribeAlarms: MaxRecords 1..100
@@ -251,11 +251,22 @@ def _without_tags(alarm: Mapping) -> dict:
     return {k: v for k, v in alarm.items() if k != "Tags"}
 
 
+def put_alarm(cw, alarm: Mapping) -> None:
+    """PutCompositeAlarm or PutMetricAlarm, whichever the rendered alarm is."""
+    (cw.put_composite_alarm if is_composite(alarm) else cw.put_metric_alarm)(**alarm)
+
+
+def put_alarms(cw, alarms: Sequence[Mapping]) -> None:
+    """Every alarm, unpaced, in an order AWS accepts: metric alarms, then composites from the lowest level up."""
+    depths = composite_depths(alarms)
+    for alarm in sorted(alarms, key=lambda a: (is_composite(a), depths.get(a["AlarmName"], 0))):
+        put_alarm(cw, alarm)
+
+
 def _write_alarm(cw, change: Change, pacer: Pacer) -> None:
     if change.writes_config:
         pacer.wait()
-        put = cw.put_composite_alarm if change.resource == Resource.COMPOSITE_ALARM.value else cw.put_metric_alarm
-        put(**(change.alarm if change.action is Action.CREATE else _without_tags(change.alarm)))
+        put_alarm(cw, change.alarm if change.action is Action.CREATE else _without_tags(change.alarm))
     if change.action is Action.CREATE:
         return
     if change.tags_to_set:

@@ -175,6 +175,17 @@ def read_queues(
     return ReadResult(tuple(readings), trips.count, used_script=not script_refused)
 
 
+def key_types(client, keys: Sequence[str]) -> list[str] | None:
+    """TYPE of each key ("none" when absent) in one round trip; None when the ACL user may not run TYPE."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    try:
+        return [t.decode() if isinstance(t, bytes) else t for t in pipe.execute()]
+    except redis.exceptions.NoPermissionError:
+        return None
+
+
 def discover(
     client: redis.Redis,
     pattern: str,

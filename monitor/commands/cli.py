@@ -156,6 +156,16 @@ def cmd_verify(args: argparse.Namespace) -> ExitStatus:
     return verify.run(spec, env, aws.client, environ=os.environ, output=args.output)
 
 
+def cmd_doctor(args: argparse.Namespace) -> ExitStatus:
+    from monitor.cloudwatch import clients as aws_factory
+    from monitor.commands import doctor
+
+    spec = load(args)
+    env = spec.environment(args.env)
+    aws = aws_factory.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    return doctor.run(spec, env, environ=os.environ, secrets_factory=lambda: aws.client("secretsmanager"), output=args.output)
+
+
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
     from monitor.commands.demo import run_demo
 
@@ -384,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_aws_args(p)
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("doctor", help="read the queues' keys (read-only) and report every alarm that would be blind")
+    add_spec_args(p)
+    add_aws_args(p)
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_doctor)
 
     p = sub.add_parser("test", help="run alarm scenarios against the rendered alarms (offline)")
     p.add_argument("files", nargs="*", metavar="FILE", help="scenario files (default: every *.yaml under scenarios/ next to the spec)")

@@ -234,7 +234,7 @@ def run_demo(spec_path: str, out: TextIO, cli_main: Callable[[list[str]], int]) 
         )
         lines = timelines(alarms, data, start, end)
         final = evaluate_all(alarms, data, start, end)
-        for alarm in alarms:
+        for alarm in (a for a in alarms if a["AlarmName"] in lines):  # those the evaluator models
             changes = [
                 f"{e.state.value} at minute {(e.time - start) // STEP}" for e in transitions(lines[alarm["AlarmName"]]) if e.state.value != "INSUFFICIENT_DATA"
             ]

@@ -70,6 +70,14 @@ KIND_LABELS = {
     AlarmKind.CONSUMER_GROUP_LAG: "lag",
     AlarmKind.STUCK_PENDING: "stuck",
     AlarmKind.DELAYED_OVERDUE: "overdue",
+    AlarmKind.READ_ERRORS: "unreadable",
+    AlarmKind.TIME_TO_DRAIN: "drain",
+    AlarmKind.DEPTH_ANOMALY: "depth-band",
+    AlarmKind.AGE_ANOMALY: "age-band",
+    AlarmKind.PATTERN_QUEUE_COUNT: "queues",
+    AlarmKind.PATTERN_DEPTH_SUM: "depth-sum",
+    AlarmKind.PATTERN_DEPTH_MAX: "depth-max",
+    AlarmKind.PATTERN_OLDEST_AGE: "lag-max",
 }
 
 # ANSI styles, used only when stdout is a terminal and NO_COLOR is not set.

@@ -25,6 +25,7 @@ from monitor.collect.connection import (
     resolve_settings,
     scrub,
 )
+from monitor.collect.reader import key_types
 from monitor.errors import AwsError, ExitStatus
 from monitor.spec import metrics, naming
 from monitor.spec.model import Environment, Spec
@@ -124,19 +125,6 @@ def queue_keys(spec: Spec) -> list[tuple[str, str]]:
     return keys
 
 
-def _types(client, keys: Sequence[str]) -> list[str] | None:
-    """TYPE of each key in one round trip; None when the ACL user may not run TYPE."""
-    import redis
-
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.type(key)
-    try:
-        return [t.decode() if isinstance(t, bytes) else t for t in pipe.execute()]
-    except redis.exceptions.NoPermissionError:
-        return None
-
-
 def check_queue_keys(client, spec: Spec) -> list[Check]:
     """TYPE of every declared key and LLEN of the lists: two round trips whatever the count.
 
@@ -144,7 +132,7 @@ def check_queue_keys(client, spec: Spec) -> list[Check]:
     never keeps an empty list) and WRONGTYPE means not a list.
     """
     keys = queue_keys(spec)
-    types = _types(client, [key for _, key in keys])
+    types = key_types(client, [key for _, key in keys])
     measured = [key for i, (_, key) in enumerate(keys) if types is None or types[i] == "list"]
     pipe = client.pipeline(transaction=False)
     for key in measured:

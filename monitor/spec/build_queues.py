@@ -50,11 +50,11 @@ class QueueParts:
             if not self.ok(path):
                 if self.ok(path + ("alarms",)) and isinstance(raw.get("alarms"), dict):
                     # Elsewhere broken, but its alarm tiers can still be checked: report all in one run.
-                    self._rules(path + ("alarms",), default_alarms, raw["alarms"], QUEUE_KINDS, runbooks, collector, lambda kind: True)
+                    self._rules(path + ("alarms",), default_alarms, raw["alarms"], QUEUE_KINDS, runbooks, collector, lambda kind: True, has=lambda _: True)
                 continue
-            for role in ("processing", "dead_letter"):
+            for role in ("processing", "dead_letter", "retry"):
                 if raw.get(role) == key:
-                    self.error(path + (role,), f"the {role} list cannot be the queue itself ('{key}')")
+                    self.error(path + (role,), f"the {role} key cannot be the queue itself ('{key}')")
             source = QueueSource(
                 key=key, processing_key=raw.get("processing"), dead_letter_key=raw.get("dead_letter"), **self._read_fields(raw, queue_defaults)
             )
@@ -63,7 +63,9 @@ class QueueParts:
             def needs(kind: AlarmKind, raw=raw) -> bool:
                 return kind.info.needs is None or bool(raw.get(kind.info.needs))
 
-            rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, QUEUE_KINDS, queue_runbooks, collector, needs)
+            rules = self._rules(
+                path + ("alarms",), default_alarms, raw.get("alarms") or {}, QUEUE_KINDS, queue_runbooks, collector, needs, has=lambda name, raw=raw: bool(raw.get(name))
+            )
             queues.append(
                 Queue(
                     key=key,
@@ -72,6 +74,7 @@ class QueueParts:
                     alarms=tuple(rules),
                     description=raw.get("description", ""),
                     target=raw.get("target"),
+                    retry=raw.get("retry"),
                 )
             )
         return queues
@@ -116,6 +119,14 @@ class QueueParts:
                 DelayedQueue(key=raw["key"], name=raw.get("name") or naming.slug(raw["key"]), source=source, alarms=tuple(rules), description=raw.get("description", ""))
             )
         return delayed
+
+    def _check_retry_sets(self, raw_queues, delayed: list[DelayedQueue]) -> None:
+        """A queue's retry set must be declared under `delayed`, or nothing reads it."""
+        declared = {item.key for item in delayed}
+        for index, raw in enumerate(raw_queues if isinstance(raw_queues, list) else []):
+            retry = raw.get("retry") if isinstance(raw, dict) else None
+            if isinstance(retry, str) and retry not in declared and self.ok(("delayed",)):
+                self.error(("queues", index, "retry"), f"the retry set '{retry}' is not declared under 'delayed' (add it there with its score_unit)")
 
     def _first(self, path: tuple, key: str, seen: set[str]) -> bool:
         """False (and an error) when this section already declared the key."""

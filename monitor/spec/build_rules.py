@@ -19,6 +19,10 @@ from monitor.spec.kinds import (
 )
 from monitor.spec import runbooks as runbooks_ref
 from monitor.spec.model import AlarmRule, Collector
+from monitor.spec.sources import QueuePart
+
+# What a queue needs for each part a queue_depth tier may count (the queue field that must be set).
+PART_NEEDS = {QueuePart.WAITING: None, QueuePart.IN_FLIGHT: "processing", QueuePart.RETRY: "retry"}
 
 
 class AlarmRules:
@@ -31,8 +35,12 @@ class AlarmRules:
         if self.unlinked_runbooks:
             self.warnings.append(self.doc.problem(("runbooks",), runbooks_ref.unlinked_warning(self.unlinked_runbooks)))
 
-    def _rules(self, path, defaults: dict, overrides: dict, kinds, runbooks: dict, collector: Collector, needs) -> list[AlarmRule]:
-        """Merge default tiers with this queue's overrides, field by field, and check each result."""
+    def _rules(self, path, defaults: dict, overrides: dict, kinds, runbooks: dict, collector: Collector, needs, has=None) -> list[AlarmRule]:
+        """Merge default tiers with this queue's overrides, field by field, and check each result.
+
+        `has(field)` says whether the queue sets a field (processing, retry) that a tier's `parts`
+        needs; None for subjects that are not list queues, where `parts` is never allowed.
+        """
         rules: list[AlarmRule] = []
         for kind in kinds:
             base = defaults.get(kind.value) or {}
@@ -54,14 +62,18 @@ class AlarmRules:
                 merged = {**inherited, **(own.get(tier) or {})}
                 if merged.get("enabled", True) is False:
                     continue
-                rule = self._rule(kind, tier, merged, tier_path, runbooks, collector)
+                rule = self._rule(kind, tier, merged, tier_path, runbooks, collector, has)
                 if rule is not None:
                     rules.append(rule)
         return rules
 
-    def _rule(self, kind: AlarmKind, tier: str, raw: dict, path, runbooks: dict, collector: Collector) -> AlarmRule | None:
+    def _rule(self, kind: AlarmKind, tier: str, raw: dict, path, runbooks: dict, collector: Collector, has=None) -> AlarmRule | None:
         info = kind.info
         before = len(self.problems)
+        parts = self._parts(kind, raw.get("parts"), path, has)
+        idle = raw.get("only_when_idle", False)
+        if idle and kind is not AlarmKind.IN_FLIGHT_DEPTH:
+            self.error(path + ("only_when_idle",), f"'only_when_idle' is for in_flight_depth tiers only, not for {kind.value}")
         severity = raw.get("severity", tier)
         if severity not in {s.value for s in Severity}:
             self.error(path, f"tier '{tier}' is not a severity name, so it needs 'severity: critical|warning|info'")
@@ -113,7 +125,23 @@ class AlarmRules:
             runbook=runbook,
             description=raw.get("description", ""),
             min_depth=float(raw.get("min_depth", 0)),
+            parts=parts,
+            only_when_idle=bool(idle),
         )
+
+    def _parts(self, kind: AlarmKind, raw, path, has) -> tuple[QueuePart, ...]:
+        """The parts a queue_depth tier counts, each checked against what the queue declares."""
+        if raw is None:
+            return ()
+        if kind is not AlarmKind.QUEUE_DEPTH or has is None:
+            self.error(path + ("parts",), f"'parts' is for queue_depth tiers of queues only, not for {kind.value}")
+            return ()
+        parts = tuple(dict.fromkeys(QueuePart(p) for p in raw))
+        for part in parts:
+            field = PART_NEEDS[part]
+            if field and not has(field):
+                self.error(path + ("parts",), f"counting '{part.value}' needs the queue's '{field}' key, which is not set")
+        return parts if parts != (QueuePart.WAITING,) else ()
 
     def _check_threshold(self, kind: AlarmKind, comparison: Comparison, threshold: float, path) -> None:
         """Reject thresholds that make an alarm always or never fire for the kind's metric."""

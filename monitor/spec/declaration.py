@@ -22,6 +22,7 @@ from monitor.spec import runbooks
 from monitor.spec.schema import Bool, Field, ListOf, Num, Obj, Str
 from monitor.spec.sources import (
     OldestEnd,
+    QueuePart,
     ScoreUnit,
     TimestampFormat,
 )
@@ -79,6 +80,18 @@ def _tier_schema() -> Obj:
             "runbook": Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT, doc="Runbook for this tier, written into the alarm description: a URL, or #section of the shipped docs/runbooks.md.")),
             "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),
             "min_depth": Field(Num(minimum=0, doc="time_to_drain only: a queue at or below this depth counts as drained (a small steady backlog is not an incident).")),
+            "only_when_idle": Field(
+                Bool(
+                    doc="in_flight_depth only: count in-flight messages only in periods when nothing waited (Maximum QueueDepth 0), so consumers busy with a backlog do not fire it and a message left by a crashed worker does."
+                )
+            ),
+            "parts": Field(
+                ListOf(
+                    Str(enum=tuple(p.value for p in QueuePart)),
+                    min_items=1,
+                    doc="queue_depth only: the parts of the queue this tier counts, summed with metric math: waiting (QueueDepth, the default), in_flight (InFlightDepth, needs 'processing'), retry (DelayedTotal of the queue's 'retry' set).",
+                )
+            ),
         },
     )
 
@@ -114,6 +127,10 @@ _QUEUE = Obj(
         "description": Field(Str(max_length=300)),
         "processing": Field(Str(doc="The processing (in-flight) list, where consumers move messages they work on."), nullable=True),
         "dead_letter": Field(Str(doc="The dead-letter list."), nullable=True),
+        "retry": Field(
+            Str(doc="The sorted set where failed jobs wait before they are pushed back (declare it under 'delayed' too); a queue_depth tier can count it with parts: [retry]."),
+            nullable=True,
+        ),
         **_QUEUE_READ_FIELDS,
         "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target holds it (default: the environment's first).")),
         "alarms": Field(_alarms_schema(QUEUE_KINDS)),
@@ -190,6 +207,13 @@ _INCIDENTS = Obj(
         ),
         "suppress_extension_seconds": Field(
             Num(integer=True, minimum=0, maximum=MAX_SUPPRESS_SECONDS, doc="ActionsSuppressorExtensionPeriod: how long actions stay held after the target alarm leaves ALARM.")
+        ),
+        "runbook": Field(
+            Str(
+                pattern=runbooks.REFERENCE_PATTERN,
+                pattern_hint=runbooks.REFERENCE_HINT,
+                doc="Runbook named in the unhealthy composites' descriptions (default: the runbook of the first tier each covers).",
+            )
         ),
     },
 )

@@ -88,6 +88,7 @@ class AlarmKind(str, enum.Enum):
     CONSUMER_GROUP_LAG = "consumer_group_lag"
     STUCK_PENDING = "stuck_pending"
     DELAYED_OVERDUE = "delayed_overdue"
+    READ_ERRORS = "read_errors"
     TIME_TO_DRAIN = "time_to_drain"
     DEPTH_ANOMALY = "depth_anomaly"
     AGE_ANOMALY = "age_anomaly"
@@ -113,6 +114,7 @@ class KindInfo:
     treat_missing_data: TreatMissingData
     meaning: str  # what a breach means, for descriptions
     needs: str | None = None  # the queue field the kind needs (processing / dead_letter / groups), if any
+    summed: tuple[Metric, ...] = ()  # further metrics of the same subject added to `metric` (metric math)
     unit: str = ""  # what the threshold counts, when it is not the metric's own unit (time_to_drain, anomaly bands)
 
     @property
@@ -202,7 +204,17 @@ KIND_INFO: dict[AlarmKind, KindInfo] = {
         TreatMissingData.NOT_BREACHING,
         "jobs past their due time are still in the delayed set (the scheduler that moves due jobs to the work queue is stuck)",
     ),
-    # Metric math over QueueDepth (monitor.cloudwatch.alarms.drain_queries): the estimated seconds
+    # Warning, not paging: the queue's other alarms are blind while this one breaches, which a
+    # person should fix in working hours; a broken Redis pages through connection_failure.
+    AlarmKind.READ_ERRORS: KindInfo(
+        metrics.QUEUE_READ_ERRORS,
+        Comparison.GE,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "the collector cannot read this queue's oldest message (not JSON, no timestamp) or one of its keys (wrong type), so its other alarms are blind",
+        summed=(metrics.MESSAGE_PARSE_ERRORS,),
+    ),
+    # Metric math over QueueDepth (monitor.cloudwatch.alarms.drain_expression): the estimated seconds
     # until the queue is empty at the current drain rate, capped at MAX_DRAIN_ESTIMATE_SECONDS.
     AlarmKind.TIME_TO_DRAIN: KindInfo(
         metrics.QUEUE_DEPTH,

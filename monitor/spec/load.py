@@ -83,6 +83,7 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         patterns = self._patterns(data.get("patterns") or [], queue_defaults, default_alarms, runbooks, collector)
         streams = self._streams(data.get("streams") or [], default_alarms, runbooks, collector)
         delayed = self._delayed(data.get("delayed") or [], default_alarms, runbooks, collector)
+        self._check_retry_sets(data.get("queues") or [], delayed)
         target_alarms = tuple(
             self._rules(("target_alarms",), {}, data.get("target_alarms") or {}, TARGET_KINDS, runbooks, collector, needs=lambda _: True)
         )
@@ -123,6 +124,7 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
             suppress_while_target_down=raw.get("suppress_while_target_down", base.suppress_while_target_down),
             suppress_wait_seconds=raw.get("suppress_wait_seconds", base.suppress_wait_seconds),
             suppress_extension_seconds=raw.get("suppress_extension_seconds", base.suppress_extension_seconds),
+            runbook=raw.get("runbook") or None,
         )
 
     def _collector(self, raw: dict) -> Collector:

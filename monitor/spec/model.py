@@ -18,6 +18,7 @@ from monitor.spec.kinds import (
 from monitor.spec.sources import (
     DelayedSource,
     OldestEnd,
+    QueuePart,
     QueueSource,
     StreamSource,
     TimestampFormat,
@@ -97,6 +98,8 @@ class AlarmRule:
     runbook: str | None = None
     description: str = ""
     min_depth: float = 0  # time_to_drain: at or below this depth the estimate is 0
+    parts: tuple[QueuePart, ...] = ()  # queue_depth only: the parts summed; () = the kind's metric alone
+    only_when_idle: bool = False  # in_flight_depth only: count periods in which nothing waited
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Queue:
     alarms: tuple[AlarmRule, ...] = ()
     description: str = ""
     target: str | None = None  # the Redis target's name; None: the environment's first
+    retry: str | None = None  # the key of a `delayed` sorted set where failed jobs wait to come back
 
     @property
     def processing(self) -> str | None:
@@ -206,6 +210,7 @@ class Incidents:
     suppress_while_target_down: bool = True
     suppress_wait_seconds: int = DEFAULT_SUPPRESS_WAIT_SECONDS
     suppress_extension_seconds: int = DEFAULT_SUPPRESS_EXTENSION_SECONDS
+    runbook: str | None = None  # for the unhealthy composites; None: each one's first tier's
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,14 @@ class OldestEnd(str, enum.Enum):
     TAIL = "tail"  # index -1: LPUSH producers, (B)RPOP(LPUSH) consumers, as hokusai does
 
 
+class QueuePart(str, enum.Enum):
+    """What a queue_depth alarm tier may count (`parts`): every part is a metric the collector publishes."""
+
+    WAITING = "waiting"  # QueueDepth: the queue's own list
+    IN_FLIGHT = "in_flight"  # InFlightDepth: the processing list
+    RETRY = "retry"  # DelayedTotal of the queue's retry set (a `delayed` entry)
+
+
 @dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
 class QueueSource:
     """What to read for one queue."""
