@@ -2,9 +2,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov (template scanner) lives in its own virtualenv: its pinned boto3/botocore clash with ours.
+CHECKS_VENV  ?= .venv-checks
+CHECKS_STAMP := $(CHECKS_VENV)/.installed
 ARCH   ?= x86_64
 
-.PHONY: test demo venv clean package
+.PHONY: test demo venv checks-venv clean package
 
 venv: $(STAMP)
 
@@ -14,7 +17,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+checks-venv: $(CHECKS_STAMP)
+
+$(CHECKS_STAMP): deploy/requirements-checks.txt
+	$(PYTHON) -m venv $(CHECKS_VENV)
+	$(CHECKS_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKS_VENV)/bin/pip install --quiet -r deploy/requirements-checks.txt
+	touch $(CHECKS_STAMP)
+
+test: $(STAMP) $(CHECKS_STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
@@ -25,4 +36,4 @@ package: $(STAMP)
 	$(BIN)/python deploy/package.py --arch $(ARCH)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(CHECKS_VENV) build dist *.egg-info

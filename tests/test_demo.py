@@ -45,7 +45,7 @@ def test_the_model_ready_queue_alarms_fire(demo):
 def test_the_mint_queue_stays_ok(demo):
     result, _, _ = demo
     mint = states_of(result, "mint_requests")
-    assert len(mint) == 10 and set(mint.values()) == {"OK"}
+    assert len(mint) == 11 and set(mint.values()) == {"OK"}  # 10 tiers and the unhealthy composite
     assert result.states["hokusai-queues-demo-redis-primary-collector-heartbeat-critical"] == "OK"
 
 

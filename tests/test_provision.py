@@ -368,3 +368,17 @@ def test_pacer_keeps_to_the_rate():
     unpaced = cloudwatch.Pacer(0, clock=lambda: 0.0, sleep=sleep)
     unpaced.wait()
     assert len(slept) == 3
+
+
+def test_a_wall_clock_window_applied_to_the_emulator_is_not_planned_again(moto_server, spec, capsys):  # noqa: F811
+    text = spec.read_text().replace(
+        "      treat_missing_data: breaching\n",
+        "      treat_missing_data: breaching\n      evaluation_window: wall_clock\n      timezone: Europe/Berlin\n",
+    )
+    spec.write_text(text)
+    assert server_run(capsys, moto_server, "apply", spec, "--yes")[0] == ExitStatus.SUCCESS
+    # the emulator accepted EvaluationWindow and forgot it: plan says so once, and plans nothing
+    status, planned = server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")
+    assert status == ExitStatus.SUCCESS, planned
+    [warning] = [w for w in planned["plan"]["warnings"] if "evaluation window" in w]
+    assert f"1 alarm with a wall-clock evaluation window (e.g. {HEARTBEAT}) not compared on it" in warning

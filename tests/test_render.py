@@ -166,3 +166,27 @@ def test_one_dead_letter_pages_once(rendered):
         assert critical in composite["AlarmActions"]
         children = [c for c in composite_children(composite) if "-dead-letter" in c]
         assert children == [f"hokusai-queues-development-{queue}-dead-letter-arrivals-critical"]
+
+
+def test_a_wall_clock_tier_renders_an_evaluation_window_and_the_default_renders_none(tmp_path):
+    text = (ROOT / "alarms.yaml").read_text().replace(
+        "      period: 300\n      evaluation_periods: 1\n      treat_missing_data: breaching\n",
+        "      period: 300\n      evaluation_periods: 1\n      treat_missing_data: breaching\n"
+        "      evaluation_window: wall_clock\n      timezone: America/New_York\n",
+    )
+    path = tmp_path / "alarms.yaml"
+    path.write_text(text)
+    spec = load_spec(str(path), environ={})
+    alarms = {a["AlarmName"]: a for a in render_alarms(spec, spec.environment("development"))}
+    heartbeat = alarms["hokusai-queues-development-redis-primary-collector-heartbeat-critical"]
+    assert heartbeat["EvaluationWindow"] == {"WallClockWindow": {"Timezone": "America/New_York"}}
+    assert "(wall-clock periods, America/New_York)" in heartbeat["AlarmDescription"]
+    assert [name for name, a in alarms.items() if "EvaluationWindow" in a] == [heartbeat["AlarmName"]]
+    model = botocore.session.get_session().get_service_model("cloudwatch")
+    from botocore.validate import ParamValidator
+
+    report = ParamValidator().validate(heartbeat, model.operation_model("PutMetricAlarm").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    from monitor.truth.evaluator import explain
+
+    assert "whole periods on the clock in America/New_York" in explain(heartbeat)

@@ -370,3 +370,43 @@ def test_parts_and_idle_only_are_checked(tmp_path, change, expected):
     assert old in PARTS_BASE
     found = problems(tmp_path, PARTS_BASE.replace(old, new))
     assert any(expected in p for p in found), found
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation_window / timezone
+
+
+def window_spec(tier: str, period: int = 300) -> str:
+    return BASE.replace("        period: 60\n", f"        period: {period}\n" + textwrap.indent(tier, "        "))
+
+
+def test_a_tier_may_ask_for_a_wall_clock_window_in_a_time_zone(tmp_path):
+    spec = load_spec(write(tmp_path, window_spec("evaluation_window: wall_clock\ntimezone: Europe/Berlin\n")), environ={})
+    rule = spec.queues[0].alarms[0]
+    assert (rule.evaluation_window.value, rule.timezone) == ("wall_clock", "Europe/Berlin")
+    default = load_spec(write(tmp_path, BASE, "plain.yaml"), environ={}).queues[0].alarms[0]
+    assert (default.evaluation_window.value, default.timezone) == ("sliding", None)
+
+
+@pytest.mark.parametrize(
+    "tier, found",
+    [
+        (
+            "evaluation_window: wall_clock\nperiod: 120\n",
+            "queue_depth.critical.evaluation_window: a wall-clock evaluation window needs a period of 60, 300, 3600, 86400 or 604800 seconds",
+        ),
+        (
+            "evaluation_window: wall_clock\ntimezone: Mars/Olympus\n",
+            "queue_depth.critical.timezone: found 'Mars/Olympus', which is not a time zone; expected an IANA time zone name",
+        ),
+        ("evaluation_window: wall_clock\ntimezone: '+05:31'\n", "a UTC offset must be a multiple of 5 minutes"),
+        ("timezone: UTC\n", "queue_depth.critical.timezone: a time zone goes with evaluation_window: wall_clock"),
+        ("evaluation_window: tumbling\n", "queue_depth.critical.evaluation_window: found 'tumbling'; expected one of: sliding, wall_clock"),
+    ],
+)
+def test_unsupported_windows_are_refused_with_file_line_and_the_allowed_values(tmp_path, tier, found):
+    period = 120 if "120" in tier else 300
+    [problem] = [p for p in problems(tmp_path, window_spec(tier.replace("period: 120\n", ""), period)) if "window" in p or "timezone" in p]
+    assert problem.startswith(f"{tmp_path / 'alarms.yaml'}:") and found in problem
+    line = int(problem.split(":")[1])
+    assert 11 <= line <= 13  # the tier's own lines

@@ -28,6 +28,7 @@ from monitor.spec.kinds import (
 from monitor.spec.metrics import Metric
 from monitor.spec.model import AlarmRule, Environment, Notify, Queue, Spec, group_subject
 from monitor.spec.sources import QueuePart
+from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind
 
 Alarm = dict[str, Any]  # PutMetricAlarm or PutCompositeAlarm keyword arguments, Tags included
 
@@ -160,10 +161,24 @@ def condition_words(rule: AlarmRule) -> str:
     return f"{what} is {rule.comparison.words} {rule.threshold:g} in {periods}"
 
 
+def evaluation_window(rule: AlarmRule) -> dict | None:
+    """PutMetricAlarm's EvaluationWindow for the rule, or None for the default sliding window.
+
+    The default is left out rather than sent as {"SlidingWindow": {}}: both mean the same to
+    CloudWatch, and alarms made before the field existed stay unchanged to plan.
+    """
+    if rule.evaluation_window is WindowKind.SLIDING:
+        return None
+    return {"WallClockWindow": {"Timezone": rule.timezone} if rule.timezone else {}}
+
+
 def _description(spec: Spec, env: Environment, subject: str, rule: AlarmRule) -> str:
+    window = ""
+    if rule.evaluation_window is WindowKind.WALL_CLOCK:
+        window = f" (wall-clock periods, {rule.timezone or DEFAULT_TIMEZONE})"
     parts = [
         f"[{rule.severity.value.upper()}] {subject} ({env.name}): {rule.kind.value.replace('_', ' ')}.",
-        f"Fires when {condition_words(rule)}; missing data: {rule.treat_missing_data.value}.",
+        f"Fires when {condition_words(rule)}{window}; missing data: {rule.treat_missing_data.value}.",
         f"Means: {rule.kind.info.meaning}.",
     ]
     if rule.description:
@@ -262,6 +277,9 @@ def _alarm(spec: Spec, env: Environment, subject: str, dimension_value: str, rul
             "Tags": _tags(spec, env, rule.kind.value, rule.severity, rule.tier),
         }
     )
+    window = evaluation_window(rule)
+    if window is not None:
+        alarm["EvaluationWindow"] = window
     return alarm
 
 

@@ -16,6 +16,13 @@ queries. Detectors cannot be tagged: one is ours to delete only when an alarm we
 no desired alarm does. The order of the changes is the order apply follows: detectors, metric
 alarms, composites (those named by other composites first), the dashboard, then deletes in the
 reverse order, so no composite ever names an alarm that does not exist.
+
+EvaluationWindow: left out and {"SlidingWindow": {}} are the same (the default); a wall-clock
+window without Timezone is UTC. AWS reports the field back, so a live alarm without it has the
+default window. An endpoint that is not AWS (the local emulator) accepts the field and forgets it:
+with `window_reported=False` (see reports_evaluation_window) a live alarm without the field is not
+compared on it, and a warning names the alarms whose wall-clock window could not be checked,
+instead of a change that would be planned again after every apply.
 """
 
 from __future__ import annotations
@@ -24,9 +31,14 @@ import enum
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import urlparse
 
 from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, composite_children, detector_key, is_composite, metric_alarms
 from monitor.spec import naming
+
+# `plan --output json` (and apply's) document version: docs/plan-output.schema.json describes it.
+# Raised when a field is removed, renamed or changes meaning; new fields do not raise it.
+JSON_SCHEMA_VERSION = 1
 
 # What DescribeAlarms returns that is not configuration: never compared.
 READ_ONLY_FIELDS = frozenset(
@@ -45,6 +57,9 @@ READ_ONLY_FIELDS = frozenset(
 
 # Tags AWS sets itself; they cannot be changed or removed.
 AWS_TAG_PREFIX = "aws:"
+# Host name endings of AWS's own endpoints (commercial, China, dual-stack); anything else is an emulator.
+AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".api.amazonwebservices.com.cn")
+EVALUATION_WINDOW = "EvaluationWindow"
 
 Dashboard = tuple[str, dict]  # (name, body)
 
@@ -248,6 +263,19 @@ def comparable_composite(alarm: Mapping) -> dict[str, Any]:
         "ActionsSuppressorWaitPeriod": _number(alarm.get("ActionsSuppressorWaitPeriod")) if alarm.get("ActionsSuppressor") else None,
         "ActionsSuppressorExtensionPeriod": _number(alarm.get("ActionsSuppressorExtensionPeriod")) if alarm.get("ActionsSuppressor") else None,
     }
+def _window(value) -> tuple[str, str] | None:
+    """None for the default sliding window, ("WallClockWindow", time zone) for a wall-clock one."""
+    if not value or "WallClockWindow" not in value:
+        return None
+    return ("WallClockWindow", (value["WallClockWindow"] or {}).get("Timezone") or "UTC")
+
+
+def reports_evaluation_window(endpoint_url: str | None) -> bool:
+    """Whether DescribeAlarms at this endpoint reports EvaluationWindow: AWS does, the local emulator does not."""
+    if not endpoint_url:
+        return True
+    host = urlparse(endpoint_url).hostname or ""
+    return host.endswith(AWS_ENDPOINT_SUFFIXES)
 
 
 def comparable(alarm: Mapping) -> dict[str, Any]:
@@ -277,6 +305,7 @@ def comparable(alarm: Mapping) -> dict[str, Any]:
         "ComparisonOperator": alarm.get("ComparisonOperator"),
         "TreatMissingData": alarm.get("TreatMissingData") or "missing",
         "EvaluateLowSampleCountPercentile": alarm.get("EvaluateLowSampleCountPercentile") or None,
+        EVALUATION_WINDOW: _window(alarm.get(EVALUATION_WINDOW)),
     }
     return config
 
@@ -286,13 +315,18 @@ def _readable(field_name: str, value):
         return [json.loads(q) for q in value]
     if field_name == "Dimensions":
         return {k: v for k, v in value}
+    if field_name == EVALUATION_WINDOW:
+        return {value[0]: {"Timezone": value[1]}} if value else {"SlidingWindow": {}}
     if isinstance(value, tuple):
         return list(value)
     return value
 
 
-def config_diff(desired: Mapping, actual: Mapping) -> tuple[FieldDiff, ...]:
+def config_diff(desired: Mapping, actual: Mapping, *, window_reported: bool = True) -> tuple[FieldDiff, ...]:
+    """The fields that differ; with `window_reported` False, a live alarm without EvaluationWindow is not compared on it."""
     new, old = comparable(desired), comparable(actual)
+    if not window_reported and EVALUATION_WINDOW not in actual and EVALUATION_WINDOW in new:
+        old[EVALUATION_WINDOW] = new[EVALUATION_WINDOW]
     return tuple(FieldDiff(k, _readable(k, old[k]), _readable(k, new[k])) for k in new if new[k] != old[k])
 
 
@@ -365,8 +399,12 @@ def plan(
     owner: str,
     prune: bool,
     actual_detectors: Sequence[Mapping] = (),
+    window_reported: bool = True,
 ) -> Plan:
-    """The changes that make the actual alarms, anomaly detectors and dashboard match the desired ones."""
+    """The changes that make the actual alarms, anomaly detectors and dashboard match the desired ones.
+
+    `window_reported`: whether the endpoint reports EvaluationWindow back (reports_evaluation_window).
+    """
     actual_by_name = {a["AlarmName"]: a for a in actual_alarms}
     desired_names = {a["AlarmName"] for a in desired_alarms}
     depths = {**composite_depths(actual_alarms), **composite_depths(desired_alarms)}
@@ -375,6 +413,7 @@ def plan(
     deletes: list[Change] = []
     conflicts: list[Conflict] = []
     warnings: list[str] = []
+    unchecked_windows: list[str] = []
     unchanged = 0
 
     def resource(alarm: Mapping) -> str:
@@ -395,7 +434,9 @@ def plan(
         if resource(live) != kind:
             conflicts.append(Conflict(name, f"exists as a {Resource(resource(live)).words}, not a {Resource(kind).words}; delete it (--prune after renaming, or by hand) and apply again"))
             continue
-        diffs = config_diff(alarm, live)
+        diffs = config_diff(alarm, live, window_reported=window_reported)
+        if not window_reported and EVALUATION_WINDOW not in live and _window(alarm.get(EVALUATION_WINDOW)):
+            unchecked_windows.append(name)
         to_set, to_remove = tag_diff(tag_dict(alarm.get("Tags")), tag_dict(live.get("Tags")))
         if not diffs and not to_set and not to_remove:
             unchanged += 1
@@ -414,6 +455,12 @@ def plan(
             )
         )
 
+    if unchecked_windows:
+        warnings.append(
+            f"{len(unchecked_windows)} alarm{'s' if len(unchecked_windows) != 1 else ''} with a wall-clock evaluation window "
+            f"(e.g. {unchecked_windows[0]}) not compared on it: this endpoint does not report EvaluationWindow back "
+            "(the local emulator accepts it and forgets it)"
+        )
     strays = [a for a in actual_alarms if a["AlarmName"] not in desired_names and owner_of(a) == owner]
     if prune:
         deletes = [Change(Action.DELETE, a["AlarmName"], resource(a), arn=a.get("AlarmArn"), depth=depths.get(a["AlarmName"], 0)) for a in strays]

@@ -93,8 +93,13 @@ def render_document(spec: Spec, env_name: str | None) -> dict:
 
 
 def cmd_render(args: argparse.Namespace) -> ExitStatus:
+    from monitor.cloudwatch import iac
+
+    fmt = iac.Format(args.format)
+    if fmt is iac.Format.TERRAFORM and args.output != "json":
+        raise UsageError("--format terraform is Terraform JSON (*.tf.json): use --output json")
     spec = load(args)
-    emit(render_document(spec, args.env), args.output)
+    emit(iac.render(fmt, render_document(spec, args.env)), args.output)
     return ExitStatus.SUCCESS
 
 
@@ -183,7 +188,7 @@ def _provision_plan(args: argparse.Namespace):
     from monitor.cloudwatch import cost
     from monitor.cloudwatch.alarms import render_alarms
     from monitor.cloudwatch.dashboard import render_dashboard
-    from monitor.cloudwatch.plan import plan, silent_alarm_warnings
+    from monitor.cloudwatch.plan import JSON_SCHEMA_VERSION, plan, reports_evaluation_window, silent_alarm_warnings
     from monitor.spec import naming
 
     spec = load(args)  # raises before any AWS client exists
@@ -199,10 +204,14 @@ def _provision_plan(args: argparse.Namespace):
     live = cloudwatch.read_live(
         aws, desired, prefix=f"{spec.name_prefix}-{env.name}-", owner=owner, dashboard_name=dashboard[0], confirm_owned=args.prune
     )
-    result = plan(desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune, actual_detectors=live.detectors).with_warnings(live.warnings)
+    # boto3 also takes the endpoint from AWS_ENDPOINT_URL(_CLOUDWATCH): ask the client where it went.
+    window_reported = reports_evaluation_window(aws.cloudwatch.meta.endpoint_url)
+    result = plan(
+        desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune, actual_detectors=live.detectors, window_reported=window_reported
+    ).with_warnings(live.warnings)
     if args.metric_check:
         result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))
-    context = {"spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
+    context = {"schema_version": JSON_SCHEMA_VERSION, "spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
     return context, result, aws, cost.estimate(spec, desired, env)
 
 
@@ -347,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="print the CloudWatch alarm definitions the spec produces (offline)")
     add_spec_args(p)
     p.add_argument("--output", choices=("json", "yaml"), default="json")
+    p.add_argument(
+        "--format",
+        choices=("api", "cloudformation", "terraform"),
+        default="api",
+        help="api: the PutMetricAlarm/PutDashboard parameters (default); cloudformation: a template; terraform: *.tf.json",
+    )
     p.set_defaults(handler=cmd_render)
 
     p = sub.add_parser("status", help="alarm states and latest queue metrics, one row per queue, worst first")

@@ -252,12 +252,13 @@ def run_demo(spec_path: str, out: TextIO, cli_main: Callable[[list[str]], int]) 
             cli_main(["status", "--spec", spec_path, "--env", DEMO_ENV])
 
         _heading(out, "Why they fire")
+        from monitor.truth import composite
         from monitor.truth.evaluator import explain
 
         by_name = {a["AlarmName"]: a for a in alarms}
         for name in firing:
             _say(out, f"  {name}")
-            _say(out, f"    {explain(by_name[name])}")
+            _say(out, f"    {(composite.explain if composite.is_composite(by_name[name]) else explain)(by_name[name])}")
             _say(out, f"    now: {result.reasons[name]}")
 
         dashboard_name, body = render_dashboard(spec, env, region=REGION)

@@ -23,6 +23,7 @@ from monitor.spec.sources import QueuePart
 
 # What a queue needs for each part a queue_depth tier may count (the queue field that must be set).
 PART_NEEDS = {QueuePart.WAITING: None, QueuePart.IN_FLIGHT: "processing", QueuePart.RETRY: "retry"}
+from monitor.spec.windows import WindowKind, timezone_problem, wall_clock_period_problem
 
 
 class AlarmRules:
@@ -101,6 +102,9 @@ class AlarmRules:
             )
         if datapoints > evaluation_periods:
             self.error(path + ("datapoints_to_alarm",), f"found {datapoints}; must be at most evaluation_periods ({evaluation_periods})")
+        window = WindowKind(raw.get("evaluation_window", WindowKind.SLIDING.value))
+        timezone = raw.get("timezone")
+        self._check_window(window, timezone, period, path)
         self._check_threshold(kind, comparison, threshold, path)
         if "min_depth" in raw and kind is not AlarmKind.TIME_TO_DRAIN:
             self.error(path + ("min_depth",), f"min_depth belongs to time_to_drain tiers; a {kind.value} alarm has no use for it")
@@ -127,6 +131,8 @@ class AlarmRules:
             min_depth=float(raw.get("min_depth", 0)),
             parts=parts,
             only_when_idle=bool(idle),
+            evaluation_window=window,
+            timezone=timezone,
         )
 
     def _parts(self, kind: AlarmKind, raw, path, has) -> tuple[QueuePart, ...]:
@@ -142,6 +148,22 @@ class AlarmRules:
             if field and not has(field):
                 self.error(path + ("parts",), f"counting '{part.value}' needs the queue's '{field}' key, which is not set")
         return parts if parts != (QueuePart.WAITING,) else ()
+
+    def _check_window(self, window: WindowKind, timezone: str | None, period: int, path) -> None:
+        """A wall-clock window needs one of its periods and a real time zone; a sliding one takes no time zone."""
+        if window is WindowKind.SLIDING:
+            if timezone is not None:
+                self.error(
+                    path + ("timezone",),
+                    f"a time zone goes with evaluation_window: {WindowKind.WALL_CLOCK.value}; this tier's window is {window.value}",
+                    key=True,
+                )
+            return
+        problem = wall_clock_period_problem(period)
+        if problem:
+            self.error(path + ("evaluation_window",), problem)
+        if timezone is not None and (problem := timezone_problem(timezone)):
+            self.error(path + ("timezone",), problem)
 
     def _check_threshold(self, kind: AlarmKind, comparison: Comparison, threshold: float, path) -> None:
         """Reject thresholds that make an alarm always or never fire for the kind's metric."""

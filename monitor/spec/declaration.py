@@ -26,6 +26,7 @@ from monitor.spec.sources import (
     ScoreUnit,
     TimestampFormat,
 )
+from monitor.spec.windows import MAX_TIMEZONE_LENGTH, TIMEZONE_HINT, WALL_CLOCK_PERIODS_HINT, WindowKind
 
 DEFAULT_SPEC_PATH = "alarms.yaml"
 SCHEMA_FILE_NAME = "alarms.schema.json"
@@ -76,6 +77,16 @@ def _tier_schema() -> Obj:
             "evaluation_periods": Field(Num(integer=True, minimum=1, doc="N: how many recent periods are looked at.")),
             "datapoints_to_alarm": Field(Num(integer=True, minimum=1, doc="M: how many of the N periods must breach (default N).")),
             "treat_missing_data": Field(Str(enum=tuple(t.value for t in TreatMissingData), doc="What a period without data counts as.")),
+            "evaluation_window": Field(
+                Str(
+                    enum=tuple(w.value for w in WindowKind),
+                    doc="sliding (the default): every evaluation looks at the periods counted back from it. wall_clock: "
+                    f"periods aligned to the clock (needs a period of {WALL_CLOCK_PERIODS_HINT}), each counted once it has ended.",
+                )
+            ),
+            "timezone": Field(
+                Str(max_length=MAX_TIMEZONE_LENGTH, doc=f"Time zone of a wall_clock window (default UTC): {TIMEZONE_HINT}.")
+            ),
             "enabled": Field(Bool(doc="false removes this tier (for one queue, or everywhere when set in defaults).")),
             "runbook": Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT, doc="Runbook for this tier, written into the alarm description: a URL, or #section of the shipped docs/runbooks.md.")),
             "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),

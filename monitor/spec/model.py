@@ -23,6 +23,7 @@ from monitor.spec.sources import (
     StreamSource,
     TimestampFormat,
 )
+from monitor.spec.windows import WindowKind
 from monitor.spec.yamlload import (
     Problem,
 )
@@ -100,6 +101,8 @@ class AlarmRule:
     min_depth: float = 0  # time_to_drain: at or below this depth the estimate is 0
     parts: tuple[QueuePart, ...] = ()  # queue_depth only: the parts summed; () = the kind's metric alone
     only_when_idle: bool = False  # in_flight_depth only: count periods in which nothing waited
+    evaluation_window: WindowKind = WindowKind.SLIDING
+    timezone: str | None = None  # wall_clock only; None means UTC
 
 
 @dataclass(frozen=True)
