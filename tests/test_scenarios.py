@@ -80,6 +80,16 @@ def test_every_shipped_scenario_passes(spec):
     assert text.splitlines()[-1] == f"{count} passed, 0 failed"
 
 
+def test_the_pattern_example_runs_its_scenarios_and_reports_the_anomaly_band_as_not_modelled():
+    """examples/tenants: alarms on a pattern's aggregates, a per-key series, an anomaly band never guessed."""
+    example = ROOT / "examples" / "tenants" / "alarms.yaml"
+    result = run_cli("test", "--spec", str(example))
+    assert result.returncode == ExitStatus.SUCCESS, result.stdout + result.stderr
+    assert "PASS  13m..22m     tenant:*:jobs/pattern_depth_max/critical is ALARM" in result.stdout
+    assert "not modelled: alarm tenants-production-billing-invoices-depth-anomaly-warning: anomaly detection" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == "7 passed, 0 failed"
+
+
 def test_cli_runs_the_shipped_scenarios_by_default():
     result = run_cli("test")
     assert result.returncode == ExitStatus.SUCCESS, result.stdout + result.stderr

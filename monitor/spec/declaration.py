@@ -41,7 +41,10 @@ MAX_ALARM_TAGS = 50
 MAX_DESCRIPTION = 1024  # AlarmDescription
 
 # PutCompositeAlarm: ActionsSuppressorWaitPeriod / ActionsSuppressorExtensionPeriod, in seconds.
-DEFAULT_SUPPRESS_WAIT_SECONDS = 180  # a connection alarm of M=2 one-minute periods is in ALARM within 3 minutes
+# No wait: when Redis goes down the queue alarms go quiet (missing data is not breaching), so no
+# queue page needs to wait for the target alarm; a wait would only hold back, and if the
+# composite is OK again before it ends drop, the page of a one-minute ALARM (a dead letter).
+DEFAULT_SUPPRESS_WAIT_SECONDS = 0
 DEFAULT_SUPPRESS_EXTENSION_SECONDS = 300  # the backlog an outage left behind settles within minutes
 MAX_SUPPRESS_SECONDS = 86400
 
