@@ -320,8 +320,8 @@ def render_alarms(spec: Spec, env: Environment) -> list[Alarm]:
 
 
 def alarm_rule(children: Iterable[str]) -> str:
-    """A composite AlarmRule in ALARM while any of the named alarms is."""
-    return " OR ".join(f'ALARM("{name}")' for name in children)
+    """A composite AlarmRule in ALARM while any of the named alarms is (sorted: the spec's order of tiers does not matter)."""
+    return " OR ".join(f'ALARM("{name}")' for name in sorted(children))
 
 
 def _composite(
