@@ -268,3 +268,31 @@ def test_the_emulator_refuses_what_aws_refuses(emulator):
     assert cw.describe_alarms()["CompositeAlarms"] == []  # AWS's default: metric alarms only
     cw.delete_alarms(AlarmNames=["c", "a"])  # together: nothing left depends on them
     assert cw.describe_alarms(AlarmTypes=["MetricAlarm", "CompositeAlarm"])["MetricAlarms"] == []
+
+
+# ---------------------------------------------------------------- pattern alarms
+
+PATTERNS = """\
+patterns:
+  - pattern: "tenant:*:jobs"
+    alarms:
+      pattern_depth_max:
+        critical: {threshold: 500, evaluation_periods: 5, datapoints_to_alarm: 3}
+      pattern_queue_count:
+        warning: {threshold: 100, period: 300}
+"""
+
+
+def test_pattern_alarms_watch_the_aggregates_by_pattern_and_join_the_incidents(tmp_path):
+    alarms = rendered(tmp_path, BASE + INCIDENTS + PATTERNS)
+    worst = alarms["t-dev-tenant-jobs-pattern-depth-max-critical"]
+    assert (worst["MetricName"], worst["Dimensions"]) == ("PatternDepthMax", [{"Name": "Environment", "Value": "dev"}, {"Name": "Pattern", "Value": "tenant:*:jobs"}])
+    assert alarms["t-dev-tenant-jobs-pattern-queue-count-warning"]["MetricName"] == "PatternQueueCount"
+    assert alarms["t-dev-tenant-jobs-unhealthy-critical"]["AlarmRule"] == f'ALARM("{worst["AlarmName"]}")'
+
+
+def test_a_pattern_named_like_a_queue_is_refused(tmp_path):
+    text = BASE + PATTERNS.replace('  - pattern: "tenant:*:jobs"\n', '  - pattern: "tenant:*:jobs"\n    name: mail\n')
+    with pytest.raises(SpecError) as caught:
+        load_spec(str(write(tmp_path, text)), environ={})
+    assert "name 'mail' (used in alarm names) is also the name at queues[1]; give the pattern a distinct 'name'" in str(caught.value.problems[0])
