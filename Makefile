@@ -7,7 +7,15 @@ CHECKS_VENV  ?= .venv-checks
 CHECKS_STAMP := $(CHECKS_VENV)/.installed
 ARCH   ?= x86_64
 
-.PHONY: test demo venv checks-venv clean package
+# The job frameworks the presets are tested against (tests/test_frameworks.py): Python ones in their
+# own virtualenvs (their redis-py needs clash with each other and with the project's), BullMQ from npm
+# into a project-local folder, Sidekiq from Debian (apt-get, as root or with sudo; its test is skipped, saying why,
+# when it cannot be installed). Rebuilt only when the pins change.
+FW       := .frameworks
+FW_STAMP := $(FW)/.installed
+FW_PINS  := tests/frameworks/requirements.txt tests/frameworks/requirements-arq.txt tests/frameworks/node/package.json tests/frameworks/node/package-lock.json
+
+.PHONY: test demo venv checks-venv clean package frameworks
 
 venv: $(STAMP)
 
@@ -17,6 +25,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+frameworks: $(FW_STAMP)
+
+$(FW_STAMP): $(FW_PINS)
+	rm -rf $(FW) && mkdir -p $(FW)/node
+	$(PYTHON) -m venv $(FW)/py
+	$(FW)/py/bin/pip install --quiet --no-deps -r tests/frameworks/requirements.txt
+	$(PYTHON) -m venv $(FW)/arq
+	$(FW)/arq/bin/pip install --quiet --no-deps -r tests/frameworks/requirements-arq.txt
+	cp tests/frameworks/node/package.json tests/frameworks/node/package-lock.json $(FW)/node/
+	cd $(FW)/node && npm ci --no-audit --no-fund --loglevel=error
+	ruby -e 'require "sidekiq"' 2>/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then as=""; elif sudo -n true 2>/dev/null; then as="sudo -n"; else as=no; fi; \
+		[ "$$as" != no ] && command -v apt-get >/dev/null && \
+		($$as apt-get install -y -q ruby-sidekiq >/dev/null || ($$as apt-get update -q >/dev/null && $$as apt-get install -y -q ruby-sidekiq >/dev/null)); } \
+		|| echo "ruby-sidekiq could not be installed (needs root or sudo, and apt-get): the Sidekiq preset test will be skipped"
+	touch $(FW_STAMP)
+
 checks-venv: $(CHECKS_STAMP)
 
 $(CHECKS_STAMP): deploy/requirements-checks.txt
@@ -25,7 +50,7 @@ $(CHECKS_STAMP): deploy/requirements-checks.txt
 	$(CHECKS_VENV)/bin/pip install --quiet -r deploy/requirements-checks.txt
 	touch $(CHECKS_STAMP)
 
-test: $(STAMP) $(CHECKS_STAMP)
+test: $(STAMP) $(CHECKS_STAMP) $(FW_STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
@@ -36,4 +61,4 @@ package: $(STAMP)
 	$(BIN)/python deploy/package.py --arch $(ARCH)
 
 clean:
-	rm -rf $(VENV) $(CHECKS_VENV) build dist *.egg-info
+	rm -rf $(VENV) $(CHECKS_VENV) $(FW) build dist *.egg-info

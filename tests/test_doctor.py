@@ -244,3 +244,36 @@ def test_stream_and_delayed_set_on_a_plain_server(redis_plain, tmp_path):
     assert got["t-dev-jobs-workers-consumer-group-lag-critical"] == ("ok", "")
     assert got["t-dev-jobs-missing-consumer-group-lag-critical"] == ("blind", "ConsumerGroupLag (jobs, group missing) is not published: consumer group 'missing' does not exist")
     assert got["t-dev-later-delayed-overdue-warning"] == ("blind", "DelayedOverdue (later) is not published: later is a string, not a zset")
+
+
+def test_presets_show_every_key_of_every_part_and_judge_sums_by_all_their_keys(redis_plain, tmp_path):
+    path = tmp_path / "alarms.yaml"
+    path.write_text(
+        f"version: 1\nnamespace: T/Q\nname_prefix: t\nenvironments:\n  dev:\n    redis: {{host: 127.0.0.1, port: {redis_plain.port}, tls: false}}\n"
+        "defaults:\n  alarms:\n    queue_depth: {warning: {threshold: 10}}\n    in_flight_depth: {warning: {threshold: 10}}\n"
+        "    processing_lag: {warning: {threshold: 600}}\n"
+        "queues:\n  - framework: rq\n    queue: default\n  - framework: celery\n    queue: celery\n"
+    )
+    client = redis_plain.client()
+    client.hset("rq:job:a", "enqueued_at", "2026-11-29T07:00:00.000001Z")
+    client.rpush("rq:queue:default", "a")
+    client.rpush("rq:wip:default", "oops")  # RQ keeps a sorted set here
+    client.rpush("celery", "{}")  # only priority step 0 in use: the other steps' lists are absent
+    spec = load_spec(str(path), environ={})
+    stream = io.StringIO()
+    status = doctor.run(spec, spec.environment("dev"), environ={}, secrets_factory=lambda: None, output="json", stream=stream)
+    assert status == ExitStatus.CHECK_FAILED
+    subjects = {s["key"]: s for s in json.loads(stream.getvalue())["subjects"]}
+    rq = subjects["rq:queue:default"]
+    assert [(k["part"], k["key"], k["expected"], k["type"], k["count"]) for k in rq["keys"]] == [
+        ("waiting", "rq:queue:default", "list", "list", 1),
+        ("in_flight", "rq:wip:default", "zset", "list", None),
+        ("dead", "rq:failed:default", "zset", "none", 0),
+        ("delayed", "rq:scheduled:default", "zset", "none", 0),
+    ]
+    got = {a["name"]: (a["verdict"], a["reason"]) for s in subjects.values() for a in s["alarms"]}
+    assert got["t-dev-rq-default-in-flight-depth-warning"] == ("blind", "InFlightDepth (rq:queue:default) is not published: rq:wip:default is a list, not a zset")
+    assert got["t-dev-rq-default-processing-lag-warning"] == ("ok", "")
+    # Nine absent priority lists beside a present one: the summed depth is verified, not "absent".
+    assert got["t-dev-celery-celery-queue-depth-warning"] == ("ok", "")
+    assert subjects["celery"]["enqueue_time"] == "none: this framework's jobs carry no enqueue time"

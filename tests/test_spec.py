@@ -63,7 +63,7 @@ def test_shipped_spec_is_valid_and_covers_the_hokusai_queues():
     ready, mint = spec.queues
     assert ready.processing == "hokusai:model_ready_queue:processing"
     assert ready.dead_letter == "hokusai:model_ready_queue:dlq"
-    assert ready.source.oldest_end.value == "tail" and ready.source.timestamp_field == "timestamp"
+    assert ready.source.oldest_end.value == "both" and ready.source.timestamp_field == "timestamp"
     assert mint.dead_letter == "hokusai:mint_requests:dlq" and mint.processing == "hokusai:mint_requests:processing"
     # hokusai-token's consumer parks transient failures in a sorted set scored by due time (ms).
     assert mint.retry == "hokusai:mint_requests:retry"

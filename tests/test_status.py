@@ -106,7 +106,8 @@ def test_all_ok_exits_zero_with_values(cloudwatch, shipped):
     assert report.targets[0].connection == "OK"
     text = status.render_table(report)
     row = next(line for line in text.splitlines() if line.startswith(MINT))
-    assert row.split()[1:6] == ["57", "15m", "3s", "1", "2"]
+    # One point so far: its sparkline is one bar at the window's end, and no change yet.
+    assert re.split(r"\s{2,}", row)[1:7] == ["57", "#", "15m 3s", "#", "1", "2"]
     model_row = next(line for line in text.splitlines() if line.startswith(MODEL))
     assert "2h 5m" in model_row
     assert "redis primary: connection OK; last heartbeat 3m" in text
@@ -122,7 +123,7 @@ def test_alarm_rows_come_first_and_exit_six(cloudwatch, shipped):
     text = status.render_table(report)
     lines = text.splitlines()
     assert lines[0].startswith("development: 1 ALARM, 19 OK")
-    assert lines[1].split() == ["QUEUE", "DEPTH", "OLDEST", "IN-FLIGHT", "DLQ", "ALARMS"]
+    assert re.split(r"\s{2,}", lines[1]) == ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]
     assert lines[2].startswith(MODEL) and "ALARM lag/warning  OK " in lines[2]
 
 
@@ -172,11 +173,13 @@ def test_json_structure(cloudwatch, shipped):
     set_state(cloudwatch, alarm_name("development", "hokusai-mint_requests", "queue-depth-critical"), "ALARM")
     document = status.report_json(status.collect_status(spec, env, cloudwatch))
     json.dumps(document)
-    assert list(document) == ["version", "spec", "environment", "region", "namespace", "generated_at", "summary", "queues", "targets", "delayed"]
+    assert list(document) == ["version", "spec", "environment", "region", "namespace", "generated_at", "summary", "queues", "targets", "trend", "delayed"]
+    assert document["trend"] == {"since_seconds": 1800, "period_seconds": 60}
     assert document["version"] == status.JSON_FORMAT_VERSION and document["region"] == "us-east-1"
     assert document["summary"] == {"ALARM": 1, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 19}
     first = document["queues"][0]
-    assert list(first) == ["queue", "name", "state", "depth", "oldest_age_seconds", "in_flight", "dead_letter", "sampled_at", "alarms"]
+    assert list(first) == ["queue", "name", "state", "depth", "oldest_age_seconds", "in_flight", "dead_letter", "sampled_at", "alarms", "series", "change"]
+    assert first["series"]["depth"] == [[first["sampled_at"], 57.0]] and first["change"]["depth"] is None
     assert (first["queue"], first["state"], first["depth"], first["oldest_age_seconds"], first["in_flight"], first["dead_letter"]) == (MINT, "ALARM", 57, 903, 1, 2)
     assert first["alarms"][0] == {
         "name": alarm_name("development", "hokusai-mint_requests", "queue-depth-critical"),
@@ -205,8 +208,10 @@ def test_table_fits_the_width_and_colours_only_when_asked(cloudwatch, shipped, w
     coloured = status.render_table(report, width=width, colour=True)
     assert "\x1b[" in coloured
     assert ANSI.sub("", coloured) == plain
-    if width >= 80:
-        assert all(f" {column} " in plain.splitlines()[1] + " " for column in ("DEPTH", "OLDEST", "DLQ"))
+    if width >= 80:  # the trend of the depth stays on an 80-column terminal; the DLQ count needs more
+        assert all(f" {column} " in plain.splitlines()[1] + " " for column in ("DEPTH", "DEPTH 30m", "OLDEST"))
+    if width >= 100:
+        assert " DLQ " in plain.splitlines()[1]
     if width == 200:
         assert "…" not in plain  # room for everything
 

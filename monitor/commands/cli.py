@@ -81,15 +81,21 @@ def render_document(spec: Spec, env_name: str | None) -> dict:
     from monitor.cloudwatch.alarms import render_alarms
     from monitor.cloudwatch.dashboard import render_dashboard
 
+    from monitor.spec.presets import expansion
+
     env = spec.environment(env_name)
     name, body = render_dashboard(spec, env)
-    return {
+    document = {
         "spec": spec.path,
         "environment": env.name,
         "namespace": spec.namespace,
         "alarms": render_alarms(spec, env),
         "dashboard": {"name": name, "body": body},
     }
+    presets = [expansion(q) for q in spec.queues if q.framework]
+    if presets:
+        document["presets"] = presets  # what each framework queue reads
+    return document
 
 
 def cmd_render(args: argparse.Namespace) -> ExitStatus:
@@ -111,7 +117,16 @@ def cmd_status(args: argparse.Namespace) -> ExitStatus:
     from monitor.cloudwatch import clients as aws
 
     cloudwatch = aws.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url).cloudwatch
-    return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch)
+    return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch, since=args.since)
+
+
+def _since(text: str):
+    from monitor.commands.status import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_seconds(text: str) -> float:
@@ -331,7 +346,13 @@ def cmd_explain(args: argparse.Namespace) -> ExitStatus:
     from monitor.truth import scenarios
 
     spec = load(args)
+    from monitor.spec.presets import expansion_text
+
     index = scenarios.AlarmIndex.build(spec, spec.environment(args.env))
+    if not args.alarms:
+        for queue in spec.queues:
+            if queue.framework:
+                sys.stdout.write(expansion_text(queue) + "\n")
     sys.stdout.write(scenarios.explain_text(index, index.select(args.alarms)))
     return ExitStatus.SUCCESS
 
@@ -369,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_aws_args(p)
     p.add_argument("--watch", type=_positive_seconds, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     p.add_argument("--output", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--since", type=_since, default="30m", metavar="DURATION", help="trend window: sparkline and change over e.g. 30m (default), 2h, 1d"
+    )
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec (for editors)")

@@ -137,10 +137,15 @@ def _why_missing(ref: MetricRef, subject: SubjectReading | None) -> str:
         return f"{where} is not read by the collector here"
     wrong = [k for k in subject.keys if name in k.metrics and k.wrong_type]
     if wrong:
-        return f"{where} is not published: " + "; ".join(f"{k.key} is {_type_words(k)}, not a {k.expected}" for k in wrong)
+        return f"{where} is not published: " + "; ".join(f"{_shown(k.key)} is {_type_words(k)}, not a {k.expected}" for k in wrong)
     if subject.problems:
         return f"{where} is not published: " + "; ".join(subject.problems)
     return f"{where} is not published"
+
+
+def _shown(key: str) -> str:
+    """A key as text: control characters (kombu's priority separator \\x06\\x16) escaped."""
+    return key if key.isprintable() else key.encode("unicode_escape").decode("ascii")
 
 
 def _type_words(key: KeyReading) -> str:
@@ -154,9 +159,14 @@ def check_alarm(alarm: Alarm, by_key: Mapping[str, SubjectReading]) -> AlarmChec
     kind, tier = _kind_and_tier(alarm)
     if missing:
         return AlarmCheck(alarm["AlarmName"], kind, tier, Verdict.BLIND, "; ".join(_why_missing(ref, by_key.get(ref[1])) for ref in missing))
-    absent = [k for name, key, _ in refs for k in by_key[key].keys if name in k.metrics and k.absent]
+    absent = []
+    for name, key, _ in refs:
+        # A metric summed over several keys (a preset's priority lists) is unverified only when all are absent.
+        feeding = [k for k in by_key[key].keys if name in k.metrics]
+        if feeding and all(k.absent for k in feeding):
+            absent += feeding
     if absent:
-        keys = ", ".join(dict.fromkeys(k.key for k in absent))
+        keys = ", ".join(dict.fromkeys(_shown(k.key) for k in absent))
         return AlarmCheck(
             alarm["AlarmName"], kind, tier, Verdict.UNVERIFIED, f"{keys} absent: an empty {absent[0].expected}, or a key name nobody writes to"
         )
@@ -208,7 +218,7 @@ def render_table(report: Report) -> str:
             if key.wrong_type:
                 found += f" (not {key.expected})"
             count = "-" if key.count is None else str(key.count)
-            rows.append((f"{reading.section.value} {reading.key}" if index == 0 else "", key.part, key.key, found, count))
+            rows.append((f"{reading.section.value} {_shown(reading.key)}" if index == 0 else "", key.part, _shown(key.key), found, count))
         oldest = _oldest_words(reading)
         counts = {v: sum(1 for a in subject.alarms if a.verdict is v) for v in Verdict}
         summary = ", ".join(f"{n} {v.value}" for v, n in counts.items() if n) or "no alarms"
@@ -255,23 +265,38 @@ def _published(points: Iterable[Any]) -> frozenset[MetricRef]:
     return frozenset((p.metric.name, p.subject, p.group) for p in points)
 
 
-def queue_subject(queue, reading, types: Mapping[str, str | None]) -> SubjectReading:
-    """A list queue's reading (monitor.collect.reader.QueueReading) as a subject."""
+# The metrics each part of a queue feeds (monitor.collect.collector.reading_points).
+_PART_METRICS = {
+    "waiting": (metrics.QUEUE_DEPTH.name, metrics.OLDEST_MESSAGE_AGE.name, metrics.MESSAGE_PARSE_ERRORS.name),
+    "in_flight": (metrics.IN_FLIGHT_DEPTH.name,),
+    "dead": (metrics.DEAD_LETTER_DEPTH.name,),
+    "delayed": (metrics.DELAYED_TOTAL.name, metrics.DELAYED_OVERDUE.name),
+}
+
+
+def queue_subject(queue, reading, types: Mapping[str, str | None], counts: Mapping[str, Sequence[int | None]] | None = None) -> SubjectReading:
+    """A queue's reading (monitor.collect.reader.QueueReading) as a subject: every key of every part.
+
+    `counts` gives each key's own count (monitor.collect.reader.part_counts); without it a part of
+    one key shows the part's count.
+    """
     from monitor.collect.collector import reading_points
+    from monitor.spec.sources import TimeKind
 
     source = reading.source
-    waiting = (metrics.QUEUE_DEPTH.name, metrics.OLDEST_MESSAGE_AGE.name, metrics.MESSAGE_PARSE_ERRORS.name)
-    parts = [("waiting", source.key, reading.depth, waiting)]
-    if source.processing_key:
-        parts.append(("in_flight", source.processing_key, reading.in_flight, (metrics.IN_FLIGHT_DEPTH.name,)))
-    if source.dead_letter_key:
-        parts.append(("dead", source.dead_letter_key, reading.dead_letter, (metrics.DEAD_LETTER_DEPTH.name,)))
-    keys = tuple(
-        KeyReading(part, key, "list", types.get(key), None if key in reading.wrong_type_keys else count, names)
-        for part, key, count, names in parts
-    )
+    parts = source.parts()
+    totals = {"waiting": reading.depth, "in_flight": reading.in_flight, "dead": reading.dead_letter, "delayed": reading.delayed_total}
+    keys = []
+    for part, key_sources in zip(("waiting", "in_flight", "dead", "delayed"), parts[:4]):
+        for index, key_source in enumerate(key_sources):
+            count = counts[part][index] if counts is not None else totals[part] if len(key_sources) == 1 else None
+            if key_source.key in reading.wrong_type_keys:
+                count = None
+            keys.append(KeyReading(part, key_source.key, key_source.type.value, types.get(key_source.key), count, _PART_METRICS[part]))
     if reading.depth is None:
-        enqueue = "not read (the queue key is not a list)"
+        enqueue = "not read (a waiting key has another type)"
+    elif parts.time.kind is TimeKind.NONE:
+        enqueue = "none: this framework's jobs carry no enqueue time"
     elif reading.parse_error:
         enqueue = f"not found: {reading.parse_error}"
     elif reading.depth == 0:
@@ -281,7 +306,7 @@ def queue_subject(queue, reading, types: Mapping[str, str | None]) -> SubjectRea
     problems = (f"the oldest message: {reading.parse_error}",) if reading.parse_error else ()
     problems += tuple(f"{key} could not be read" for key in reading.unread_keys)
     return SubjectReading(
-        Section.QUEUE, queue.name, queue.key, keys, reading.depth, _published(reading_points(reading)), enqueue, reading.oldest_age_seconds, problems
+        Section.QUEUE, queue.name, queue.key, tuple(keys), reading.depth, _published(reading_points(reading)), enqueue, reading.oldest_age_seconds, problems
     )
 
 
@@ -319,7 +344,7 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
     from monitor.collect.cluster import read_cluster
     from monitor.collect.connection import ConfigError, TokenProvider, classify_failure, open_client, resolve_settings, scrub
     from monitor.collect.queue_types import read_typed_queues
-    from monitor.collect.reader import key_types, read_queues
+    from monitor.collect.reader import key_types, part_counts, read_queues
 
     subjects: list[SubjectReading] = []
     first = env.targets[0].name
@@ -338,7 +363,7 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
             client = open_client(settings, token)
             try:
                 now = time.time()
-                keys = [k for q in queues for k in (q.key, q.processing, q.dead_letter) if k] + [s.key for s in (*streams, *delayed)]
+                keys = list(dict.fromkeys(k for q in queues for k in q.source.keys)) + [s.key for s in (*streams, *delayed)]
                 types = key_types(client, keys)
                 types = dict(zip(keys, types)) if types is not None else {}
                 if settings.cluster:
@@ -349,7 +374,8 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
                     readings = result.readings
                 else:
                     readings = read_queues(client, [q.source for q in queues], now=now).readings
-                subjects += [queue_subject(q, r, types) for q, r in zip(queues, readings)]
+                counts = part_counts(client, [q.source for q in queues], now=now)
+                subjects += [queue_subject(q, r, types, c) for q, r, c in zip(queues, readings, counts)]
                 if settings.cluster:
                     why = "the collector does not read streams and delayed sets on a cluster target"
                     subjects += [not_read_subject(Section.STREAM, s, why) for s in streams]

@@ -47,7 +47,8 @@ class AlarmRules:
             base = defaults.get(kind.value) or {}
             own = overrides.get(kind.value) or {}
             if own and not needs(kind):
-                self.error(path + (kind.value,), f"a {kind.value} alarm needs the queue's '{kind.info.needs}' list, which is not set")
+                what = f"the queue's '{kind.info.needs}' list, which is not set" if kind.info.needs else "an enqueue time, which this queue's jobs do not carry"
+                self.error(path + (kind.value,), f"a {kind.value} alarm needs {what}")
                 continue
             if not needs(kind):
                 continue

@@ -19,7 +19,8 @@ from monitor.spec.kinds import (
     TreatMissingData,
 )
 from monitor.spec import runbooks
-from monitor.spec.schema import Bool, Field, ListOf, Num, Obj, Str
+from monitor.spec.presets import Framework
+from monitor.spec.schema import Bool, Either, Field, ListOf, Num, Obj, Str
 from monitor.spec.sources import (
     OldestEnd,
     QueuePart,
@@ -147,6 +148,20 @@ _QUEUE = Obj(
         ),
         **_QUEUE_READ_FIELDS,
         "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target holds it (default: the environment's first).")),
+        "alarms": Field(_alarms_schema(QUEUE_KINDS)),
+        "runbooks": Field(_RUNBOOKS),
+    },
+)
+
+_PRESET = Obj(
+    doc="A job framework's queue: the preset knows its keys, types and where enqueue times live (docs/frameworks.md).",
+    fields={
+        "framework": Field(Str(enum=tuple(f.value for f in Framework), doc="The job framework that keeps the queue."), required=True),
+        "queue": Field(Str(max_length=200, doc="The framework's own queue name, e.g. default."), required=True),
+        "prefix": Field(Str(min_length=0, max_length=200, doc="The framework's key prefix, when it is not the framework's default.")),
+        "name": Field(_QUEUE.fields["name"].node),
+        "description": Field(Str(max_length=300)),
+        "target": Field(_QUEUE.fields["target"].node),
         "alarms": Field(_alarms_schema(QUEUE_KINDS)),
         "runbooks": Field(_RUNBOOKS),
     },
@@ -334,7 +349,7 @@ SPEC_SCHEMA = Obj(
             Obj(keys=Str(pattern=_SLUG, pattern_hint="an environment name (lower case letters, digits and '-')", max_length=40), values=_ENVIRONMENT),
             required=True,
         ),
-        "queues": Field(ListOf(_QUEUE)),
+        "queues": Field(ListOf(Either(discriminator="framework", present=_PRESET, absent=_QUEUE, doc="A Redis list queue, or a framework's queue (framework: ...)."))),
         "patterns": Field(ListOf(_PATTERN)),
         "streams": Field(ListOf(_STREAM)),
         "delayed": Field(ListOf(_DELAYED)),

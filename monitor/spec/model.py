@@ -114,6 +114,7 @@ class Queue:
     description: str = ""
     target: str | None = None  # the Redis target's name; None: the environment's first
     retry: str | None = None  # the key of a `delayed` sorted set where failed jobs wait to come back
+    framework: str | None = None  # the preset the source comes from (monitor.spec.presets), if any
 
     @property
     def processing(self) -> str | None:
