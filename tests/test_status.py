@@ -123,7 +123,7 @@ def test_alarm_rows_come_first_and_exit_six(cloudwatch, shipped):
     text = status.render_table(report)
     lines = text.splitlines()
     assert lines[0].startswith("development: 1 ALARM, 19 OK")
-    assert re.split(r"\s{2,}", lines[1]) == ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]
+    assert re.split(r"\s{2,}", lines[1]) == ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "DRAIN", "ALARMS"]
     assert lines[2].startswith(MODEL) and "ALARM lag/warning  OK " in lines[2]
 
 
@@ -178,7 +178,7 @@ def test_json_structure(cloudwatch, shipped):
     assert document["version"] == status.JSON_FORMAT_VERSION and document["region"] == "us-east-1"
     assert document["summary"] == {"ALARM": 1, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 19}
     first = document["queues"][0]
-    assert list(first) == ["queue", "name", "state", "depth", "oldest_age_seconds", "in_flight", "dead_letter", "sampled_at", "alarms", "series", "change"]
+    assert list(first) == ["queue", "name", "state", "depth", "oldest_age_seconds", "in_flight", "dead_letter", "sampled_at", "alarms", "series", "change", "drain"]
     assert first["series"]["depth"] == [[first["sampled_at"], 57.0]] and first["change"]["depth"] is None
     assert (first["queue"], first["state"], first["depth"], first["oldest_age_seconds"], first["in_flight"], first["dead_letter"]) == (MINT, "ALARM", 57, 903, 1, 2)
     assert first["alarms"][0] == {

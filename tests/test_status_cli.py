@@ -116,7 +116,7 @@ def run_on_pty(*args: str, columns: int, env: dict) -> tuple[int, str]:
 
 def test_piped_table_fits_columns_without_colour(endpoint):
     url, _, in_alarm = endpoint
-    for columns in (80, 240):
+    for columns in (80, 320):
         result = run("status", "--env", "development", "--endpoint-url", url, env=child_env(COLUMNS=str(columns)))
         assert result.returncode == ExitStatus.CHECK_FAILED, result.stderr
         assert "\x1b[" not in result.stdout
@@ -128,7 +128,7 @@ def test_piped_table_fits_columns_without_colour(endpoint):
         assert re.search(r"  57  [_.:=+*#-]{8} \+37  15m 3s  ", lines[2]), lines[2]
         assert result.stdout.isascii()
         assert lines[-1].startswith("redis primary: connection OK; last heartbeat ")
-        if columns == 240:  # room for every column and every alarm's name
+        if columns == 320:  # room for every column and every alarm's name
             assert "..." not in result.stdout and "ALARM depth/critical  OK " in lines[2]
             assert re.split(r"\s{2,}", lines[1])[2:5] == ["DEPTH 30m", "OLDEST", "OLDEST 30m"]
 
