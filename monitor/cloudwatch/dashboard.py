@@ -15,7 +15,7 @@ import re
 from typing import Any, Iterable, Iterator, Sequence
 
 from monitor.cloudwatch import search
-from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.alarms import DEPTH_ID, DRAIN_ID, RATE_EXPRESSION, RATE_ID, drain_expression, render_alarms
 from monitor.spec import metrics, naming
 from monitor.spec import runbooks as runbook_refs
 from monitor.spec.declaration import DEFAULT_PERIOD
@@ -162,9 +162,29 @@ def _dead_letter_widget(spec: Spec, env: Environment, region: str, queue: Queue)
     return _metric_widget(f"{queue.key}: dead letters", region, lines, [(depth_stat, depth_period)], annotations)
 
 
+def _depth_widget(spec: Spec, env: Environment, region: str, queue: Queue) -> Widget:
+    """The depth with its alarms' thresholds, and on the right axis the time to drain (the alarm's metric math) with its thresholds."""
+    widget = _watched_metric_widget(spec, env, region, f"{queue.key}: depth", AlarmKind.QUEUE_DEPTH, queue.key, queue.alarms, "messages")
+    drains = _rules(queue.alarms, AlarmKind.TIME_TO_DRAIN)
+    rule = drains[0] if drains else None
+    period = graph_period(rule.period) if rule else DEFAULT_PERIOD
+    properties = widget["properties"]
+    properties["metrics"] = [
+        *properties["metrics"],
+        _metric_line(spec.namespace, metrics.QUEUE_DEPTH, env, queue.key, {"id": DEPTH_ID, "visible": False, "stat": "Maximum", "period": period}),
+        [{"expression": RATE_EXPRESSION, "id": RATE_ID, "visible": False}],
+        [{"expression": drain_expression(rule.min_depth if rule else 0), "id": DRAIN_ID, "label": "time to drain (s)", "yAxis": "right"}],
+    ]
+    properties["yAxis"]["right"] = {"min": 0, "label": "seconds until empty", "showUnits": False}
+    right = [{**_annotation(r), "label": "drain " + _annotation(r)["label"], "yAxis": "right"} for r in drains]
+    if right:
+        properties.setdefault("annotations", {}).setdefault("horizontal", []).extend(right)
+    return widget
+
+
 def _queue_widgets(spec: Spec, env: Environment, region: str, queue: Queue) -> list[Widget]:
     widgets = [
-        _watched_metric_widget(spec, env, region, f"{queue.key}: depth", AlarmKind.QUEUE_DEPTH, queue.key, queue.alarms, "messages"),
+        _depth_widget(spec, env, region, queue),
         _watched_metric_widget(spec, env, region, f"{queue.key}: oldest message age", AlarmKind.PROCESSING_LAG, queue.key, queue.alarms, "seconds"),
     ]
     if queue.processing:
@@ -211,24 +231,29 @@ def _delayed_widgets(spec: Spec, env: Environment, region: str, item: DelayedQue
 
 
 def _pattern_widgets(spec: Spec, env: Environment, region: str, pattern: Pattern) -> list[Widget]:
-    """A pattern's aggregates over the keys it matched (no alarms watch them)."""
+    """A pattern's aggregates over the keys it matched, with the thresholds of the pattern's alarms."""
     glob = pattern.pattern
 
     def line(metric: Metric, label: str) -> list:
         return _metric_line(spec.namespace, metric, env, glob, {"label": label, "stat": "Maximum", "period": DEFAULT_PERIOD})
 
+    def thresholds(*kinds: AlarmKind) -> list[dict]:
+        return [{**_annotation(r), "label": f"{r.kind.info.metric.name} {_annotation(r)['label']}"} for k in kinds for r in _rules(pattern.alarms, k)]
+
     stats = [("Maximum", DEFAULT_PERIOD)]
     return [
-        _metric_widget(f"{glob}: keys matched", region, [line(metrics.PATTERN_QUEUE_COUNT, "keys")], stats, [], "keys"),
+        _metric_widget(f"{glob}: keys matched", region, [line(metrics.PATTERN_QUEUE_COUNT, "keys")], stats, thresholds(AlarmKind.PATTERN_QUEUE_COUNT), "keys"),
         _metric_widget(
             f"{glob}: depth",
             region,
             [line(metrics.PATTERN_DEPTH_SUM, "all matched queues"), line(metrics.PATTERN_DEPTH_MAX, "deepest queue")],
             stats,
-            [],
+            thresholds(AlarmKind.PATTERN_DEPTH_SUM, AlarmKind.PATTERN_DEPTH_MAX),
             "messages",
         ),
-        _metric_widget(f"{glob}: oldest message age", region, [line(metrics.PATTERN_OLDEST_AGE_MAX, "oldest over all")], stats, [], "seconds"),
+        _metric_widget(
+            f"{glob}: oldest message age", region, [line(metrics.PATTERN_OLDEST_AGE_MAX, "oldest over all")], stats, thresholds(AlarmKind.PATTERN_OLDEST_AGE), "seconds"
+        ),
     ]
 
 
@@ -296,7 +321,7 @@ def _runbook_cell(ref: str) -> str:
 
 def _legend(spec: Spec) -> Widget:
     runbooks: dict[AlarmKind, set[str]] = {}
-    owners = [*spec.queues, *spec.streams, *spec.delayed]
+    owners = [*spec.queues, *spec.streams, *spec.delayed, *spec.patterns]
     for rule in [r for q in owners for r in q.alarms] + list(spec.target_alarms):
         urls = runbooks.setdefault(rule.kind, set())
         if rule.runbook:
