@@ -41,6 +41,7 @@ DRAIN_ID = "time_to_drain"  # time_to_drain: the estimate in seconds
 OBSERVED_ID = "observed"  # anomaly bands: the metric
 BAND_ID = "band"  # anomaly bands: ANOMALY_DETECTION_BAND(observed, width)
 ANOMALY_BAND_FUNCTION = "ANOMALY_DETECTION_BAND"
+_ANOMALY_BAND = re.compile(rf"{ANOMALY_BAND_FUNCTION}\(\s*([A-Za-z0-9_]+)")
 
 
 def drain_expression(min_depth: float = 0, depth: str = DEPTH_ID, rate: str = RATE_ID, cap: int = MAX_DRAIN_ESTIMATE_SECONDS) -> str:
@@ -71,11 +72,14 @@ def metric_alarms(alarms: Iterable[Alarm]) -> list[Alarm]:
 _RULE_CHILD = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*("?)(.+?)\1\s*\)')
 
 
+def rule_children(rule: str) -> list[str]:
+    """The alarm names (or ARNs) a composite AlarmRule refers to, in order of first mention."""
+    return list(dict.fromkeys(m.group(2) for m in _RULE_CHILD.finditer(rule or "")))
+
+
 def composite_children(alarm: Mapping) -> list[str]:
     """The alarm names a composite depends on: those its AlarmRule names, then its ActionsSuppressor."""
-    names = [m.group(2) for m in _RULE_CHILD.finditer(alarm.get("AlarmRule") or "")]
-    if alarm.get("ActionsSuppressor"):
-        names.append(alarm["ActionsSuppressor"])
+    names = rule_children(alarm.get("AlarmRule") or "") + ([alarm["ActionsSuppressor"]] if alarm.get("ActionsSuppressor") else [])
     return list(dict.fromkeys(n.split(":alarm:", 1)[-1] for n in names))
 MATH_ID = "result"
 
@@ -400,25 +404,36 @@ def _tag(alarm: Mapping, key: str) -> str:
 # ---------------------------------------------------------------- anomaly detectors
 
 
-def anomaly_detectors(alarms: Iterable[Alarm]) -> list[dict]:
-    """PutAnomalyDetector's SingleMetricAnomalyDetector for every metric and statistic an anomaly band watches (deduplicated, sorted)."""
+class BandError(ValueError):
+    """An ANOMALY_DETECTION_BAND names no metric query with a MetricStat."""
+
+
+def alarm_detectors(alarm: Mapping) -> list[dict]:
+    """The SingleMetricAnomalyDetector of each metric an alarm's ANOMALY_DETECTION_BAND expressions watch."""
+    queries = {q["Id"]: q for q in alarm.get("Metrics") or ()}
     found: dict[str, dict] = {}
-    for alarm in metric_alarms(alarms):
-        queries = {q["Id"]: q for q in alarm.get("Metrics") or ()}
-        for query in queries.values():
-            expression = query.get("Expression") or ""
-            if not expression.startswith(ANOMALY_BAND_FUNCTION + "("):
-                continue
-            metric_id = expression[len(ANOMALY_BAND_FUNCTION) + 1 :].split(",", 1)[0].strip()
-            stat = queries[metric_id]["MetricStat"]
+    for query in queries.values():
+        for metric_id in _ANOMALY_BAND.findall(query.get("Expression") or ""):
+            stat = queries.get(metric_id, {}).get("MetricStat")
+            if stat is None:
+                raise BandError(f"alarm {alarm['AlarmName']}: {ANOMALY_BAND_FUNCTION}({metric_id}) needs a metric query '{metric_id}' with a MetricStat")
             detector = {
                 "Namespace": stat["Metric"]["Namespace"],
                 "MetricName": stat["Metric"]["MetricName"],
-                "Dimensions": sorted(stat["Metric"]["Dimensions"], key=lambda d: d["Name"]),
+                "Dimensions": list(stat["Metric"].get("Dimensions") or ()),
                 "Stat": stat["Stat"],
             }
             found.setdefault(detector_key(detector), detector)
-    return [found[k] for k in sorted(found)]
+    return list(found.values())
+
+
+def anomaly_detectors(alarms: Iterable[Alarm]) -> list[dict]:
+    """PutAnomalyDetector's SingleMetricAnomalyDetector for every metric and statistic an anomaly band watches, once each, in order of first use."""
+    found: dict[str, dict] = {}
+    for alarm in metric_alarms(alarms):
+        for detector in alarm_detectors(alarm):
+            found.setdefault(detector_key(detector), detector)
+    return list(found.values())
 
 
 def detector_key(detector: Mapping) -> str:

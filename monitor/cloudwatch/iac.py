@@ -18,7 +18,15 @@ import os
 import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from monitor.cloudwatch.alarms import Alarm
+from monitor.cloudwatch.alarms import (  # noqa: F401 (is_composite and rule_children re-exported)
+    Alarm,
+    BandError,
+    alarm_detectors,
+    composite_children,
+    detector_key,
+    is_composite,
+    rule_children,
+)
 from monitor.cloudwatch.dashboard import DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION
 from monitor.errors import UsageError
 
@@ -69,9 +77,6 @@ TF_METRIC_ARGUMENTS = {"Namespace": "namespace", "MetricName": "metric_name", "P
 # PutCompositeAlarm's suppressor parameters -> the actions_suppressor block.
 TF_SUPPRESSOR_ARGUMENTS = {"ActionsSuppressor": "alarm", "ActionsSuppressorWaitPeriod": "wait_period", "ActionsSuppressorExtensionPeriod": "extension_period"}
 
-# Alarm names inside a composite AlarmRule: ALARM(name), OK("name"), INSUFFICIENT_DATA(name).
-_RULE_CHILD = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*("?)(.+?)\1\s*\)')
-_ANOMALY_BAND = re.compile(r"ANOMALY_DETECTION_BAND\(\s*([A-Za-z0-9_]+)")
 # The alarm ARNs of the dashboard's alarm status widgets: render_dashboard's placeholder account.
 _PLACEHOLDER_ARN = re.compile(rf"^arn:{DEFAULT_PARTITION}:cloudwatch:([a-z0-9-]+):{DEFAULT_ACCOUNT_ID}:alarm:(.+)$")
 
@@ -88,20 +93,7 @@ class IacError(UsageError):
     """The alarms cannot be expressed in the requested format (too many, or an unknown parameter)."""
 
 
-def is_composite(alarm: Mapping) -> bool:
-    return "AlarmRule" in alarm
-
-
-def rule_children(rule: str) -> list[str]:
-    """The alarm names a composite AlarmRule refers to, in order of first mention."""
-    return list(dict.fromkeys(m.group(2) for m in _RULE_CHILD.finditer(rule)))
-
-
-def _children(alarm: Mapping) -> list[str]:
-    names = rule_children(alarm["AlarmRule"])
-    if alarm.get("ActionsSuppressor") and alarm["ActionsSuppressor"] not in names:
-        names.append(alarm["ActionsSuppressor"])
-    return names
+_children = composite_children  # the alarms a composite's resource depends on
 
 
 # ---------------------------------------------------------------- anomaly detectors
@@ -114,21 +106,12 @@ def anomaly_detectors(alarms: Iterable[Alarm]) -> list[dict]:
     """
     found: dict[str, dict] = {}
     for alarm in alarms:
-        queries = {q["Id"]: q for q in alarm.get("Metrics") or ()}
-        for query in queries.values():
-            for metric_id in _ANOMALY_BAND.findall(query.get("Expression") or ""):
-                stat = queries.get(metric_id, {}).get("MetricStat")
-                if stat is None:
-                    raise IacError(f"alarm {alarm['AlarmName']}: ANOMALY_DETECTION_BAND({metric_id}) needs a metric query '{metric_id}' with a MetricStat")
-                detector = {
-                    "Namespace": stat["Metric"]["Namespace"],
-                    "MetricName": stat["Metric"]["MetricName"],
-                    "Dimensions": list(stat["Metric"].get("Dimensions") or ()),
-                    "Stat": stat["Stat"],
-                }
-                users = found.setdefault(json.dumps(detector, sort_keys=True), {**detector, "Alarms": []})["Alarms"]
-                if alarm["AlarmName"] not in users:
-                    users.append(alarm["AlarmName"])
+        try:
+            detectors = alarm_detectors(alarm)
+        except BandError as exc:
+            raise IacError(str(exc)) from None
+        for detector in detectors:
+            found.setdefault(detector_key(detector), {**detector, "Alarms": []})["Alarms"].append(alarm["AlarmName"])
     return list(found.values())
 
 

@@ -33,6 +33,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.cloudwatch.alarms import is_composite  # noqa: F401 (the scenarios' composite.is_composite)
 from monitor.truth.evaluator import Evaluation, InvalidAlarm, NotSupported, State
 
 # botocore's CloudWatch model, PutCompositeAlarm AlarmRule: at most 10,240 characters, "as many
@@ -241,11 +242,6 @@ class CompositeConfig:
     text: str
     rule: Rule
     suppressor: Suppressor | None
-
-
-def is_composite(alarm: Mapping) -> bool:
-    """Whether a parameter dict is a PutCompositeAlarm request (it has an AlarmRule)."""
-    return "AlarmRule" in alarm
 
 
 def parse_composite(params: Mapping) -> CompositeConfig:
