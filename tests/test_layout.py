@@ -20,7 +20,7 @@ PURE = (
     "monitor.cloudwatch.alarms", "monitor.cloudwatch.dashboard", "monitor.cloudwatch.search", "monitor.cloudwatch.plan",
     "monitor.cloudwatch.cost", "monitor.cloudwatch.iac",
     "monitor.truth.evaluator", "monitor.truth.metric_math", "monitor.truth.series", "monitor.truth.scenarios",
-    "monitor.truth.composite",
+    "monitor.truth.composite", "monitor.truth.drain",
 )
 
 
