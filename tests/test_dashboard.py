@@ -143,14 +143,17 @@ def test_thresholds_are_drawn_with_the_rule_period_and_statistic(shipped):
     spec, env, (_, body) = shipped
     mint = next(q for q in spec.queues if q.key == "hokusai:mint_requests")
     widget = next(w for w in body["widgets"] if w["properties"].get("title") == "hokusai:mint_requests: depth")
-    lines = {(v["value"], v["color"]) for v in widget["properties"]["annotations"]["horizontal"] if v.get("yAxis") != "right"}
-    rules = [r for r in mint.alarms if r.kind is AlarmKind.QUEUE_DEPTH]
-    assert {r.threshold for r in rules} == {value for value, _ in lines} == {50, 1}
-    # The time to drain, the alarm's own metric math, on the right axis with its threshold.
-    right = [v for v in widget["properties"]["annotations"]["horizontal"] if v.get("yAxis") == "right"]
-    assert [v["value"] for v in right] == [1800] and right[0]["label"].startswith("drain warning > 1800")
-    drain = [line[0] for line in widget["properties"]["metrics"] if isinstance(line[0], dict) and line[0].get("id") == "time_to_drain"]
-    assert drain == [{"expression": drain_expression(1000), "id": "time_to_drain", "label": "time to drain (s)", "yAxis": "right"}]
+    lines = {(v["value"], v["color"]) for v in widget["properties"]["annotations"]["horizontal"]}
+    rules = [r for r in mint.alarms if r.kind is AlarmKind.QUEUE_DEPTH and not r.parts]
+    assert {r.threshold for r in rules} == {value for value, _ in lines} == {50}  # "unsettled" has a graph of its own
+    # The time to drain: the alarm's own metric math (depth hidden, RATE hidden, the estimate drawn) and its threshold.
+    drain = next(w for w in body["widgets"] if w["properties"].get("title") == "hokusai:mint_requests: time to drain (warning)")
+    drawn = [line[0] for line in drain["properties"]["metrics"] if isinstance(line[0], dict)]
+    assert drawn == [
+        {"expression": "RATE(depth)", "label": "QueueDepth change per second", "id": "rate", "visible": False},
+        {"expression": drain_expression(1000), "label": "Seconds until empty", "id": "time_to_drain"},
+    ]
+    assert [(a["value"], a["label"]) for a in drain["properties"]["annotations"]["horizontal"]] == [(1800, "warning > 1800 (3/5 x 60s)")]
     assert widget["properties"]["period"] == 300 and widget["properties"]["stat"] == "Maximum"
     age = next(w for w in body["widgets"] if w["properties"].get("title") == "hokusai:model_ready_queue: oldest message age")
     assert sorted(a["value"] for a in age["properties"]["annotations"]["horizontal"]) == [300, 900]

@@ -16,7 +16,7 @@ import yaml
 
 from monitor.cloudwatch import iac
 from monitor.commands.cli import main
-from monitor.errors import ExitStatus
+from monitor.errors import ExitStatus, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = str(ROOT / "alarms.yaml")
@@ -209,6 +209,28 @@ def test_composite_depends_on_its_children_in_the_template_only():
     assert iac.rule_children(COMPOSITE["AlarmRule"]) == [DEPTH["AlarmName"], ANOMALY["AlarmName"], "some-alarm-elsewhere"]
 
 
+def test_children_named_by_arn_are_depended_on_too():
+    arn = f"arn:aws:cloudwatch:us-east-1:111122223333:alarm:{DEPTH['AlarmName']}"
+    by_arn = {
+        **COMPOSITE,
+        "AlarmRule": f"ALARM({arn}) OR ALARM(\"{ANOMALY['AlarmName']}\")",
+        "ActionsSuppressor": f"arn:aws:cloudwatch:us-east-1:111122223333:alarm:{ANOMALY['AlarmName']}",
+    }
+    assert iac.rule_children(by_arn["AlarmRule"]) == [DEPTH["AlarmName"], ANOMALY["AlarmName"]]
+    template = iac.cloudformation_template([DEPTH, ANOMALY, by_arn], None, description="test")
+    ids = {r["Properties"].get("AlarmName"): rid for rid, r in template["Resources"].items()}
+    assert template["Resources"][ids[by_arn["AlarmName"]]]["DependsOn"] == [ids[DEPTH["AlarmName"]], ids[ANOMALY["AlarmName"]]]
+    config = iac.terraform_config([DEPTH, ANOMALY, by_arn], None)
+    composite = config["resource"][iac.TF_COMPOSITE_ALARM][by_arn["AlarmName"]]
+    assert composite["depends_on"] == [f"aws_cloudwatch_metric_alarm.{DEPTH['AlarmName']}", f"aws_cloudwatch_metric_alarm.{ANOMALY['AlarmName']}"]
+
+
+def test_a_malformed_alarm_rule_is_refused_with_its_position():
+    broken = {**COMPOSITE, "AlarmRule": "ALARM(a) AND"}
+    with pytest.raises(UsageError, match="AlarmRule at character 13"):
+        iac.cloudformation_template([broken], None, description="test")
+
+
 def test_anomaly_band_alarms_get_one_detector_each_metric():
     twin = {**copy.deepcopy(ANOMALY), "AlarmName": "demo-test-jobs-depth-anomaly-low", "ComparisonOperator": "LessThanLowerThreshold"}
     template = iac.cloudformation_template([*LITERALS, twin], None, description="test")
@@ -299,9 +321,27 @@ def test_terraform_dashboard_reads_the_account_from_data_sources():
 
 
 def test_unknown_parameter_is_refused_not_dropped():
-    future = {**DEPTH, "EvaluationWindow": {"SlidingWindow": {}}}
-    with pytest.raises(iac.IacError, match="EvaluationWindow has no Terraform argument"):
+    future = {**DEPTH, "FutureParameter": {"On": True}}
+    with pytest.raises(iac.IacError, match="FutureParameter has no Terraform argument"):
         iac.terraform_config([future], None)
+
+
+def test_a_wall_clock_window_renders_for_cloudformation_and_is_refused_plainly_for_terraform(tmp_path, capsys):
+    text = Path(SPEC).read_text()
+    spec = tmp_path / "wall.yaml"
+    marker = "      warning:\n        threshold: 0\n        period: 300\n        evaluation_periods: 6\n        only_when_idle: true\n"
+    assert marker in text
+    spec.write_text(text.replace(marker, marker + "        evaluation_window: wall_clock\n        timezone: Europe/Berlin\n"))
+    args = ["render", "--spec", str(spec), "--env", "development"]
+    assert main([*args, "--format", "cloudformation"]) == ExitStatus.SUCCESS
+    template = json.loads(capsys.readouterr().out)
+    windows = [r["Properties"]["EvaluationWindow"] for r in template["Resources"].values() if "EvaluationWindow" in r.get("Properties", {})]
+    assert windows and all(w == {"WallClockWindow": {"Timezone": "Europe/Berlin"}} for w in windows)
+    assert main([*args, "--format", "terraform"]) == ExitStatus.INVALID
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "aws_cloudwatch_metric_alarm has no evaluation-window argument" in out.err
+    assert "--format cloudformation" in out.err and "provision-alarms apply" in out.err
 
 
 def test_too_many_resources_for_one_template():

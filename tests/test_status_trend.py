@@ -198,8 +198,8 @@ def put_history(client, spec, env, now: datetime) -> None:
         client.put_metric_data(Namespace=spec.namespace, MetricData=data[start : start + 1000])
 
 
-@pytest.mark.parametrize("since, period, calls", [(timedelta(minutes=30), 60, 1), (timedelta(hours=2), 120, 1)])
-def test_trends_come_from_the_same_batched_calls(shipped, since, period, calls):
+@pytest.mark.parametrize("since, periods", [(timedelta(minutes=30), [{60}]), (timedelta(hours=2), [{120}, {60}])])
+def test_trends_come_from_batched_calls_never_one_per_queue(shipped, since, periods):
     spec, env = shipped
     seen = []
     with mock_aws():
@@ -207,18 +207,50 @@ def test_trends_come_from_the_same_batched_calls(shipped, since, period, calls):
         now = datetime.now(timezone.utc)
         put_history(client, spec, env, now)
         client.meta.events.register(
-            "provide-client-params.cloudwatch.GetMetricData", lambda params, **_: seen.append({q["MetricStat"]["Period"] for q in params["MetricDataQueries"]})
+            "provide-client-params.cloudwatch.GetMetricData",
+            lambda params, **_: seen.append(({q["MetricStat"]["Period"] for q in params["MetricDataQueries"]}, params["EndTime"] - params["StartTime"])),
         )
         report = status.collect_status(spec, env, client, since=since, now=now)
-    assert seen == [{period}] * calls  # every queue's latest value and series in one GetMetricData call
+    # One call for every queue's series; a wider trend adds one call of one-minute points for the latest
+    # values, over the last 15 minutes only.
+    assert [p for p, _ in seen] == periods
+    if len(seen) == 2:
+        assert seen[1][1] <= status.LOOKBACK + timedelta(minutes=1)
     model = next(q for q in report.queues if q.queue.key == MODEL)
     depth = model.series["depth"]
     assert depth[-1].value == model.values["depth"].value == 100 + 40 * 29
     assert change(depth) == depth[-1].value - depth[0].value > 0
-    if period == 60:
+    if periods == {60}:
         assert len(depth) == 30 and change(depth) == 40 * 29
     mint = next(q for q in report.queues if q.queue.key == MINT)
     assert change(mint.series["depth"]) == 0 and "oldest_age_seconds" not in mint.series
+
+
+def test_a_day_long_window_still_shows_the_latest_minute(shipped):
+    """--since 1d: 24-minute series points start up to 24 minutes ago; the latest values come from one-minute points."""
+    spec, env = shipped
+    period = trend_period(timedelta(days=1))
+    # 20 minutes into a 24-minute period: the current period's point is stamped 20 minutes ago.
+    now = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() // period * period + 20 * 60, timezone.utc)
+    target = env.targets[0].name
+    with mock_aws():
+        client = boto3.client("cloudwatch", region_name="us-east-1")
+        put_history(client, spec, env, now)
+        for minute in range(1, 31):  # the target is healthy; the model queue's in-flight count drains
+            client.put_metric_data(Namespace=spec.namespace, MetricData=[
+                {"MetricName": m.name, "Dimensions": m.dimensions(env.name, subject), "Value": v, "Timestamp": now - timedelta(minutes=minute)}
+                for m, subject, v in ((metrics.CONNECTION_FAILURE, target, 0), (metrics.COLLECTOR_HEARTBEAT, target, 1), (metrics.IN_FLIGHT_DEPTH, MODEL, minute))
+            ])
+        report = status.collect_status(spec, env, client, since=timedelta(days=1), now=now)
+    model = next(q for q in report.queues if q.queue.key == MODEL)
+    assert model.values["depth"].value == 100 + 40 * 29  # the last minute's value, not the Maximum of 24 minutes
+    assert model.values["depth"].timestamp >= now - timedelta(minutes=2)
+    assert next(q for q in report.queues if q.queue.key == MINT).values["depth"].value == 5
+    assert model.values["in_flight"].value == 1  # the series' point of the same minutes is the Maximum, 20
+    assert model.series["in_flight"][-1].value == 20 and model.series["depth"][-1].timestamp == now - timedelta(minutes=20)
+    line = next(t for t in report.targets if t.name == target)
+    assert line.connection == "OK"
+    assert now - line.values["heartbeat"].timestamp < timedelta(minutes=2)
 
 
 TWO_TARGETS = """\

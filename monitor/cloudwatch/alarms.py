@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from monitor.cloudwatch.rules import alarm_name, is_composite, rule_children
 from monitor.spec import metrics, naming, runbooks
 from monitor.spec.declaration import MAX_DESCRIPTION
 from monitor.spec.kinds import (
@@ -28,7 +29,7 @@ from monitor.spec.kinds import (
 from monitor.spec.metrics import Metric
 from monitor.spec.model import AlarmRule, Environment, Notify, Queue, Spec, group_subject
 from monitor.spec.sources import QueuePart
-from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind
+from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind, window_field
 
 Alarm = dict[str, Any]  # PutMetricAlarm or PutCompositeAlarm keyword arguments, Tags included
 
@@ -59,28 +60,18 @@ def drain_expression(min_depth: float = 0, depth: str = DEPTH_ID, rate: str = RA
 RATE_EXPRESSION = f"RATE({DEPTH_ID})"
 
 
-def is_composite(alarm: Mapping) -> bool:
-    """A PutCompositeAlarm dict (it has an AlarmRule) rather than a PutMetricAlarm one."""
-    return "AlarmRule" in alarm
-
-
 def metric_alarms(alarms: Iterable[Alarm]) -> list[Alarm]:
     return [a for a in alarms if not is_composite(a)]
 
 
-# Alarm names in a composite AlarmRule: ALARM(name), OK("name"), INSUFFICIENT_DATA(arn).
-_RULE_CHILD = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*("?)(.+?)\1\s*\)')
-
-
-def rule_children(rule: str) -> list[str]:
-    """The alarm names (or ARNs) a composite AlarmRule refers to, in order of first mention."""
-    return list(dict.fromkeys(m.group(2) for m in _RULE_CHILD.finditer(rule or "")))
-
-
 def composite_children(alarm: Mapping) -> list[str]:
-    """The alarm names a composite depends on: those its AlarmRule names, then its ActionsSuppressor."""
-    names = rule_children(alarm.get("AlarmRule") or "") + ([alarm["ActionsSuppressor"]] if alarm.get("ActionsSuppressor") else [])
-    return list(dict.fromkeys(n.split(":alarm:", 1)[-1] for n in names))
+    """The alarm names a composite depends on (must exist first): those its AlarmRule names, then its ActionsSuppressor ([] for a metric alarm)."""
+    if not is_composite(alarm):
+        return []
+    names = rule_children(alarm["AlarmRule"], alarm["AlarmName"])
+    if alarm.get("ActionsSuppressor"):
+        names.append(alarm_name(alarm["ActionsSuppressor"]))
+    return list(dict.fromkeys(names))
 MATH_ID = "result"
 
 # The metric each part of a queue counts (queue_depth tiers with `parts`).
@@ -166,14 +157,8 @@ def condition_words(rule: AlarmRule) -> str:
 
 
 def evaluation_window(rule: AlarmRule) -> dict | None:
-    """PutMetricAlarm's EvaluationWindow for the rule, or None for the default sliding window.
-
-    The default is left out rather than sent as {"SlidingWindow": {}}: both mean the same to
-    CloudWatch, and alarms made before the field existed stay unchanged to plan.
-    """
-    if rule.evaluation_window is WindowKind.SLIDING:
-        return None
-    return {"WallClockWindow": {"Timezone": rule.timezone} if rule.timezone else {}}
+    """PutMetricAlarm's EvaluationWindow for the rule, or None for the default sliding window."""
+    return window_field(rule.evaluation_window, rule.timezone)
 
 
 def _description(spec: Spec, env: Environment, subject: str, rule: AlarmRule) -> str:

@@ -18,16 +18,9 @@ import os
 import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from monitor.cloudwatch.alarms import (  # noqa: F401 (is_composite and rule_children re-exported)
-    Alarm,
-    BandError,
-    alarm_detectors,
-    composite_children,
-    detector_key,
-    is_composite,
-    rule_children,
-)
+from monitor.cloudwatch.alarms import Alarm, BandError, alarm_detectors, composite_children, detector_key
 from monitor.cloudwatch.dashboard import DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION
+from monitor.cloudwatch.rules import is_composite, rule_children  # noqa: F401 (rule_children re-exported)
 from monitor.errors import UsageError
 
 Dashboard = tuple[str, dict]  # (name, PutDashboard body)
@@ -93,7 +86,7 @@ class IacError(UsageError):
     """The alarms cannot be expressed in the requested format (too many, or an unknown parameter)."""
 
 
-_children = composite_children  # the alarms a composite's resource depends on
+_children = composite_children  # the alarm names a composite needs to exist first
 
 
 # ---------------------------------------------------------------- anomaly detectors
@@ -261,6 +254,14 @@ def _tf_query(alarm: Mapping, query: Mapping) -> dict:
 
 
 def _tf_alarm(alarm: Mapping, addresses: Mapping[str, str]) -> dict:
+    if "EvaluationWindow" in alarm:
+        # The provider's aws_cloudwatch_metric_alarm has no evaluation-window argument (checked in
+        # its schema, internal/service/cloudwatch/metric_alarm.go); AWS::CloudWatch::Alarm has one.
+        raise IacError(
+            f"alarm {alarm['AlarmName']}: evaluation_window wall_clock cannot be rendered for Terraform: the AWS "
+            "provider's aws_cloudwatch_metric_alarm has no evaluation-window argument. Render --format cloudformation "
+            "(AWS::CloudWatch::Alarm has EvaluationWindow) or create the alarms with `provision-alarms apply`; nothing was rendered"
+        )
     arguments: dict[str, Any] = {}
     unknown = []
     for key, value in alarm.items():

@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 
 from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, composite_children, detector_key, is_composite, metric_alarms
 from monitor.spec import metrics, naming
+from monitor.spec.windows import DEFAULT_TIMEZONE, WALL_CLOCK_WINDOW, WindowKind, read_window_field
 
 # `plan --output json` (and apply's) document version: docs/plan-output.schema.json describes it.
 # Raised when a field is removed, renamed or changes meaning; new fields do not raise it.
@@ -265,9 +266,13 @@ def comparable_composite(alarm: Mapping) -> dict[str, Any]:
     }
 def _window(value) -> tuple[str, str] | None:
     """None for the default sliding window, ("WallClockWindow", time zone) for a wall-clock one."""
-    if not value or "WallClockWindow" not in value:
+    try:
+        kind, timezone = read_window_field(value or None)
+    except ValueError:
+        return ("unreadable", repr(value))  # shown as a change rather than taken for the default
+    if kind is WindowKind.SLIDING:
         return None
-    return ("WallClockWindow", (value["WallClockWindow"] or {}).get("Timezone") or "UTC")
+    return (WALL_CLOCK_WINDOW, timezone or DEFAULT_TIMEZONE)
 
 
 def reports_evaluation_window(endpoint_url: str | None) -> bool:

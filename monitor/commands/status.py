@@ -2,7 +2,8 @@
 
 The core is pure (`metric_queries`, `build_report`, `render_table`, `report_json`, `format_age`,
 `sparkline`); `collect_status` is the thin layer that asks CloudWatch, with a client it is handed.
-The latest values and the trends come from the same GetMetricData calls (500 series a call).
+The latest values and the trends come from batched GetMetricData calls (500 series a call, never one per
+queue); a trend wider than one-minute points takes one more batch for the latest values.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from monitor.cloudwatch.alarms import Alarm, alarm_metric, metric_alarms, render
 from monitor.cloudwatch.dashboard import SEVERITY_ORDER, queue_rank
 from monitor.errors import ExitStatus
 from monitor.spec import metrics, naming
+from monitor.spec.durations import duration_seconds, format_age  # noqa: F401  (format_age: part of this module's API)
 from monitor.spec.kinds import AlarmKind, Severity
 from monitor.spec.metrics import Metric
 from monitor.spec.model import DelayedQueue, Environment, Pattern, Queue, Spec, Stream
@@ -386,27 +388,12 @@ def _alarm_group(alarm: Alarm) -> str | None:
 # ---------------------------------------------------------------- text (pure)
 
 
-def format_age(seconds: float | None) -> str:
-    """Human age in its two largest units: 45s, 15m 3s, 2h 5m, 3d 4h ('-' when unknown)."""
-    if seconds is None:
-        return "-"
-    total = max(0, int(seconds))
-    units = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"))
-    for (size, name), (small_size, small_name) in zip(units, units[1:]):
-        if total >= size:
-            first, rest = divmod(total, size)
-            second = rest // small_size
-            return f"{first}{name} {second}{small_name}" if second else f"{first}{name}"
-    return f"{total}s"
-
-
 def parse_since(text: str) -> timedelta:
     """'30m', '2h', '1h30m', '90s', '1d' as a duration, at most MAX_SINCE; ValueError saying what is allowed."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    parts = re.findall(r"(\d+)([smhd])", text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise ValueError(f"'{text}' is not a duration: write a number and a unit (s, m, h, d), e.g. 30m, 2h, 1h30m")
-    since = timedelta(seconds=sum(int(n) * units[u] for n, u in parts))
+    since = timedelta(seconds=seconds)
     if not timedelta(minutes=1) <= since <= MAX_SINCE:
         raise ValueError(f"'{text}': the trend window is 1m to {format_age(MAX_SINCE.total_seconds())} (CloudWatch keeps one-minute data that long)")
     return since
@@ -899,13 +886,20 @@ def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | 
     alarms = render_alarms(spec, env)
     queries = metric_queries(spec, env)
     period = trend_period(since)
+    requests = [q.request(spec, env, period) for q in queries]
     with translate_errors():
         states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in alarms])
-        start = window_start(now, max(since, LOOKBACK), period)
-        series = fetch_series(cloudwatch, [q.request(spec, env, period) for q in queries], start=start, end=now)
+        series = fetch_series(cloudwatch, requests, start=window_start(now, max(since, LOOKBACK), period), end=now)
+        minutes = series
+        if period != QUERY_PERIOD:
+            # A wider period stamps each point with its start, often over LOOKBACK ago, and gives the
+            # Maximum over it: the latest values come from one-minute queries over LOOKBACK only, in
+            # calls of their own (500 queries each), so a long window never fetches minutes it won't show.
+            latest = [q.request(spec, env) for q in queries]
+            minutes = fetch_series(cloudwatch, latest, start=window_start(now, LOOKBACK, QUERY_PERIOD), end=now)
     region = cloudwatch.meta.region_name
     return build_report(
-        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(series, now=now), queries=queries, now=now,
+        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(minutes, now=now), queries=queries, now=now,
         series=series, since=since, period=period,
     )
 

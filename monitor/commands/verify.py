@@ -102,7 +102,7 @@ def check_redis(settings: RedisSettings, token: Secret | None) -> tuple[Check, A
     except (redis.RedisError, OSError) as exc:
         if client is not None:
             client.close()
-        reason = classify_failure(exc)
+        reason = classify_failure(exc, settings)
         text = scrub(f"{type(exc).__name__}: {exc}", token)[:300]
         return Check("redis", subject, Status.FAIL, f"{reason}: {text} ({transport}, {auth})"), None
     version = ""

@@ -40,6 +40,7 @@ from pathlib import Path
 from monitor.cloudwatch.alarms import Alarm, render_alarms
 from monitor.errors import ExitStatus, SpecError, UsageError
 from monitor.spec import metrics, naming
+from monitor.spec.durations import duration_seconds
 from monitor.spec.kinds import CompositeKind, Severity, TreatMissingData, period_words
 from monitor.spec.metrics import Scope
 from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind
@@ -77,7 +78,6 @@ ACTIONS_RAN, ACTIONS_SUPPRESSED, ACTIONS_NONE = "ran", "suppressed", "none"
 ACTIONS_EXPECTED = (ACTIONS_RAN, ACTIONS_SUPPRESSED, ACTIONS_NONE)
 Render = Callable[[Spec, Environment], list[Alarm]]
 
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _DURATION_HINT = "an offset from start such as 90s, 15m, 1h30m or 2d, or an ISO-8601 time such as 2026-01-01T00:15:00Z"
 
 
@@ -307,12 +307,10 @@ def parse_time(value, start: int) -> int:
             return start
         raise ValueError(f"found {value} without a unit; write {value}s or {value}m")
     if isinstance(value, str):
-        text = value.strip()
-        match = _DURATION.fullmatch(text)
-        if text and match:
-            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-            return start + ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-        absolute = _absolute_time(text)
+        offset = duration_seconds(value)
+        if offset is not None:
+            return start + offset
+        absolute = _absolute_time(value.strip())
         if absolute is not None:
             return absolute
     raise ValueError(f"found {value!r}; expected {_DURATION_HINT}")
