@@ -15,6 +15,7 @@ from moto import mock_aws
 from monitor.cloudwatch.alarms import render_alarms
 from monitor.commands import status
 from monitor.commands.status import Sample, change, parse_since, sparkline, trend_period
+from monitor.errors import ExitStatus
 from monitor.spec import metrics
 from monitor.spec.load import load_spec
 
@@ -147,7 +148,8 @@ def test_the_table_shows_trends_at_80_columns(shipped, unicode):
 @pytest.mark.parametrize(
     "width, columns",
     [
-        (200, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]),
+        (200, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "DRAIN", "ALARMS"]),
+        (140, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]),  # the drain estimate goes first
         (100, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "ALARMS"]),  # optional columns go before keys are cut
         (80, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "ALARMS"]),  # then keys are cut, and the trend stays
         (64, ["QUEUE", "DEPTH", "OLDEST", "ALARMS"]),
@@ -287,3 +289,39 @@ def test_status_has_a_line_per_redis_target(tmp_path):
     assert [(t.name, t.connection, len(t.alarms)) for t in report.targets] == [("jobs", "OK", 1), ("cache", "FAILING", 1)]
     lines = status.render_table(report).splitlines()
     assert lines[-2].startswith("redis jobs: connection OK;") and lines[-1].startswith("redis cache: connection FAILING;")
+
+
+def test_each_queue_shows_its_time_to_drain_from_the_same_series(shipped):
+    """The model queue grows 40 a minute; the mint queue is empty: the DRAIN column and the JSON say so."""
+    spec, env = shipped
+    report = literal_report(spec, env)
+    text = status.render_table(report, width=200, unicode=True)
+    assert "growing 40/min: will not drain" in next(line for line in text.splitlines() if line.startswith(MODEL))
+    assert "  empty  " in next(line for line in text.splitlines() if line.startswith(MINT))
+    by_queue = {q["queue"]: q["drain"] for q in status.report_json(report)["queues"]}
+    assert by_queue[MODEL]["state"] == "growing" and by_queue[MODEL]["per_minute"] == 40
+    assert by_queue[MODEL]["seconds"] == 86400  # the estimate's cap: a growing queue never drains
+    assert by_queue[MINT]["state"] == "empty"
+
+
+def test_patterns_get_a_row_of_their_aggregates_and_alarms(tmp_path):
+    text = (ROOT / "examples" / "tenants" / "alarms.yaml").read_text()
+    path = tmp_path / "alarms.yaml"
+    path.write_text(text)
+    spec = load_spec(str(path), environ={})
+    env = spec.environment("production")
+    queries = status.metric_queries(spec, env)
+    series = {q.id: points([40] if q.key == "queues" else [900, 950]) for q in queries if q.subject == "tenant:*:jobs"}
+    worst = "tenants-production-tenant-jobs-pattern-depth-max-critical"
+    report = status.build_report(
+        spec, env, region="eu-west-1", alarms=render_alarms(spec, env), states={worst: ("ALARM", "Threshold Crossed")},
+        samples=status.latest_samples(series, now=NOW), queries=queries, now=NOW, series=series,
+    )
+    lines = status.render_table(report, width=200).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("PATTERN"))
+    assert re.split(r"\s{2,}", lines[header]) == ["PATTERN", "QUEUES", "DEPTH-SUM", "DEPTH-MAX", "OLDEST", "ALARMS"]
+    assert re.split(r"\s{2,}", lines[header + 1])[:5] == ["tenant:*:jobs", "40", "950", "950", "15m 50s"]
+    assert "ALARM depth-max/critical" in lines[header + 1]
+    (pattern,) = status.report_json(report)["patterns"]
+    assert (pattern["pattern"], pattern["name"], pattern["state"], pattern["queues"]) == ("tenant:*:jobs", "tenant-jobs", "ALARM", 40)
+    assert report.exit_status is ExitStatus.CHECK_FAILED

@@ -201,10 +201,22 @@ def _math_widgets(
     return widgets
 
 
+def _drain_widgets(spec: Spec, env: Environment, region: str, queue: Queue, alarms: dict[str, Alarm]) -> list[Widget]:
+    """A graph per time_to_drain tier: the seconds until empty, the alarm's own metric math (RATE, IF, capped), and its threshold."""
+    widgets = []
+    for rule in _rules(queue.alarms, AlarmKind.TIME_TO_DRAIN):
+        alarm = alarms[naming.alarm_name(spec.name_prefix, env.name, queue.name, rule.kind, rule.tier)]
+        stats = [(rule.statistic, graph_period(rule.period))]
+        title = f"{queue.key}: time to drain ({rule.tier})"
+        widgets.append(_metric_widget(title, region, alarm_metric_lines(alarm), stats, [_annotation(rule)], "seconds until empty"))
+    return widgets
+
+
 def _queue_widgets(spec: Spec, env: Environment, region: str, queue: Queue, alarms: dict[str, Alarm]) -> list[Widget]:
     widgets = [
         _watched_metric_widget(spec, env, region, f"{queue.key}: depth", AlarmKind.QUEUE_DEPTH, queue.key, queue.alarms, "messages"),
         *_math_widgets(spec, env, region, queue, AlarmKind.QUEUE_DEPTH, alarms, "messages"),
+        *_drain_widgets(spec, env, region, queue, alarms),
         _watched_metric_widget(spec, env, region, f"{queue.key}: oldest message age", AlarmKind.PROCESSING_LAG, queue.key, queue.alarms, "seconds"),
     ]
     if queue.processing:
@@ -252,24 +264,29 @@ def _delayed_widgets(spec: Spec, env: Environment, region: str, item: DelayedQue
 
 
 def _pattern_widgets(spec: Spec, env: Environment, region: str, pattern: Pattern) -> list[Widget]:
-    """A pattern's aggregates over the keys it matched (no alarms watch them)."""
+    """A pattern's aggregates over the keys it matched, with the thresholds of the pattern's alarms."""
     glob = pattern.pattern
 
     def line(metric: Metric, label: str) -> list:
         return _metric_line(spec.namespace, metric, env, glob, {"label": label, "stat": "Maximum", "period": DEFAULT_PERIOD})
 
+    def thresholds(*kinds: AlarmKind) -> list[dict]:
+        return [{**_annotation(r), "label": f"{r.kind.info.metric.name} {_annotation(r)['label']}"} for k in kinds for r in _rules(pattern.alarms, k)]
+
     stats = [("Maximum", DEFAULT_PERIOD)]
     return [
-        _metric_widget(f"{glob}: keys matched", region, [line(metrics.PATTERN_QUEUE_COUNT, "keys")], stats, [], "keys"),
+        _metric_widget(f"{glob}: keys matched", region, [line(metrics.PATTERN_QUEUE_COUNT, "keys")], stats, thresholds(AlarmKind.PATTERN_QUEUE_COUNT), "keys"),
         _metric_widget(
             f"{glob}: depth",
             region,
             [line(metrics.PATTERN_DEPTH_SUM, "all matched queues"), line(metrics.PATTERN_DEPTH_MAX, "deepest queue")],
             stats,
-            [],
+            thresholds(AlarmKind.PATTERN_DEPTH_SUM, AlarmKind.PATTERN_DEPTH_MAX),
             "messages",
         ),
-        _metric_widget(f"{glob}: oldest message age", region, [line(metrics.PATTERN_OLDEST_AGE_MAX, "oldest over all")], stats, [], "seconds"),
+        _metric_widget(
+            f"{glob}: oldest message age", region, [line(metrics.PATTERN_OLDEST_AGE_MAX, "oldest over all")], stats, thresholds(AlarmKind.PATTERN_OLDEST_AGE), "seconds"
+        ),
     ]
 
 
@@ -337,7 +354,7 @@ def _runbook_cell(ref: str) -> str:
 
 def _legend(spec: Spec) -> Widget:
     runbooks: dict[AlarmKind, set[str]] = {}
-    owners = [*spec.queues, *spec.streams, *spec.delayed]
+    owners = [*spec.queues, *spec.streams, *spec.delayed, *spec.patterns]
     for rule in [r for q in owners for r in q.alarms] + list(spec.target_alarms):
         urls = runbooks.setdefault(rule.kind, set())
         if rule.runbook:

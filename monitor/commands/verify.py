@@ -235,10 +235,10 @@ def check_collector(cloudwatch, spec: Spec, env: Environment, target: str, *, no
 
 
 def describe_alarms(cloudwatch, names: Sequence[str]) -> dict[str, dict]:
-    """{name: alarm} for those of the named metric alarms that exist."""
+    """{name: alarm} for those of the named alarms (metric or composite) that exist."""
     from monitor.cloudwatch.api import describe_alarms as describe
 
-    return {alarm["AlarmName"]: alarm for alarm in describe(cloudwatch, names=list(names))}
+    return {alarm["AlarmName"]: alarm for alarm in describe(cloudwatch, names=list(names), composites=True)}
 
 
 def check_alarms(cloudwatch, spec: Spec, env: Environment) -> list[Check]:
