@@ -119,6 +119,19 @@ def test_one_changed_threshold_is_exactly_one_put(moto, spec, capsys):
     assert run(capsys, "plan", spec, "--detailed-exitcode")[0] == ExitStatus.SUCCESS
 
 
+def test_renamed_and_moved_spec_plans_zero_changes(moto, spec, capsys, tmp_path):
+    run(capsys, "apply", spec, "--yes")
+    moved = tmp_path / "elsewhere" / "queues-monitoring.yml"
+    moved.parent.mkdir()
+    spec.rename(moved)
+    status, planned = run(capsys, "plan", moved, "--detailed-exitcode")
+    assert status == ExitStatus.SUCCESS, planned["plan"]["changes"]
+    assert planned["plan"]["summary"]["unchanged"] == 14
+    description = moto.describe_alarms(AlarmNames=[DEPTH])["MetricAlarms"][0]["AlarmDescription"]
+    assert description.endswith(f"Managed by provision-alarms as {OWNER}; do not edit by hand.")
+    assert "alarms.yaml" not in description
+
+
 def test_tag_drift_fixed_with_tag_calls_only(moto, spec, capsys):
     run(capsys, "apply", spec, "--yes")
     arn = moto.describe_alarms(AlarmNames=[DEPTH])["MetricAlarms"][0]["AlarmArn"]
