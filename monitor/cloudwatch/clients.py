@@ -95,7 +95,12 @@ class Aws:
     """
 
     def __init__(
-        self, session: boto3.session.Session, *, endpoint_url: str | None = None, retries: Callable[[], Retries] = Retries, max_attempts: int = MAX_ATTEMPTS
+        self,
+        session: boto3.session.Session,
+        *,
+        endpoint_url: str | None = None,
+        retries: Callable[[], Retries] | None = Retries,  # None: botocore's standard mode as it is (for comparison)
+        max_attempts: int = MAX_ATTEMPTS,
     ):
         self.session = session
         self.endpoint_url = endpoint_url
@@ -117,7 +122,8 @@ class Aws:
         if service not in self._clients:
             with translate_errors():
                 client = self.session.client(service, endpoint_url=self.endpoint_url, config=self.config)
-            self.retries_for().install(client)
+            if self.retries_for is not None:
+                self.retries_for().install(client)
             client.meta.events.register("before-call", self._count_call)
             client.meta.events.register("before-send", self._count_attempt)
             self._clients[service] = client
