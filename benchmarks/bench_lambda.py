@@ -18,13 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from monitor.local.emulator import local_aws
 from monitor.local.redis_server import RedisServer, new_password
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support import lambda_sandbox  # noqa: E402
-from support.servers import AWS_TEST_ENV, start_moto_server  # noqa: E402
+from support.servers import AWS_TEST_ENV  # noqa: E402
 
 MB_PER_VCPU = 1769  # Lambda: a function with 1769 MB has the equivalent of one vCPU
 RUNS = 3  # one cold run, then warm ones in the same process
@@ -73,36 +74,32 @@ def main(argv: list[str] | None = None) -> int:
     runtime = lambda_sandbox.make_runtime_dir(scratch / "runtime", python)
     task = lambda_sandbox.unpack(zip_path, scratch / "task")
     print(f"{zip_path.name}: {zip_path.stat().st_size} bytes; interpreter {python}")
-    moto, endpoint_url = start_moto_server()
     password = new_password()
     (scratch / "redis").mkdir()
-    try:
-        with RedisServer(directory=scratch / "redis", password=password) as server:
-            admin = server.client()
-            now = time.time()
-            admin.lpush("hokusai:model_ready_queue", _message(1, now), _message(2, now))
-            admin.lpush("hokusai:mint_requests", _message(3, now))
-            env = {
-                "PATH": "/usr/bin:/bin",
-                **AWS_TEST_ENV,
-                "AWS_ENDPOINT_URL": endpoint_url,
-                "MONITOR_ENV": "demo",
-                "DEMO_REDIS_PORT": str(server.port),
-                "REDIS_AUTH_TOKEN": password,
-            }
-            report = lambda_sandbox.run(python, task, runtime, f"run:{RUNS}", env)
-            print(_line("hokusai (2 queues, put_metric_data)", report, args.memory))
-            pipe = admin.pipeline(transaction=False)
-            for index in range(args.queues):
-                pipe.lpush(f"bench:{index}:jobs", _message(index, now))
-            pipe.execute()
-            for publish in ("put_metric_data", "emf"):
-                spec_path = scratch / f"spec-{publish}.yaml"
-                _spec_with_pattern(spec_path, args.queues, publish)
-                report = lambda_sandbox.run(python, task, runtime, f"run:{RUNS}", {**env, "MONITOR_SPEC": str(spec_path)}, timeout=900)
-                print(_line(f"{args.queues:,} queues ({publish})", report, args.memory))
-    finally:
-        moto.stop()
+    with local_aws() as endpoint_url, RedisServer(directory=scratch / "redis", password=password) as server:
+        admin = server.client()
+        now = time.time()
+        admin.lpush("hokusai:model_ready_queue", _message(1, now), _message(2, now))
+        admin.lpush("hokusai:mint_requests", _message(3, now))
+        env = {
+            "PATH": "/usr/bin:/bin",
+            **AWS_TEST_ENV,
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "MONITOR_ENV": "demo",
+            "DEMO_REDIS_PORT": str(server.port),
+            "REDIS_AUTH_TOKEN": password,
+        }
+        report = lambda_sandbox.run(python, task, runtime, f"run:{RUNS}", env)
+        print(_line("hokusai (2 queues, put_metric_data)", report, args.memory))
+        pipe = admin.pipeline(transaction=False)
+        for index in range(args.queues):
+            pipe.lpush(f"bench:{index}:jobs", _message(index, now))
+        pipe.execute()
+        for publish in ("put_metric_data", "emf"):
+            spec_path = scratch / f"spec-{publish}.yaml"
+            _spec_with_pattern(spec_path, args.queues, publish)
+            report = lambda_sandbox.run(python, task, runtime, f"run:{RUNS}", {**env, "MONITOR_SPEC": str(spec_path)}, timeout=900)
+            print(_line(f"{args.queues:,} queues ({publish})", report, args.memory))
     return 0
 
 

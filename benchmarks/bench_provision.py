@@ -32,7 +32,7 @@ from moto import mock_aws  # noqa: E402
 from monitor.cloudwatch.alarms import render_alarms  # noqa: E402
 from monitor.cloudwatch.api import DESCRIBE_MAX_RECORDS, PUT_METRIC_ALARM_TPS  # noqa: E402
 from monitor.commands.cli import main  # noqa: E402
-from monitor.spec.model import load_spec  # noqa: E402
+from monitor.spec.load import load_spec  # noqa: E402
 
 WRITES = {"PutMetricAlarm", "TagResource", "UntagResource", "DeleteAlarms", "PutDashboard", "DeleteDashboards"}
 TARGET_ALARMS = 1000

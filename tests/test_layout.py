@@ -15,7 +15,8 @@ SUBPACKAGES = ("spec", "collect", "cloudwatch", "truth", "commands", "local")
 # Modules that must import neither boto3 nor redis (at import time or inside functions).
 PURE = (
     "monitor.spec.yamlload", "monitor.spec.schema", "monitor.spec.model", "monitor.spec.sources",
-    "monitor.spec.kinds", "monitor.spec.metrics", "monitor.spec.naming",
+    "monitor.spec.kinds", "monitor.spec.metrics", "monitor.spec.naming", "monitor.spec.runbooks",
+    "monitor.spec.declaration", "monitor.spec.load",
     "monitor.cloudwatch.alarms", "monitor.cloudwatch.dashboard", "monitor.cloudwatch.plan", "monitor.cloudwatch.cost",
     "monitor.truth.evaluator", "monitor.truth.metric_math", "monitor.truth.series", "monitor.truth.scenarios",
 )
@@ -99,3 +100,9 @@ def test_the_pure_core_imports_neither_boto3_nor_redis(module):
     code = f"import sys, {module}; print(sorted(m for m in ('boto3', 'botocore', 'redis') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]", out
+
+
+@pytest.mark.parametrize("bench", sorted(p.stem for p in (ROOT / "benchmarks").glob("bench_*.py")))
+def test_every_benchmark_still_imports(bench):
+    """Benchmarks run by hand, not in make test: at least their imports must follow the code."""
+    subprocess.run([sys.executable, "-c", f"import benchmarks.{bench}"], cwd=ROOT, check=True, capture_output=True)

@@ -49,7 +49,8 @@ def test_depth_alarm_parameters(rendered):
     assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (1000, "GreaterThanThreshold", "Maximum")
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 5, 3)
     assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"]
-    assert "Runbook: https://" in alarm["AlarmDescription"] and len(alarm["AlarmDescription"]) <= 1024
+    assert "Runbook: docs/runbooks.md#queue-depth in the redis-queue-monitor package." in alarm["AlarmDescription"]
+    assert len(alarm["AlarmDescription"]) <= 1024
     assert "above 1000 in 3 of 5 one-minute periods" in alarm["AlarmDescription"]
 
 
@@ -91,10 +92,10 @@ def test_every_alarm_is_valid_input_for_botocore(rendered):
         assert not report.has_errors(), report.generate_report()
 
 
-def test_readme_documents_every_metric():
-    readme = (ROOT / "README.md").read_text()
+def test_collector_doc_documents_every_metric():
+    doc = (ROOT / "docs" / "collector.md").read_text()
     for metric in metrics.ALL_METRICS:
-        assert f"| `{metric.name}` | {metric.unit.value} |" in readme, metric.name
+        assert f"| `{metric.name}` | {metric.unit.value} |" in doc, metric.name
 
 
 def test_rendering_does_not_depend_on_how_the_spec_path_is_spelled(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.spec import naming
+from monitor.spec import naming, runbooks
 from monitor.spec.declaration import MAX_DESCRIPTION
 from monitor.spec.kinds import PERCENTILE_PATTERN, AlarmKind, period_words
 from monitor.spec.model import AlarmRule, Environment, Spec, group_subject
@@ -46,14 +46,14 @@ def _description(spec: Spec, env: Environment, subject: str, rule: AlarmRule) ->
     if rule.description:
         parts.append(rule.description)
     if rule.runbook:
-        parts.append(f"Runbook: {rule.runbook}")
+        parts.append(f"Runbook: {runbooks.describe(rule.runbook)}")
     # The spec's identity (the ownership tag's value), never its file name or path: a renamed or
     # moved spec must render identical alarms, or every alarm would look changed to plan.
     parts.append(f"Managed by {naming.TOOL} as {naming.spec_identity(spec.name_prefix, env.name)}; do not edit by hand.")
     text = " ".join(parts)
     if len(text) > MAX_DESCRIPTION and rule.runbook:
         # Never cut the runbook link: shorten the prose before it instead.
-        tail = f" Runbook: {rule.runbook}"
+        tail = f" Runbook: {runbooks.describe(rule.runbook)}"
         text = text[: MAX_DESCRIPTION - len(tail) - 3] + "..." + tail
     return text[:MAX_DESCRIPTION]
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from monitor.cloudwatch.alarms import render_alarms
 from monitor.spec import metrics, naming
+from monitor.spec import runbooks as runbook_refs
 from monitor.spec.declaration import DEFAULT_PERIOD
 from monitor.spec.kinds import AlarmKind, Severity
 from monitor.spec.metrics import Metric
@@ -249,6 +250,10 @@ def _text(markdown: str, height: int) -> Widget:
     return {"type": "text", "height": height, "properties": {"markdown": markdown}}
 
 
+def _runbook_cell(ref: str) -> str:
+    return f"[runbook]({ref})" if runbook_refs.is_link(ref) else f"`{runbook_refs.SHIPPED_RUNBOOKS}{ref}`"
+
+
 def _legend(spec: Spec) -> Widget:
     runbooks: dict[AlarmKind, set[str]] = {}
     owners = [*spec.queues, *spec.streams, *spec.delayed]
@@ -259,7 +264,7 @@ def _legend(spec: Spec) -> Widget:
     rows = ["## What the alarms mean", "", "| alarm kind | metric | fires when | runbook |", "| --- | --- | --- | --- |"]
     for kind in AlarmKind:
         if kind in runbooks:
-            links = " ".join(f"[runbook]({url})" for url in sorted(runbooks[kind])) or "none set"
+            links = " ".join(_runbook_cell(ref) for ref in sorted(runbooks[kind])) or "none set"
             rows.append(f"| {kind.value} | {kind.info.metric.name} | {kind.info.meaning} | {links} |")
     return _text("\n".join(rows), 3 + len(runbooks))
 

@@ -15,11 +15,19 @@ from monitor.spec.kinds import (
     Severity,
     TreatMissingData,
 )
+from monitor.spec import runbooks as runbooks_ref
 from monitor.spec.model import AlarmRule, Collector
 
 
 class AlarmRules:
     """Part of the spec builder (monitor.spec.load); uses its ok/error/doc."""
+
+    unlinked_runbooks = 0  # tiers whose runbook is a #section of the shipped runbooks, not a URL
+
+    def _runbook_warnings(self) -> None:
+        """One warning for every tier whose runbook cannot be linked yet, not one per alarm."""
+        if self.unlinked_runbooks:
+            self.warnings.append(self.doc.problem(("runbooks",), runbooks_ref.unlinked_warning(self.unlinked_runbooks)))
 
     def _rules(self, path, defaults: dict, overrides: dict, kinds, runbooks: dict, collector: Collector, needs) -> list[AlarmRule]:
         """Merge default tiers with this queue's overrides, field by field, and check each result."""
@@ -83,6 +91,8 @@ class AlarmRules:
         runbook = raw.get("runbook") or runbooks.get(kind.value)
         if not runbook:
             self.warnings.append(self.doc.problem(path, f"no runbook for this {kind.value} alarm (set runbooks.{kind.value})"))
+        elif not runbooks_ref.is_link(runbook):
+            self.unlinked_runbooks += 1
         if len(self.problems) > before:
             return None
         return AlarmRule(

@@ -17,6 +17,7 @@ from monitor.spec.kinds import (
     Severity,
     TreatMissingData,
 )
+from monitor.spec import runbooks
 from monitor.spec.schema import Bool, Field, ListOf, Num, Obj, Str
 from monitor.spec.sources import (
     OldestEnd,
@@ -42,7 +43,6 @@ DEFAULT_EVALUATION_PERIODS = 1
 
 _SLUG = r"[a-z][a-z0-9-]*"
 _TIER = r"[a-z][a-z0-9_-]*"
-_URL = r"https?://\S+"
 _SNS_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?"
 _LAMBDA_ARN = r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?"
 _SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+"
@@ -70,7 +70,7 @@ def _tier_schema() -> Obj:
             "datapoints_to_alarm": Field(Num(integer=True, minimum=1, doc="M: how many of the N periods must breach (default N).")),
             "treat_missing_data": Field(Str(enum=tuple(t.value for t in TreatMissingData), doc="What a period without data counts as.")),
             "enabled": Field(Bool(doc="false removes this tier (for one queue, or everywhere when set in defaults).")),
-            "runbook": Field(Str(pattern=_URL, pattern_hint="an http(s) URL", doc="Runbook link, written into the alarm description.")),
+            "runbook": Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT, doc="Runbook for this tier, written into the alarm description: a URL, or #section of the shipped docs/runbooks.md.")),
             "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),
         },
     )
@@ -95,8 +95,8 @@ _QUEUE_READ_FIELDS = {
 }
 
 _RUNBOOKS = Obj(
-    doc="A runbook URL per alarm kind.",
-    fields={kind.value: Field(Str(pattern=_URL, pattern_hint="an http(s) URL")) for kind in AlarmKind},
+    doc="A runbook per alarm kind: a URL, or #section of the shipped docs/runbooks.md (named without a link until it is published).",
+    fields={kind.value: Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT)) for kind in AlarmKind},
 )
 
 _QUEUE = Obj(

@@ -90,6 +90,7 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         target_alarms = tuple(
             self._rules(("target_alarms",), {}, data.get("target_alarms") or {}, TARGET_KINDS, runbooks, collector, needs=lambda _: True)
         )
+        self._runbook_warnings()
         environments = self._environments(data.get("environments") or {})
         self._check_tags(data.get("tags") or {})
         self._check_targets(data, queues, patterns, environments)
