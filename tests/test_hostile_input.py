@@ -5,7 +5,7 @@ type at any path, a deletion, a duplication, a weird scalar, a stray byte or con
 the text) and runs the command as a user would. The outcome is always "valid" (exit 0) or a list
 of problems each placed at file:line:column (exit 2), never "internal error" (exit 1). A SIGALRM
 guard turns a hang into a failure; there is no speed assertion. Examples are derandomized (fixed
-seed) so CI sees the same cases every run.
+seed) so CI sees the same cases every run; HOSTILE_EXAMPLES=2000 runs more, at random.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import contextlib
 import copy
 import datetime as dt
 import io
+import os
 import re
 import signal
 from pathlib import Path
@@ -31,9 +32,10 @@ SPEC = ROOT / "alarms.yaml"
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 HANG_GUARD_SECONDS = 60  # far above any real run: only a hang trips it
 
+EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "120"))  # more, and random, for a longer run by hand
 HOSTILE = settings(
-    max_examples=120,
-    derandomize=True,
+    max_examples=EXAMPLES,
+    derandomize="HOSTILE_EXAMPLES" not in os.environ,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -225,3 +227,11 @@ def test_a_byte_that_is_not_utf8_is_reported_at_its_line(tmp_path):
     status, _, err = run(["validate", "--spec", str(path)])
     assert status == ExitStatus.INVALID
     assert err.startswith(f"{path}:{line}:18: the spec is not UTF-8 text (byte 0xFF)")
+
+
+def test_a_value_with_newlines_is_quoted_on_the_one_line_of_its_problem(tmp_path):
+    path = write(tmp_path, "alarms.yaml", SPEC.read_text().replace("version: 1", "version: 'a\n\n  b'", 1))
+    status, _, err = run(["validate", "--spec", str(path)])
+    assert status == ExitStatus.INVALID
+    assert_placed_problems(err, path)
+    assert "version: found 'a\\nb' (a string)" in err

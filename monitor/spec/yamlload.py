@@ -50,7 +50,16 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        path, message = _one_line(self.path), _one_line(self.message)  # values quoted from the file may hold newlines
+        return f"{where}: {path}: {message}" if path else f"{where}: {message}"
+
+
+# Control characters (newlines included) shown escaped, so one problem is always one line.
+_ESCAPED = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", 0x7F: "\\x7f"}
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_ESCAPED)
 
 
 @dataclass
