@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitor.commands.progress import PIPE_EVERY_CHANGES, PIPE_EVERY_SECONDS, Progress, duration_words
-from test_reliability import big_spec_text
+from test_reliability import CHANGES, big_spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"apply: +(\d+)/(\d+) done, (\d+) failed(, [\d.]+ changes/s, (about .+ left|took .+))?")
@@ -79,16 +79,16 @@ def test_apply_in_a_pipe_prints_plain_progress_lines_on_stderr(moto_server, spec
     result = subprocess.run(apply_args(spec), cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("apply:")]
-    assert len(lines) >= 214 // PIPE_EVERY_CHANGES + 1 and all(LINE.fullmatch(line) for line in lines)
-    assert lines[-1].startswith("apply: 214/214 done, 0 failed")
+    assert len(lines) >= CHANGES // PIPE_EVERY_CHANGES + 1 and all(LINE.fullmatch(line) for line in lines)
+    assert lines[-1].startswith(f"apply: {CHANGES}/{CHANGES} done, 0 failed")
     assert "\r" not in result.stderr and "\x1b" not in result.stderr + result.stdout
-    assert "Apply: 214 succeeded, 0 failed" in result.stdout
+    assert f"Apply: {CHANGES} succeeded, 0 failed" in result.stdout
 
 
 def test_apply_with_json_output_in_a_pipe_prints_only_the_document(moto_server, spec):
     result = subprocess.run(apply_args(spec, "--output", "json"), cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
-    assert len(json.loads(result.stdout)["report"]) == 214
+    assert len(json.loads(result.stdout)["report"]) == CHANGES
     assert [line for line in result.stderr.splitlines() if not line.startswith("warning:")] == []  # no progress lines
 
 
@@ -110,5 +110,5 @@ def test_apply_on_a_terminal_redraws_one_progress_line(moto_server, spec):
     text = b"".join(chunks).decode()
     frames = [f.split("\r\n")[0] for f in text.split("\r\x1b[K")[1:]]
     assert frames and all(LINE.fullmatch(frame) for frame in frames)
-    assert frames[-1].startswith("apply: 214/214 done, 0 failed")
-    assert "Apply: 214 succeeded, 0 failed" in text
+    assert frames[-1].startswith(f"apply: {CHANGES}/{CHANGES} done, 0 failed")
+    assert f"Apply: {CHANGES} succeeded, 0 failed" in text

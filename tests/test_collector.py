@@ -59,7 +59,7 @@ def test_reads_the_hokusai_queues_and_publishes_their_metrics(redis_password, mo
 
 def test_metric_values_for_every_queue(redis_password):
     now = time.time()
-    samples.seed_hokusai(redis_password.client(), now, backlog=1500, oldest_age=900, in_flight=2, dead_letters=3, mint=4)
+    samples.seed_hokusai(redis_password.client(), now, backlog=1500, oldest_age=900, in_flight=2, dead_letters=3, mint=4, mint_in_flight=1, mint_retrying=2)
     collector = make_collector(redis_password)
     collector.run()
     got = values(collector.last_datums)
@@ -71,7 +71,9 @@ def test_metric_values_for_every_queue(redis_password):
     assert got[("QueueDepth", samples.MINT)] == 4
     assert got[("DeadLetterDepth", samples.MINT)] == 0
     assert 15 <= got[("OldestMessageAgeSeconds", samples.MINT)] <= 25
-    assert ("InFlightDepth", samples.MINT) not in got  # the mint queue has no processing list
+    assert got[("InFlightDepth", samples.MINT)] == 1  # the consumer's processing list
+    assert got[("DelayedTotal", samples.MINT_RETRY)] == 2  # its retry set, none due yet
+    assert got[("DelayedOverdue", samples.MINT_RETRY)] == 0
     assert got[("ConnectionFailure", "primary")] == 0 and got[("CollectorHeartbeat", "primary")] == 1
     stamps = {d["Timestamp"] for d in collector.last_datums}
     assert len(stamps) == 1  # one collection time for every point
@@ -109,6 +111,31 @@ def test_tls_with_the_test_ca(redis_tls):
 def test_tls_without_the_ca_is_a_tls_failure(redis_tls):
     summary = make_collector(redis_tls, environ={"REDIS_TLS_ENABLED": "true"}).run()
     assert (summary.connection_failure, summary.failure_reason) == (1, "tls")
+
+
+def test_bare_host_redis_url_as_hokusai_config_reads_it(redis_password, redis_tls):
+    """REDIS_URL without a scheme: the host; TLS from REDIS_TLS_ENABLED, port from REDIS_PORT, token from REDIS_AUTH_TOKEN."""
+    redis_password.client().lpush(samples.MINT, samples.mint_request(time.time() - 60, 1))
+    environ = {"REDIS_URL": "127.0.0.1", "REDIS_HOST": "", "REDIS_PORT": str(redis_password.port), "REDIS_TLS_ENABLED": "false"}
+    collector = make_collector(redis_password, environ={**environ, "REDIS_AUTH_TOKEN": redis_password.password})
+    summary = collector.run()
+    assert summary.connection_failure == 0, summary.failure
+    assert values(collector.last_datums)[("QueueDepth", samples.MINT)] == 1
+    # The same value with TLS on reaches the TLS-only server (its certificate names localhost).
+    redis_tls.client().lpush(samples.MINT, samples.mint_request(time.time() - 60, 2))
+    tls_env = {"REDIS_URL": "localhost", "REDIS_PORT": str(redis_tls.port), "REDIS_TLS_ENABLED": "true", "REDIS_CA_BUNDLE": str(redis_tls.ca_path)}
+    collector = make_collector(redis_tls, environ=tls_env)
+    summary = collector.run()
+    assert summary.connection_failure == 0, summary.failure
+    assert values(collector.last_datums)[("QueueDepth", samples.MINT)] == 1
+
+
+def test_tls_client_against_a_plain_server_is_a_tls_failure(redis_plain):
+    # The plain server never answers the ClientHello (unless it happens to hold a newline, when it
+    # answers -ERR and the handshake fails at once): either way the reason is tls, not timeout.
+    for _ in range(3):
+        summary = make_collector(redis_plain, environ={"REDIS_TLS_ENABLED": "true"}).run()
+        assert (summary.connection_failure, summary.failure_reason) == (1, "tls"), summary.failure
 
 
 def test_acl_user_with_only_read_commands(redis_acl):

@@ -52,6 +52,17 @@ def test_redis_url_overrides_everything(spec):
     assert (plain.port, plain.tls) == (6379, False)
 
 
+def test_bare_host_redis_url_takes_tls_port_and_token_from_their_variables(spec):
+    host = "master.hokusai-redis-staging.x1y2z3.use1.cache.amazonaws.com"
+    s = settings(spec, REDIS_URL=host, REDIS_TLS_ENABLED="true", REDIS_PORT="6380", REDIS_AUTH_TOKEN=TOKEN, REDIS_HOST="ignored")
+    assert (s.host, s.port, s.tls, s.db) == (host, 6380, True, 0)
+    assert s.address == f"rediss://{host}:6380/0" and s.token.literal.reveal() == TOKEN
+    plain = settings(spec, REDIS_URL="10.0.3.7", REDIS_TLS_ENABLED="false")
+    assert (plain.host, plain.port, plain.tls) == ("10.0.3.7", 6379, False)
+    assert plain.token.secret_arn.endswith("auth-token-0GWWJx")  # no REDIS_AUTH_TOKEN: the spec's secret
+    assert settings(spec, REDIS_URL=" redis-host ").tls is True  # no REDIS_TLS_ENABLED: the spec's tls
+
+
 def test_secret_arn_variable_with_json_key(spec):
     s = settings(spec, REDIS_AUTH_TOKEN_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:x", REDIS_AUTH_TOKEN_SECRET_KEY="token")
     assert (s.token.secret_arn, s.token.secret_json_key) == ("arn:aws:secretsmanager:us-east-1:123456789012:secret:x", "token")
@@ -64,6 +75,8 @@ def test_secret_arn_variable_with_json_key(spec):
         ({"REDIS_TLS_ENABLED": "maybe"}, "REDIS_TLS_ENABLED='maybe' is not a boolean"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL must look like redis://"),
         ({"REDIS_URL": "redis://h/abc"}, "database number"),
+        ({"REDIS_URL": "host:6380"}, "or a bare host name"),
+        ({"REDIS_URL": f"user:{TOKEN}@host"}, "or a bare host name"),
     ],
 )
 def test_bad_variables_are_clear_errors(spec, environ, message):

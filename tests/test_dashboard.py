@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -121,12 +122,12 @@ def test_every_metric_is_one_the_collector_publishes(shipped):
             continue
         assert namespace == spec.namespace
         metric = metrics.BY_NAME[name]
-        second = metrics.QUEUE if metric.scope is metrics.Scope.QUEUE else metrics.TARGET
+        second = metrics.TARGET if metric.scope is metrics.Scope.TARGET else metrics.QUEUE  # delayed sets: Queue too
         assert list(dims) == [metrics.ENVIRONMENT, second]
         assert dims[metrics.ENVIRONMENT] == env.name
         seen_subjects.add(dims[second])
         assert options["stat"] and options["period"]
-    assert seen_subjects == {q.key for q in spec.queues} | {env.redis.name}
+    assert seen_subjects == {q.key for q in spec.queues} | {d.key for d in spec.delayed} | {env.redis.name}
     lambda_names = {name for _, ns, name, _, _ in metric_lines(body) if ns == dashboard.LAMBDA_NAMESPACE}
     assert lambda_names == {"Invocations", "Errors", "Duration", "Throttles"}
 
@@ -162,10 +163,12 @@ def test_dead_letter_widget_uses_diff_of_a_hidden_metric(shipped):
 
 
 def test_in_flight_widget_only_with_a_processing_list(shipped):
-    _, _, (_, body) = shipped
-    titles = {w["properties"].get("title") for w in body["widgets"]}
-    assert "hokusai:model_ready_queue: in flight" in titles
-    assert "hokusai:mint_requests: in flight" not in titles
+    spec, env, _ = shipped
+    titles = {w["properties"].get("title") for w in dashboard.render_dashboard(spec, env)[1]["widgets"]}
+    assert "hokusai:model_ready_queue: in flight" in titles and "hokusai:mint_requests: in flight" in titles
+    without = replace(spec, queues=tuple(replace(q, source=replace(q.source, processing_key=None)) if q.key == "hokusai:mint_requests" else q for q in spec.queues))
+    titles = {w["properties"].get("title") for w in dashboard.render_dashboard(without, env)[1]["widgets"]}
+    assert "hokusai:model_ready_queue: in flight" in titles and "hokusai:mint_requests: in flight" not in titles
 
 
 def test_worst_queue_first_and_legend_with_runbooks(shipped):
@@ -174,7 +177,7 @@ def test_worst_queue_first_and_legend_with_runbooks(shipped):
     # The mint queue has four critical tiers, the model queue three.
     assert depth_titles == ["hokusai:mint_requests: depth", "hokusai:model_ready_queue: depth"]
     legend = body["widgets"][-1]["properties"]["markdown"]
-    used = {r.kind for q in spec.queues for r in q.alarms} | {r.kind for r in spec.target_alarms}
+    used = {r.kind for item in (*spec.queues, *spec.streams, *spec.delayed) for r in item.alarms} | {r.kind for r in spec.target_alarms}
     for kind in AlarmKind:
         assert (kind.value in legend and kind.info.meaning in legend) == (kind in used)
     assert "runbooks.md#dead-letter-queue" in legend and "runbooks.md#collector-stopped" in legend

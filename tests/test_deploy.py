@@ -17,8 +17,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-import yaml
 from support import lambda_sandbox
+from support.cfn import load_template
 from support.servers import AWS_TEST_ENV
 
 from monitor.spec import metrics
@@ -59,28 +59,11 @@ def _load_package_module():
 package = _load_package_module()
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form tags (!Ref, !Sub, !GetAtt ...) as their long forms."""
-
-
-def _cfn_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    return load_template(TEMPLATE)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from monitor.truth.evaluator import (
     Statistic,
     aggregate,
     evaluate,
+    evaluation_range,
     explain,
     parse_alarm,
     period_words,
@@ -86,6 +87,8 @@ TRUTH_TABLES = {
         ("0----", "OK", "OK", "OK", "OK"),
         ("-----", "INSUFFICIENT_DATA", "keep", "ALARM", "OK"),
         ("0XX-X", "ALARM", "ALARM", "ALARM", "ALARM"),
+        ("--X--", "ALARM", "keep", "ALARM", "OK"),
+        # from the older page, still consistent with the current rule
         ("----X", "INSUFFICIENT_DATA", "keep", "ALARM", "OK"),
         ("X----", "ALARM", "keep", "ALARM", "OK"),
     ],
@@ -94,6 +97,8 @@ TRUTH_TABLES = {
         ("00X0X", "ALARM", "ALARM", "ALARM", "ALARM"),
         ("0-X--", "OK", "OK", "ALARM", "OK"),
         ("----0", "OK", "OK", "ALARM", "OK"),
+        ("---X-", "ALARM", "keep", "ALARM", "OK"),
+        # from the older page, still consistent with the current rule
         ("----X", "INSUFFICIENT_DATA", "keep", "ALARM", "OK"),
     ],
 }
@@ -120,8 +125,8 @@ def test_truth_table(m, n, row, policy, expected, before):
     )
     values = {"0": 10.0, "X": 5000.0}
     samples = [(T0 + i * period, values[c]) for i, c in enumerate(row) if c != "-"]
-    end = T0 + len(row) * period  # the boundary right after the 5th period: one evaluation
-    [evaluation] = evaluate(alarm, {DEPTH: samples}, end - period, end, initial_state=before)
+    end = T0 + len(row) * period  # the evaluation whose sliding range is exactly these 5 periods
+    [evaluation] = evaluate(alarm, {DEPTH: samples}, end - 60, end, initial_state=before)
     assert evaluation.time == end
     assert evaluation.state.value == (before if expected == "keep" else expected), evaluation.reason
 
@@ -129,7 +134,7 @@ def test_truth_table(m, n, row, policy, expected, before):
 def test_truth_table_datapoints_show_real_and_filled_points():
     alarm = depth_alarm(Period=300, EvaluationPeriods=3, DatapointsToAlarm=3, TreatMissingData="breaching")
     end = T0 + 5 * 300
-    [ev] = evaluate(alarm, {DEPTH: [(T0, 10.0)]}, end - 300, end)  # row 0----
+    [ev] = evaluate(alarm, {DEPTH: [(T0, 10.0)]}, end - 60, end)  # row 0----
     # the one real point plus the two newest empty periods, filled as breaching
     assert ev.datapoints == (
         Datapoint(T0, 10.0, True, False),
@@ -143,7 +148,7 @@ def test_with_enough_real_points_the_policy_plays_no_part_and_the_newest_decide(
     # 0XX-X: four real points, the three newest (X X X) decide even under notBreaching
     alarm = depth_alarm(Period=300, EvaluationPeriods=3, DatapointsToAlarm=3, TreatMissingData="notBreaching")
     samples = [(T0, 1.0), (T0 + 300, 5000.0), (T0 + 600, 5000.0), (T0 + 1200, 5000.0)]
-    [ev] = evaluate(alarm, {DEPTH: samples}, T0 + 1200, T0 + 1500)
+    [ev] = evaluate(alarm, {DEPTH: samples}, T0 + 1440, T0 + 1500)
     assert [p.time for p in ev.datapoints] == [T0 + 300, T0 + 600, T0 + 1200]
     assert all(p.real and p.breaching for p in ev.datapoints)
     assert "3 of the last 3 datapoints breaching" in ev.reason
@@ -370,9 +375,24 @@ def test_transitions_count_the_first_evaluation_only_if_it_changed_the_initial_s
     assert len(transitions(timeline)) == 1
 
 
-def test_evaluations_happen_at_each_period_boundary_after_start():
-    timeline = evaluate(depth_alarm(Period=300), {}, T0 + 10, T0 + 900)
-    assert [e.time - T0 for e in timeline] == [300, 600, 900]
+def test_evaluations_happen_every_minute_whatever_the_period():
+    timeline = evaluate(depth_alarm(Period=300), {}, T0 + 10, T0 + 300)
+    assert [e.time - T0 for e in timeline] == [60, 120, 180, 240, 300]
+    assert [e.time - T0 for e in evaluate(depth_alarm(Period=3600), {}, T0, T0 + 180)] == [60, 120, 180]
+
+
+@pytest.mark.parametrize("period", [10, 20, 30])
+def test_high_resolution_alarms_are_evaluated_every_ten_seconds(period):
+    timeline = evaluate(depth_alarm(Period=period), {}, T0, T0 + 60)
+    assert [e.time - T0 for e in timeline] == [10, 20, 30, 40, 50, 60]
+
+
+def test_a_twenty_second_alarm_slides_in_ten_second_steps():
+    # zeros every 10 s and one spike at T0+25: a 20 s, 1-of-1 alarm sees it in the windows ending at T0+30 and T0+40
+    alarm = depth_alarm(Period=20, EvaluationPeriods=1, DatapointsToAlarm=1, TreatMissingData="notBreaching")
+    quiet = [(T0 + t, 0.0) for t in range(0, 70, 10)]
+    timeline = evaluate(alarm, {DEPTH: quiet + [(T0 + 25, 5000.0)]}, T0, T0 + 60)
+    assert [(e.time - T0, e.state.value) for e in transitions(timeline)] == [(10, "OK"), (30, "ALARM"), (50, "OK")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,3 +461,210 @@ def test_metric_key_is_the_same_from_boto3_dimensions_or_a_mapping():
 def test_invalid_alarms_are_refused_with_the_allowed_values(overrides, error, words):
     with pytest.raises(error, match=words):
         parse_alarm(depth_alarm(**overrides))
+
+
+# ---------------------------------------------------------------------------------------------
+# Sliding windows (the default): the range is counted back from each minute's evaluation.
+# Columns, as in the truth tables: missing / ignore / breaching / notBreaching.
+
+
+def spike_alarm(policy, **overrides):
+    """A 300 s, 1-of-1 alarm on the maximum depth above 1000."""
+    return depth_alarm(Period=300, EvaluationPeriods=1, DatapointsToAlarm=1, TreatMissingData=policy, **overrides)
+
+
+def minute_states(alarm, data, minutes):
+    return [(e.time - T0) // 60 for e in evaluate(alarm, data, T0, T0 + minutes * 60)], states(evaluate(alarm, data, T0, T0 + minutes * 60))
+
+
+SPIKE_ONLY = {DEPTH: [(T0 + 7 * 60 + 5, 5000.0)]}  # one sample at 7m05s, nothing else ever
+
+
+@pytest.mark.parametrize(
+    "policy, before, after",
+    [
+        # no data before the spike; the spike stays in the 3-period (15 min) range until 22m05s
+        ("missing", "INSUFFICIENT_DATA", "INSUFFICIENT_DATA"),
+        ("ignore", "INSUFFICIENT_DATA", "ALARM"),
+        ("breaching", "ALARM", "ALARM"),
+        ("notBreaching", "OK", "OK"),
+    ],
+)
+def test_sliding_a_single_spike_on_a_five_minute_alarm_fires_within_a_minute(policy, before, after):
+    timeline = evaluate(spike_alarm(policy), SPIKE_ONLY, T0, T0 + 30 * 60)
+    by_minute = {(e.time - T0) // 60: e.state.value for e in timeline}
+    assert [by_minute[m] for m in range(1, 8)] == [before] * 7
+    # the evaluation at 8m sees [3m, 8m), which holds the spike: ALARM one minute after it, not at 10m
+    assert by_minute[8] == "ALARM"
+    # with one real point in the range and N = 1, that point decides, whatever the policy
+    assert all(by_minute[m] == "ALARM" for m in range(8, 23))
+    # at 23m the range [8m, 23m) is empty
+    assert [by_minute[m] for m in range(23, 31)] == [after] * 8
+
+
+@pytest.mark.parametrize("policy", ["missing", "ignore", "breaching", "notBreaching"])
+def test_sliding_a_spike_among_quiet_minutes_fires_at_the_next_minute_and_clears_five_minutes_later(policy):
+    samples = [(T0 + m * 60, 0.0) for m in range(30)] + [(T0 + 7 * 60 + 5, 5000.0)]
+    changes = transitions(evaluate(spike_alarm(policy), {DEPTH: samples}, T0, T0 + 30 * 60))
+    # the spike leaves the latest 5-minute period at 12m05s: OK from 13m
+    assert [(e.time - T0, e.state.value) for e in changes] == [(60, "OK"), (480, "ALARM"), (780, "OK")]
+
+
+@pytest.mark.parametrize(
+    "policy, silent",
+    [("missing", "INSUFFICIENT_DATA"), ("ignore", "OK"), ("breaching", "ALARM"), ("notBreaching", "OK")],
+)
+def test_sliding_a_sum_over_two_samples_straddling_a_five_minute_boundary_fires(policy, silent):
+    # Sum >= 2 over 300 s: one sample at 4m30s and one at 5m30s, no other data
+    alarm = spike_alarm(policy, Statistic="Sum", Threshold=2.0, ComparisonOperator="GreaterThanOrEqualToThreshold")
+    data = {DEPTH: [(T0 + 270, 1.0), (T0 + 330, 1.0)]}
+    by_minute = {(e.time - T0) // 60: e.state.value for e in evaluate(alarm, data, T0, T0 + 25 * 60)}
+    assert by_minute[5] == "OK"  # [0m, 5m) holds one sample
+    assert [by_minute[m] for m in (6, 7, 8, 9)] == ["ALARM"] * 4  # [1m, 6m) ... [4m, 9m) hold both
+    assert by_minute[10] == "OK"  # [5m, 10m) holds only the second
+    # the last sample leaves the 15-minute range at 20m30s
+    assert by_minute[20] == "OK" and by_minute[21] == silent
+
+
+def test_the_old_clock_aligned_model_would_never_fire_on_the_straddling_pair():
+    # the same two samples on epoch-aligned 5-minute periods: 1 and 1, never 2
+    assert aggregate([(T0 + 270, 1.0), (T0 + 330, 1.0)], Statistic.SUM, 300) == {T0: 1.0, T0 + 300: 1.0}
+
+
+def test_sliding_datapoints_are_counted_back_from_the_evaluation():
+    alarm = depth_alarm(Period=300, EvaluationPeriods=3, DatapointsToAlarm=3, TreatMissingData="notBreaching")
+    data = {DEPTH: [(T0 + m * 60, 5000.0) for m in range(20)]}
+    [ev] = evaluate(alarm, data, T0 + 16 * 60, T0 + 17 * 60)
+    assert [p.time - T0 for p in ev.datapoints] == [2 * 60, 7 * 60, 12 * 60]
+    assert ev.state is State.ALARM
+
+
+# ---------------------------------------------------------------------------------------------
+# Wall-clock windows: periods on the clock, each counted once it has ended.
+
+
+def wall(timezone=None):
+    return {"WallClockWindow": {"Timezone": timezone} if timezone else {}}
+
+
+@pytest.mark.parametrize(
+    "policy, before, after",
+    [
+        ("missing", "INSUFFICIENT_DATA", "INSUFFICIENT_DATA"),
+        ("ignore", "INSUFFICIENT_DATA", "ALARM"),
+        ("breaching", "ALARM", "ALARM"),
+        ("notBreaching", "OK", "OK"),
+    ],
+)
+def test_wall_clock_a_spike_counts_once_its_period_has_ended(policy, before, after):
+    alarm = spike_alarm(policy, EvaluationWindow=wall())
+    by_minute = {(e.time - T0) // 60: e.state.value for e in evaluate(alarm, SPIKE_ONLY, T0, T0 + 30 * 60)}
+    # the spike at 7m05s is in the period [5m, 10m): nothing counts it before 10m
+    assert [by_minute[m] for m in range(1, 10)] == [before] * 9
+    assert all(by_minute[m] == "ALARM" for m in range(10, 25))
+    # from 25m the three ended periods are [10m, 25m): no data
+    assert [by_minute[m] for m in range(25, 31)] == [after] * 6
+
+
+def test_wall_clock_the_straddling_pair_never_fires():
+    alarm = spike_alarm("notBreaching", EvaluationWindow=wall(), Statistic="Sum", Threshold=2.0)
+    alarm["ComparisonOperator"] = "GreaterThanOrEqualToThreshold"
+    timeline = evaluate(alarm, {DEPTH: [(T0 + 270, 1.0), (T0 + 330, 1.0)]}, T0, T0 + 25 * 60)
+    assert set(states(timeline)) == {"OK"}
+
+
+def test_wall_clock_hours_follow_a_half_hour_offset():
+    # 1 hour, +05:30: hours end at hh:30 UTC; T0 is a whole UTC hour (00:00 UTC = 05:30 local)
+    hour0 = 1_700_002_800
+    assert hour0 % 3600 == 0
+    alarm = depth_alarm(Period=3600, EvaluationPeriods=1, DatapointsToAlarm=1, EvaluationWindow=wall("+05:30"))
+    quiet = [(hour0 + m * 60, 0.0) for m in range(180)]
+    data = {DEPTH: quiet + [(hour0 + 40 * 60, 5000.0)]}  # 00:40 UTC, in the local hour 06:00-07:00 = 00:30-01:30 UTC
+    changes = transitions(evaluate(alarm, data, hour0, hour0 + 3 * 3600))
+    assert [(e.time - hour0, e.state.value) for e in changes] == [(60, "OK"), (90 * 60, "ALARM"), (150 * 60, "OK")]
+    assert changes[1].datapoints == (Datapoint(hour0 + 30 * 60, 5000.0, True, True),)
+
+
+def test_wall_clock_days_end_at_local_midnight_and_a_dst_day_has_23_hours():
+    # Europe/Berlin moved to summer time on 2026-03-29: that day is 23 hours long
+    day_start = 1_774_738_800  # 2026-03-29 00:00 Berlin (CET, +01:00) = 2026-03-28T23:00Z
+    day_end = day_start + 23 * 3600  # 2026-03-30 00:00 Berlin (CEST, +02:00) = 2026-03-29T22:00Z
+    alarm = depth_alarm(Period=86400, EvaluationPeriods=1, DatapointsToAlarm=1, EvaluationWindow=wall("Europe/Berlin"))
+    data = {DEPTH: [(day_start + 3600, 5000.0)]}
+    changes = transitions(evaluate(alarm, data, day_start, day_end + 120))
+    assert [(e.time, e.state.value) for e in changes] == [(day_start + 60, "OK"), (day_end, "ALARM")]
+    assert changes[-1].datapoints[0].time == day_start
+
+
+def test_wall_clock_the_day_summer_time_ends_has_25_hours():
+    day_start = 1_792_879_200  # 2026-10-25 00:00 Berlin (CEST, +02:00) = 2026-10-24T22:00Z
+    day_end = 1_792_969_200  # 2026-10-26 00:00 Berlin (CET, +01:00) = 2026-10-25T23:00Z
+    assert day_end - day_start == 25 * 3600
+    config = parse_alarm(depth_alarm(Period=86400, EvaluationPeriods=1, DatapointsToAlarm=1, EvaluationWindow=wall("Europe/Berlin")))
+    [*_, newest] = evaluation_range(config, day_end + 60)
+    assert newest == (day_start, day_end)
+    # hours through the repeated local hour: 02:00-03:00 CEST then 02:00-03:00 CET, each 3600 s
+    hourly = parse_alarm(depth_alarm(Period=3600, EvaluationPeriods=1, DatapointsToAlarm=1, EvaluationWindow=wall("Europe/Berlin")))
+    three_cet = day_start + 4 * 3600  # 2026-10-25T02:00Z = 03:00 CET
+    assert evaluation_range(hourly, three_cet + 60)[-2:] == [(three_cet - 7200, three_cet - 3600), (three_cet - 3600, three_cet)]
+
+
+def test_wall_clock_weeks_start_on_monday_midnight():
+    monday = 1_767_571_200  # 2026-01-05T00:00Z, a Monday
+    alarm = depth_alarm(Period=604800, EvaluationPeriods=1, DatapointsToAlarm=1, EvaluationWindow=wall("UTC"))
+    data = {DEPTH: [(monday + 2 * 86400, 5000.0)]}  # Wednesday
+    timeline = evaluate(alarm, data, monday + 7 * 86400 - 120, monday + 7 * 86400 + 60)
+    assert states(timeline) == ["OK", "ALARM", "ALARM"]  # Sunday 23:59 -> still OK; Monday 00:00 -> ALARM
+    assert timeline[1].datapoints[0].time == monday
+
+
+@pytest.mark.parametrize(
+    "window, period, words",
+    [
+        (wall(), 120, "60, 300, 3600, 86400 or 604800"),
+        (wall("Mars/Olympus_Mons"), 300, "not a time zone"),
+        (wall("+05:31"), 300, "multiple of 5 minutes"),
+        (wall("+25:00"), 300, "not a UTC offset"),
+        ({"WallClockWindow": {"Timezone": "UTC", "Align": "x"}}, 300, "only Timezone"),
+        ({"SlidingWindow": {}, "WallClockWindow": {}}, 300, "exactly one of SlidingWindow, WallClockWindow"),
+        ({"Rolling": {}}, 300, "exactly one of"),
+    ],
+)
+def test_unsupported_windows_are_refused_with_the_allowed_values(window, period, words):
+    with pytest.raises(InvalidAlarm, match=words):
+        parse_alarm(depth_alarm(Period=period, EvaluationWindow=window))
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "America/New_York", "+05:30", "-03:00", "UTC+05:45", "UTC-09:30"])
+def test_accepted_time_zones(timezone):
+    assert parse_alarm(depth_alarm(Period=300, EvaluationWindow=wall(timezone))).window.timezone == timezone
+
+
+def test_an_explicit_sliding_window_is_the_default():
+    assert parse_alarm(depth_alarm(EvaluationWindow={"SlidingWindow": {}})) == parse_alarm(depth_alarm())
+
+
+def test_explain_says_which_window():
+    assert explain(spike_alarm("missing")).endswith(
+        "in the latest 5-minute period, counted back from each evaluation every minute (sliding window); "
+        "OK otherwise; missing data is left out, and with no data at all the alarm is INSUFFICIENT_DATA."
+    )
+    assert ", whole periods on the clock in Europe/Berlin, each counted once it has ended (wall-clock window);" in explain(
+        spike_alarm("missing", EvaluationWindow=wall("Europe/Berlin"))
+    )
+    assert "on the clock in UTC" in explain(spike_alarm("missing", EvaluationWindow=wall()))
+    assert "window" not in explain(depth_alarm())  # one-minute periods: every evaluation sees whole minutes
+
+
+def test_anomaly_detection_bands_are_not_modelled_never_guessed():
+    alarm = dlq_arrivals_alarm(ThresholdMetricId="band", Threshold=None, ComparisonOperator="GreaterThanUpperThreshold")
+    alarm = {k: v for k, v in alarm.items() if v is not None}
+    with pytest.raises(NotSupported, match="anomaly"):
+        parse_alarm(alarm)
+    alarm = dlq_arrivals_alarm(ThresholdMetricId="band")
+    alarm["Metrics"][1] = {"Id": "band", "Expression": "ANOMALY_DETECTION_BAND(depth, 2)", "ReturnData": True}
+    with pytest.raises(NotSupported, match="anomaly"):
+        parse_alarm(alarm)
+    alarm.pop("ThresholdMetricId")
+    with pytest.raises(NotSupported, match="ANOMALY_DETECTION_BAND"):
+        parse_alarm(alarm)

@@ -16,9 +16,11 @@ SUBPACKAGES = ("spec", "collect", "cloudwatch", "truth", "commands", "local")
 PURE = (
     "monitor.spec.yamlload", "monitor.spec.schema", "monitor.spec.model", "monitor.spec.sources",
     "monitor.spec.kinds", "monitor.spec.metrics", "monitor.spec.naming", "monitor.spec.runbooks",
-    "monitor.spec.declaration", "monitor.spec.load",
-    "monitor.cloudwatch.alarms", "monitor.cloudwatch.dashboard", "monitor.cloudwatch.plan", "monitor.cloudwatch.cost",
+    "monitor.spec.declaration", "monitor.spec.load", "monitor.spec.windows",
+    "monitor.cloudwatch.alarms", "monitor.cloudwatch.dashboard", "monitor.cloudwatch.search", "monitor.cloudwatch.plan",
+    "monitor.cloudwatch.cost", "monitor.cloudwatch.iac",
     "monitor.truth.evaluator", "monitor.truth.metric_math", "monitor.truth.series", "monitor.truth.scenarios",
+    "monitor.truth.composite",
 )
 
 

@@ -95,7 +95,7 @@ def test_syntax_errors_say_where(text, words):
 
 
 def test_unsupported_functions_list_the_supported_ones():
-    with pytest.raises(UnsupportedFunction, match="SEARCH.*supported: DIFF, RATE, ABS, FILL"):
+    with pytest.raises(UnsupportedFunction, match="SEARCH.*supported: DIFF, RATE, ABS, FILL, IF"):
         parse("SEARCH(x) + 1")
 
 
@@ -106,6 +106,24 @@ def test_unknown_ids_and_type_errors():
         calc("DIFF(3)")
 
 
+def test_comparisons_give_one_or_zero_below_arithmetic():
+    assert calc("m1 == 0", m1={0: 0.0, 60: 2.0}) == {0: 1.0, 60: 0.0}
+    assert calc("m1 + 1 > 2", m1={0: 1.0, 60: 2.0}) == {0: 0.0, 60: 1.0}  # (m1 + 1) > 2
+    assert calc("2 >= 2") == 1.0 and calc("1 != 1") == 0.0 and calc("1 < 2") == 1.0 and calc("3 <= 2") == 0.0
+    assert isinstance(parse("a - 1 < b * 2"), BinaryOp) and parse("a - 1 < b * 2").op == "<"
+
+
+def test_if_picks_per_timestamp_of_the_condition():
+    waiting = {0: 0.0, 60: 3.0, 120: 0.0}
+    in_flight = {0: 1.0, 60: 2.0, 180: 5.0}
+    # The idle-only in-flight alarm: the in-flight count of periods in which nothing waited, else 0.
+    assert calc("IF(waiting == 0, in_flight, 0)", waiting=waiting, in_flight=in_flight) == {0: 1.0, 60: 0.0}  # 120: no in-flight value
+    assert calc("IF(FILL(waiting, 0) == 0, in_flight, 0)", waiting=waiting, in_flight=in_flight) == {0: 1.0, 60: 0.0, 180: 5.0}  # a period without waiting data counts as idle
+    assert calc("IF(1, m1, 7)", m1={0: 4.0}) == {0: 4.0} and calc("IF(0, m1, 7)", m1={0: 4.0}) == 7.0
+    with pytest.raises(ExpressionError, match="IF takes 3 arguments, got 2"):
+        parse("IF(m1, 1)")
+
+
 def test_describe_in_words():
     names = {"depth": "DeadLetterDepth", "a": "A", "b": "B"}.__getitem__
     assert describe(parse("DIFF(depth)"), names) == "the increase of DeadLetterDepth between periods"
@@ -113,3 +131,4 @@ def test_describe_in_words():
     assert describe(parse("(a + b) / 2"), names, lambda x: str(int(x))) == "(A plus B) divided by 2"
     assert describe(parse("FILL(a, REPEAT)"), names) == "A (gaps filled with the previous value)"
     assert describe(parse("ABS(-a)"), names) == "the absolute value of minus A"
+    assert describe(parse("IF(a == 0, b, 0)"), names, lambda x: str(int(x))) == "B while A is 0, else 0"

@@ -226,3 +226,58 @@ def test_long_text_diffs_print_around_the_difference():
     new = old.replace("1000", "2000")
     line = str(FieldDiff("AlarmDescription", old, new))
     assert line == 'AlarmDescription: ..."QueueDepth is above 1000 in 3 of 5 one-mi"... -> ..."QueueDepth is above 2000 in 3 of 5 one-mi"...'
+
+
+# ---------------------------------------------------------------- EvaluationWindow
+
+WALL = {"WallClockWindow": {"Timezone": "Europe/Berlin"}}
+
+
+def test_sliding_window_spelled_out_or_left_out_is_the_same():
+    alarm = desired_alarm()
+    live = described(alarm)
+    live["EvaluationWindow"] = {"SlidingWindow": {}}
+    assert plan([alarm], [live], None, None, owner=OWNER, prune=False).converged
+    utc = desired_alarm(EvaluationWindow={"WallClockWindow": {}})
+    live_utc = described(desired_alarm(EvaluationWindow={"WallClockWindow": {"Timezone": "UTC"}}))
+    assert plan([utc], [live_utc], None, None, owner=OWNER, prune=False).converged
+
+
+def test_a_new_wall_clock_window_against_aws_is_an_update():
+    # AWS reports EvaluationWindow back: a live alarm without it has the default sliding window
+    result = plan([desired_alarm(EvaluationWindow=WALL)], [described(desired_alarm())], None, None, owner=OWNER, prune=False)
+    [change] = result.changes
+    assert change.action is Action.UPDATE
+    assert change.diffs == (FieldDiff("EvaluationWindow", {"SlidingWindow": {}}, {"WallClockWindow": {"Timezone": "Europe/Berlin"}}),)
+    back = described(desired_alarm(EvaluationWindow=WALL))
+    assert plan([desired_alarm(EvaluationWindow=WALL)], [back], None, None, owner=OWNER, prune=False).converged
+    moved = described(desired_alarm(EvaluationWindow={"WallClockWindow": {"Timezone": "Asia/Tokyo"}}))
+    [change] = plan([desired_alarm(EvaluationWindow=WALL)], [moved], None, None, owner=OWNER, prune=False).changes
+    assert [d.field for d in change.diffs] == ["EvaluationWindow"]
+
+
+def test_an_endpoint_that_forgets_the_window_is_not_a_permanent_change_but_a_warning():
+    forgotten = described(desired_alarm())  # what the emulator returns after a put with EvaluationWindow
+    result = plan([desired_alarm(EvaluationWindow=WALL)], [forgotten], None, None, owner=OWNER, prune=False, window_reported=False)
+    assert result.changes == () and result.unchanged == 1
+    assert result.warnings == (
+        "1 alarm with a wall-clock evaluation window (e.g. shop-prod-orders-queue-depth-critical) not compared on it: "
+        "this endpoint does not report EvaluationWindow back (the local emulator accepts it and forgets it)",
+    )
+    # other fields are still compared, and a reported window still is
+    [change] = plan([desired_alarm(threshold=5.0, EvaluationWindow=WALL)], [forgotten], None, None, owner=OWNER, prune=False, window_reported=False).changes
+    assert [d.field for d in change.diffs] == ["Threshold"]
+    reported = described(desired_alarm(EvaluationWindow={"WallClockWindow": {"Timezone": "Asia/Tokyo"}}))
+    [change] = plan([desired_alarm(EvaluationWindow=WALL)], [reported], None, None, owner=OWNER, prune=False, window_reported=False).changes
+    assert [d.field for d in change.diffs] == ["EvaluationWindow"]
+
+
+def test_which_endpoints_report_the_window():
+    from monitor.cloudwatch.plan import reports_evaluation_window
+
+    assert reports_evaluation_window(None)
+    assert reports_evaluation_window("https://monitoring.us-east-1.amazonaws.com")
+    assert reports_evaluation_window("https://monitoring.cn-north-1.amazonaws.com.cn")
+    assert not reports_evaluation_window("http://127.0.0.1:5000")
+    assert not reports_evaluation_window("http://localhost:4566")
+    assert not reports_evaluation_window("https://amazonaws.com.evil.example")

@@ -82,11 +82,11 @@ def put_foreign(cw, name: str, tags=None, threshold=7.0) -> None:
 def test_apply_creates_everything_from_empty(moto, spec, capsys):
     status, result = run(capsys, "apply", spec, "--yes")
     assert status == ExitStatus.SUCCESS
-    assert result["plan"]["summary"] == {"create": 14, "update": 0, "delete": 0, "unchanged": 0, "conflicts": 0}
+    assert result["plan"]["summary"] == {"create": 19, "update": 0, "delete": 0, "unchanged": 0, "conflicts": 0}
     assert all(o["ok"] for o in result["report"])
-    assert writes(result) == {"PutMetricAlarm": 13, "PutDashboard": 1}
+    assert writes(result) == {"PutMetricAlarm": 18, "PutDashboard": 1}
     names = [a["AlarmName"] for a in moto.describe_alarms()["MetricAlarms"]]
-    assert len(names) == 13 and DEPTH in names
+    assert len(names) == 18 and DEPTH in names
     assert tags_of(moto, DEPTH)[TAG_SPEC] == OWNER
     assert json.loads(moto.get_dashboard(DashboardName="hokusai-queues-development")["DashboardBody"])["widgets"]
 
@@ -95,10 +95,11 @@ def test_no_op_reapply_makes_zero_writes_and_few_reads(moto, spec, capsys):
     run(capsys, "apply", spec, "--yes")
     status, result = run(capsys, "apply", spec, "--yes")
     assert status == ExitStatus.SUCCESS
-    assert result["plan"]["summary"]["unchanged"] == 14 and result["report"] == []
+    assert result["plan"]["summary"]["unchanged"] == 19 and result["report"] == []
     assert writes(result) == {}
-    # One page of alarms, one page of owned tags, the dashboard, one ListMetrics page: no per-alarm tag reads.
-    assert result["api_calls"] == {"DescribeAlarms": 1, "GetResources": 1, "GetDashboard": 1, "ListMetrics": 1}
+    # One page of alarms, the owned tags (18 alarms x 6 tags: two pages, as GetResources also pages
+    # at 100 tags), the dashboard, one ListMetrics page: no per-alarm tag reads.
+    assert result["api_calls"] == {"DescribeAlarms": 1, "GetResources": 2, "GetDashboard": 1, "ListMetrics": 1}
 
 
 def test_one_changed_threshold_is_exactly_one_put(moto, spec, capsys):
@@ -120,13 +121,13 @@ def test_one_changed_threshold_is_exactly_one_put(moto, spec, capsys):
 
 
 def test_renamed_and_moved_spec_plans_zero_changes(moto, spec, capsys, tmp_path):
-    run(capsys, "apply", spec, "--yes")
+    _, applied = run(capsys, "apply", spec, "--yes")
     moved = tmp_path / "elsewhere" / "queues-monitoring.yml"
     moved.parent.mkdir()
     spec.rename(moved)
     status, planned = run(capsys, "plan", moved, "--detailed-exitcode")
     assert status == ExitStatus.SUCCESS, planned["plan"]["changes"]
-    assert planned["plan"]["summary"]["unchanged"] == 14
+    assert planned["plan"]["summary"]["unchanged"] == applied["plan"]["summary"]["create"] > 1
     description = moto.describe_alarms(AlarmNames=[DEPTH])["MetricAlarms"][0]["AlarmDescription"]
     assert description.endswith(f"Managed by provision-alarms as {OWNER}; do not edit by hand.")
     assert "alarms.yaml" not in description
@@ -176,7 +177,7 @@ def test_prune_deletes_in_chunks_of_100(moto, spec, capsys):
     status, result = run(capsys, "apply", spec, "--yes", "--prune")
     assert status == ExitStatus.SUCCESS and result["plan"]["summary"]["delete"] == 150
     assert writes(result) == {"DeleteAlarms": 2}
-    assert len(moto.describe_alarms()["MetricAlarms"]) == 13
+    assert len(moto.describe_alarms()["MetricAlarms"]) == 18
 
 
 def test_foreign_alarm_with_our_name_is_left_alone(moto, spec, capsys):
@@ -184,7 +185,7 @@ def test_foreign_alarm_with_our_name_is_left_alone(moto, spec, capsys):
     status, result = run(capsys, "apply", spec, "--yes", "--prune")
     assert status == ExitStatus.AWS_FAILURE  # the desired state cannot be reached
     assert result["plan"]["conflicts"][0]["name"] == DEPTH
-    assert result["plan"]["summary"]["create"] == 13  # everything else still happens
+    assert result["plan"]["summary"]["create"] == 18  # everything else still happens
     live = moto.describe_alarms(AlarmNames=[DEPTH])["MetricAlarms"][0]
     assert (live["Namespace"], live["Threshold"]) == ("Elsewhere", 7.0)
     assert tags_of(moto, DEPTH) == {}
@@ -204,7 +205,7 @@ def test_confirmation_no_writes_nothing_and_yes_applies(moto, spec, capsys, monk
     assert moto.describe_alarms()["MetricAlarms"] == []
     monkeypatch.setattr("sys.stdin", FakeTty("yes\n"))
     assert main(["apply", "--spec", str(spec), "--env", "development", "--write-rate", "0"]) == ExitStatus.SUCCESS
-    assert len(moto.describe_alarms()["MetricAlarms"]) == 13
+    assert len(moto.describe_alarms()["MetricAlarms"]) == 18
 
 
 def test_apply_without_yes_off_a_terminal_is_a_usage_error(moto, spec, capsys, monkeypatch):
@@ -264,9 +265,9 @@ def test_throttling_is_retried_by_botocore(moto_server, spec, capsys, client_hoo
     client_hooks.append(throttle_first_two)
     status, result = server_run(capsys, moto_server, "apply", spec, "--yes")
     assert status == ExitStatus.SUCCESS
-    assert len(seen["failed"]) == 26 and result["retries"] == 26
-    assert result["api_calls"]["PutMetricAlarm"] == 13  # 13 calls, 39 attempts
-    assert len(no_backoff) == 26 and all(0 <= s <= 20 for s in no_backoff)  # botocore backed off each time
+    assert len(seen["failed"]) == 36 and result["retries"] == 36
+    assert result["api_calls"]["PutMetricAlarm"] == 18  # 18 calls, 54 attempts
+    assert len(no_backoff) == 36 and all(0 <= s <= 20 for s in no_backoff)  # botocore backed off each time
     client_hooks.clear()
     assert server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")[0] == ExitStatus.SUCCESS
 
@@ -278,8 +279,8 @@ def test_partial_failure_is_reported_and_a_rerun_converges(moto_server, spec, ca
     failed = [o for o in result["report"] if not o["ok"]]
     assert [o["name"] for o in failed] == [HEARTBEAT]
     assert failed[0]["error"] == "PutMetricAlarm: Throttling: Rate exceeded" and failed[0]["attempts"] == aws_module.MAX_ATTEMPTS
-    assert sum(o["ok"] for o in result["report"]) == 13  # the other 12 alarms and the dashboard
-    assert "1 of 14 changes failed; run apply again" in result["stderr"], result["stderr"]
+    assert sum(o["ok"] for o in result["report"]) == 18  # the other 17 alarms and the dashboard
+    assert "1 of 19 changes failed; run apply again" in result["stderr"], result["stderr"]
 
     client_hooks.clear()
     status, planned = server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")
@@ -301,7 +302,7 @@ def test_without_tagging_api_tags_are_read_per_alarm(moto_server, spec, capsys, 
     client_hooks.append(lambda aws: inject(aws.tagging, "GetResources", lambda r: True, code="AccessDeniedException", message="no"))
     status, result = server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")
     assert status == ExitStatus.SUCCESS  # still converged: ownership read alarm by alarm
-    assert result["api_calls"]["ListTagsForResource"] == 13
+    assert result["api_calls"]["ListTagsForResource"] == 18
     assert "tag:GetResources is not allowed" in result["plan"]["warnings"][0]
 
 
@@ -375,3 +376,17 @@ def test_pacer_keeps_to_the_rate():
     unpaced = cloudwatch.Pacer(0, clock=lambda: 0.0, sleep=sleep)
     unpaced.wait()
     assert len(slept) == 3
+
+
+def test_a_wall_clock_window_applied_to_the_emulator_is_not_planned_again(moto_server, spec, capsys):  # noqa: F811
+    text = spec.read_text().replace(
+        "      treat_missing_data: breaching\n",
+        "      treat_missing_data: breaching\n      evaluation_window: wall_clock\n      timezone: Europe/Berlin\n",
+    )
+    spec.write_text(text)
+    assert server_run(capsys, moto_server, "apply", spec, "--yes")[0] == ExitStatus.SUCCESS
+    # the emulator accepted EvaluationWindow and forgot it: plan says so once, and plans nothing
+    status, planned = server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")
+    assert status == ExitStatus.SUCCESS, planned
+    [warning] = [w for w in planned["plan"]["warnings"] if "evaluation window" in w]
+    assert f"1 alarm with a wall-clock evaluation window (e.g. {HEARTBEAT}) not compared on it" in warning

@@ -14,6 +14,7 @@ from redis.retry import Retry
 
 from monitor.collect.reader import (
     SCRIPT_QUEUES_PER_CALL,
+    TIMESTAMP_PREFIX_BYTES,
     Discovery,
     discover,
     read_queues,
@@ -327,31 +328,37 @@ def test_payloads_up_to_the_decode_limit_stay_on_the_server_with_the_script(redi
     assert reading.oldest_age_seconds == pytest.approx(60, abs=1e-3)
 
 
-def test_larger_messages_are_shipped_rather_than_decoded_inside_redis(redis_plain):
-    # cjson would hold the server's only thread for the whole decode of a huge message.
+def test_larger_messages_are_searched_in_redis_never_shipped_nor_decoded(redis_plain):
+    # cjson would hold the server's only thread for the whole decode of a huge message, and shipping
+    # it would bring it into the collector's memory: its first bytes are searched for the field instead.
     client = redis_plain.client()
     client.lpush("big", json.dumps({"timestamp": utc_naive(60), "payload": [{"n": i} for i in range(200_000)]}))
     client.lpush("small", envelope(30))
-    sources = [QueueSource("big"), QueueSource("small")]
-    size = len(client.lindex("big", -1))
+    client.lpush("late", json.dumps({"payload": "x" * (TIMESTAMP_PREFIX_BYTES + 10), "timestamp": utc_naive(5)}))
+    sources = [QueueSource("big"), QueueSource("small"), QueueSource("late")]
     shipped = output_bytes(client, lambda: read_queues(client, sources, now=NOW))
-    assert size < shipped < size + 5_000
-    big, small = both_paths(client, sources)
+    assert shipped < 5_000
+    big, small, late = both_paths(client, sources)
     assert big.oldest_age_seconds == pytest.approx(60, abs=1e-3)
     assert small.oldest_age_seconds == pytest.approx(30, abs=1e-3)
+    assert late.oldest_age_seconds is None
+    assert late.parse_error == f"no field 'timestamp' in the first {TIMESTAMP_PREFIX_BYTES} bytes"
 
 
-def test_parity_holds_when_every_message_is_shipped(redis_plain):
+def test_parity_holds_when_every_message_is_searched(redis_plain):
     client = redis_plain.client()
     sources = []
     for index, raw in enumerate([json.dumps(m).encode() for m in PARITY_MESSAGES] + PARITY_RAW):
         client.lpush(f"q{index}", raw)
         sources += [QueueSource(f"q{index}", timestamp_field=f) for f in PARITY_FIELDS]
-    shipped = read_queues(client, sources, now=NOW, max_decode_bytes=0)
-    decoded_in_redis = read_queues(client, sources, now=NOW)
-    piped = read_queues(client, sources, now=NOW, use_script=False)
-    assert shipped.used_script
-    assert shipped.readings == decoded_in_redis.readings == piped.readings
+    searched = read_queues(client, sources, now=NOW, max_decode_bytes=0)
+    piped = read_queues(client, sources, now=NOW, use_script=False, max_decode_bytes=0)
+    assert searched.used_script
+    assert searched.readings == piped.readings
+    # Where the field is at the top level, searching finds what decoding finds.
+    decoded = read_queues(client, sources, now=NOW)
+    same = [(s, d) for s, d, source in zip(searched.readings, decoded.readings, sources) if "." not in source.timestamp_field and d.oldest_age_seconds is not None]
+    assert same and all(s.oldest_age_seconds == d.oldest_age_seconds for s, d in same)
 
 
 def test_decode_responses_clients_work_too(redis_plain):

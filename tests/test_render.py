@@ -105,3 +105,78 @@ def test_rendering_does_not_depend_on_how_the_spec_path_is_spelled(tmp_path, mon
     dotted = load_spec("./alarms.yaml", environ={})
     rendered = [render_alarms(s, s.environment("development")) for s in (relative, absolute, dotted)]
     assert rendered[0] == rendered[1] == rendered[2]
+
+
+def _by_name(alarms, suffix):
+    return next(a for a in alarms if a["AlarmName"].endswith(suffix))
+
+
+def _stats(alarm):
+    return {q["Id"]: (q["MetricStat"]["Metric"]["MetricName"], dict((d["Name"], d["Value"]) for d in q["MetricStat"]["Metric"]["Dimensions"]), q["MetricStat"]["Stat"]) for q in alarm["Metrics"] if "MetricStat" in q}
+
+
+def test_unsettled_mints_count_waiting_processing_and_retry(rendered):
+    _, alarms = rendered
+    alarm = _by_name(alarms, "hokusai-mint_requests-queue-depth-unsettled")
+    assert "MetricName" not in alarm and "Period" not in alarm
+    assert _stats(alarm) == {
+        "waiting": ("QueueDepth", {"Environment": "development", "Queue": "hokusai:mint_requests"}, "Maximum"),
+        "in_flight": ("InFlightDepth", {"Environment": "development", "Queue": "hokusai:mint_requests"}, "Maximum"),
+        "retry": ("DelayedTotal", {"Environment": "development", "Queue": "hokusai:mint_requests:retry"}, "Maximum"),
+    }
+    (result,) = [q for q in alarm["Metrics"] if q["ReturnData"]]
+    assert result["Expression"] == "waiting + FILL(in_flight, 0) + FILL(retry, 0)"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"]) == (1, "GreaterThanOrEqualToThreshold", 3)
+    assert {q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q} == {300}
+    # The critical tier stays on QueueDepth alone, as the mint queue's own alarm was.
+    assert _by_name(alarms, "hokusai-mint_requests-queue-depth-critical")["MetricName"] == "QueueDepth"
+
+
+def test_read_errors_sum_both_error_metrics(rendered):
+    _, alarms = rendered
+    alarm = _by_name(alarms, "hokusai-model_ready_queue-read-errors-warning")
+    assert {name for name, _, _ in _stats(alarm).values()} == {"QueueReadErrors", "MessageParseErrors"}
+    assert [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]] == ["queue_read_errors + FILL(message_parse_errors, 0)"]
+    assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-warning"]
+    assert "blind" in alarm["AlarmDescription"] and "runbooks.md#read-errors" in alarm["AlarmDescription"]
+
+
+def test_stuck_processing_counts_only_idle_periods(rendered):
+    _, alarms = rendered
+    for queue in ("hokusai-model_ready_queue", "hokusai-mint_requests"):
+        alarm = _by_name(alarms, f"{queue}-in-flight-depth-warning")
+        assert {i: (name, stat) for i, (name, _, stat) in _stats(alarm).items()} == {"in_flight": ("InFlightDepth", "Minimum"), "waiting": ("QueueDepth", "Maximum")}
+        assert [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]] == ["IF(FILL(waiting, 0) == 0, in_flight, 0)"]
+        assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (0, "GreaterThanThreshold", 6, 6)
+
+
+def test_one_dead_letter_pages_once(rendered):
+    _, alarms = rendered
+    critical = "arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"
+    for queue in ("hokusai-model_ready_queue", "hokusai-mint_requests"):
+        paging = [a["AlarmName"] for a in alarms if queue + "-dead-letter" in a["AlarmName"] and critical in a["AlarmActions"]]
+        assert paging == [f"hokusai-queues-development-{queue}-dead-letter-arrivals-critical"]
+
+
+def test_a_wall_clock_tier_renders_an_evaluation_window_and_the_default_renders_none(tmp_path):
+    text = (ROOT / "alarms.yaml").read_text().replace(
+        "      period: 300\n      evaluation_periods: 1\n      treat_missing_data: breaching\n",
+        "      period: 300\n      evaluation_periods: 1\n      treat_missing_data: breaching\n"
+        "      evaluation_window: wall_clock\n      timezone: America/New_York\n",
+    )
+    path = tmp_path / "alarms.yaml"
+    path.write_text(text)
+    spec = load_spec(str(path), environ={})
+    alarms = {a["AlarmName"]: a for a in render_alarms(spec, spec.environment("development"))}
+    heartbeat = alarms["hokusai-queues-development-redis-primary-collector-heartbeat-critical"]
+    assert heartbeat["EvaluationWindow"] == {"WallClockWindow": {"Timezone": "America/New_York"}}
+    assert "(wall-clock periods, America/New_York)" in heartbeat["AlarmDescription"]
+    assert [name for name, a in alarms.items() if "EvaluationWindow" in a] == [heartbeat["AlarmName"]]
+    model = botocore.session.get_session().get_service_model("cloudwatch")
+    from botocore.validate import ParamValidator
+
+    report = ParamValidator().validate(heartbeat, model.operation_model("PutMetricAlarm").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    from monitor.truth.evaluator import explain
+
+    assert "whole periods on the clock in America/New_York" in explain(heartbeat)

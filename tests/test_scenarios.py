@@ -135,12 +135,13 @@ expect:
 """,
     )
     lines = squeezed(report(run_files([path], spec)))
-    # without a heartbeat the collector looks stopped: only the heartbeat alarm (missing = breaching) fires
+    # without a heartbeat the collector looks stopped: only the heartbeat alarm (missing = breaching)
+    # fires, at the first evaluation (1m), whose sliding range [-14m, 1m) holds no data
     assert "FAIL 0m..20m no alarm is in ALARM (line 5)" in lines
     alarms = [line for line in lines if line.startswith("alarm: ")]
     assert alarms == ["alarm: hokusai-queues-development-redis-primary-collector-heartbeat-critical (redis:primary/collector_heartbeat/critical)"]
-    assert "at: 5m (2026-01-01T00:05:00Z)" in lines and "expected: not ALARM" in lines
-    assert "0m - filled breaching" in lines
+    assert "at: 1m (2026-01-01T00:01:00Z)" in lines and "expected: not ALARM" in lines
+    assert "-4m - filled breaching" in lines
 
 
 def test_windows_and_explicit_points(spec, tmp_path):
@@ -174,7 +175,7 @@ expect:
         ("name: x\nenvironment: prod\nseries: {}\nexpect: [{none_in: ALARM}]\n", "environment: no environment 'prod' in"),
         (
             "name: x\nseries:\n  hokusai:model_ready_queu: {QueueDepth: '0x3'}\nexpect: [{none_in: ALARM}]\n",
-            "scenario.yaml:3:3: series.hokusai:model_ready_queu: unknown queue or target 'hokusai:model_ready_queu'; did you mean 'hokusai:model_ready_queue'? (allowed: hokusai:mint_requests, hokusai:model_ready_queue, redis:primary)",
+            "scenario.yaml:3:3: series.hokusai:model_ready_queu: unknown queue or target 'hokusai:model_ready_queu'; did you mean 'hokusai:model_ready_queue'? (allowed: hokusai:mint_requests, hokusai:mint_requests:retry, hokusai:model_ready_queue, redis:primary)",
         ),
         (
             "name: x\nseries:\n  hokusai:mint_requests: {QueueDeph: '0x3'}\nexpect: [{none_in: ALARM}]\n",
@@ -195,7 +196,7 @@ expect:
             "expect[0].alarm: unknown alarm 'hokusai:model_ready_queue/queue_depth/critcal'; did you mean 'hokusai:model_ready_queue/queue_depth/critical'? (alarms of development: hokusai:mint_requests/dead_letter_arrivals/critical,",
         ),
         ("name: x\nseries: {}\nexpect: [{at: 5m, alarm: redis:primary/connection_failure/critical, state: alarm}]\n", "expect[0].state: found 'alarm'; expected one of: OK, ALARM, INSUFFICIENT_DATA"),
-        ("name: x\nseries: {}\nexpect: [{at: 5m}]\n", "expect[0]: give either alarm + state, or none_in: STATE"),
+        ("name: x\nseries: {}\nexpect: [{at: 5m}]\n", "expect[0]: give either alarm + state (or alarm + actions), or none_in: STATE"),
         ("name: x\nseries: {}\nexpect: [{from: 9m, until: 3m, none_in: OK}]\n", "expect[0].until: until (3m) is before from (9m)"),
         ("name: x\nstart: tomorrow\nseries: {}\nexpect: [{none_in: OK}]\n", "start: found 'tomorrow'; expected an ISO-8601 time"),
         ("name: x\nseries: {}\nexpect: [{at: 15d, none_in: OK}]\n", "a scenario spans at most 14 days"),
@@ -265,7 +266,7 @@ def test_samples_from_put_metric_data_entries():
 
 def test_alarm_references(spec):
     index = AlarmIndex.build(spec, spec.environment("development"))
-    assert len(index.alarms) == 13
+    assert len(index.alarms) == 18
     for ref in (
         DEPTH_CRITICAL,
         "hokusai:model_ready_queue/queue_depth/critical",
@@ -273,8 +274,8 @@ def test_alarm_references(spec):
     ):
         assert index.resolve(ref) == DEPTH_CRITICAL
     assert index.resolve("redis-primary/collector_heartbeat/critical") == index.resolve("target:primary/collector-heartbeat/critical")
-    assert len(index.select(["mint_requests"])) == 6
-    assert len(index.select([])) == 13
+    assert len(index.select(["mint_requests"])) == 9  # the retry set's alarm too
+    assert len(index.select([])) == 18
 
 
 def test_explain_command():
@@ -284,8 +285,19 @@ def test_explain_command():
         "ALARM when the maximum of QueueDepth (Queue=hokusai:model_ready_queue) is above 1000 in 3 of the last 5 "
         "one-minute periods; OK otherwise; missing data counts as not breaching." in result.stdout
     )
-    assert "clears at the latest at the end of the third period after the last breaching one" in result.stdout
-    assert "If the data stop, it fires once no datapoint is left in the last 3 periods (15m)." in result.stdout
+    assert (
+        "Evaluated every minute over the last 5 periods of 1 minute counted back from it: with data in every period, fires at "
+        "the first evaluation more than 2 minutes after a breach starts (3 of 5 breaching); clears at the latest at the first "
+        "evaluation more than 3 minutes after the last breaching data." in result.stdout
+    )
+    assert (
+        "ALARM when the sum of CollectorHeartbeat (RedisTarget=primary) is below 1 in the latest 5-minute period, counted back "
+        "from each evaluation every minute (sliding window)" in result.stdout
+    )
+    assert (
+        "If the data stop, it fires once no datapoint is left in the last 3 periods (15 minutes): at the first evaluation "
+        "more than 15 minutes after the last datapoint." in result.stdout
+    )
     assert result.stdout.count("hokusai-queues-development-") == 2
     missing = run_cli("explain", "no-such-alarm")
     assert missing.returncode == ExitStatus.INVALID and "unknown alarm 'no-such-alarm'" in missing.stderr
@@ -304,3 +316,133 @@ def test_percentile_alarms_are_refused_by_name_and_noted_in_none_in(tmp_path):
     named = write(tmp_path, "name: named\nseries: {}\nexpect: [{at: 5m, alarm: hokusai:mint_requests/queue_depth/critical, state: OK}, {at: 5m, alarm: hokusai:model_ready_queue/queue_depth/critical, state: OK}]\n", "named.yaml")
     with pytest.raises(NotSupported, match="named.yaml:3: alarm .*percentiles"):
         run_files([named], p99)
+
+
+# ---------------------------------------------------------------------------------------------
+# Composite alarms among the rendered alarms (literal PutCompositeAlarm dicts until the spec renders them)
+
+CONNECTION_CRITICAL = "hokusai-queues-development-redis-primary-connection-failure-critical"
+HEARTBEAT_CRITICAL = "hokusai-queues-development-redis-primary-collector-heartbeat-critical"
+PAGER = "arn:aws:sns:us-east-1:123456789012:pager"
+PAGE = {
+    "AlarmName": "page",
+    "AlarmRule": f'ALARM("{DEPTH_CRITICAL}") OR ALARM("{HEARTBEAT_CRITICAL}")',
+    "AlarmActions": [PAGER],
+    "OKActions": [PAGER],
+    "ActionsSuppressor": CONNECTION_CRITICAL,
+    "ActionsSuppressorWaitPeriod": 120,
+    "ActionsSuppressorExtensionPeriod": 180,
+}
+
+
+def with_page(spec, env):
+    return render_alarms(spec, env) + [PAGE]
+
+
+def test_a_composite_among_the_alarms_is_run_and_its_actions_are_expected(spec, tmp_path):
+    path = write(
+        tmp_path,
+        """\
+name: one page per backlog
+series:
+  hokusai:model_ready_queue:
+    QueueDepth: "0x10 1500x6 0x10"
+  redis:primary:
+    CollectorHeartbeat: "1x26"
+    ConnectionFailure: "0x26"
+expect:
+  - {at: 12m, alarm: page, state: OK}
+  - {at: 13m, alarm: page, state: ALARM}
+  - {at: 19m, alarm: page, state: OK}
+  - {from: 13m, until: 13m, alarm: page, actions: ran}
+  - {at: 19m, alarm: page, actions: ran, entering: OK}
+  - {from: 20m, alarm: page, actions: none}
+""",
+    )
+    [result] = run_files([path], spec, render=with_page)
+    text = report([result])
+    assert result.passed, text
+    # the suppressor stayed OK: the page waited the 120 s WaitPeriod, then ran
+    [alarm_event] = [e for e in result.actions["page"] if e.state is State.ALARM]
+    assert (alarm_event.entered - result.scenario.start, alarm_event.time - result.scenario.start) == (780, 900)
+    assert (
+        "actions of page: OK at 1m: ran at 3m (WaitPeriod (120s) ended with "
+        f"{CONNECTION_CRITICAL} not in ALARM); ALARM at 13m: ran at 15m" in " ".join(text.split())
+    )
+
+
+def test_queue_alarms_during_a_redis_outage_do_not_page(spec, tmp_path):
+    path = write(
+        tmp_path,
+        """\
+name: outage suppresses the page
+series:
+  hokusai:model_ready_queue:
+    QueueDepth: "0x10 1500x6 0x10"
+  redis:primary:
+    CollectorHeartbeat: "1x26"
+    ConnectionFailure: "0x10 1x6 0x10"
+expect:
+  - {at: 12m, alarm: redis:primary/connection_failure/critical, state: ALARM}
+  - {at: 13m, alarm: page, state: ALARM}
+  - {at: 13m, alarm: page, actions: suppressed}
+  - {at: 13m, alarm: page, actions: ran}
+""",
+    )
+    [result] = run_files([path], spec, render=with_page)
+    lines = squeezed(report([result]))
+    assert [o.passed for o in result.outcomes] == [True, True, True, False]
+    assert "FAIL at 13m page ALARM actions: ran (line 12)" in lines
+    assert "expected: actions ran" in lines and "actual: actions suppressed" in lines
+    [event] = [line for line in lines if line.startswith("ALARM at 13m: suppressed")]
+    assert f"{CONNECTION_CRITICAL} was in ALARM; the alarm left ALARM before the suppression ended" in event
+
+
+def test_a_composite_over_a_percentile_alarm_is_not_modelled(spec, tmp_path):
+    odd = {**PAGE, "AlarmName": "odd", "AlarmRule": "ALARM(p99-alarm)"}
+    single = next(a for a in render_alarms(spec, spec.environments["development"]) if "Metrics" not in a)
+    p99 = {**single, "AlarmName": "p99-alarm", "ExtendedStatistic": "p99"}
+    p99.pop("Statistic", None)
+    path = write(tmp_path, "name: x\nduration: 5m\nseries: {}\nexpect:\n  - {at: 5m, alarm: odd, state: OK}\n")
+    with pytest.raises(NotSupported, match="composite alarm odd: its child p99-alarm is not modelled"):
+        run_files([path], spec, render=lambda s, e: render_alarms(s, e) + [p99, odd])
+
+
+@pytest.mark.parametrize(
+    "expect, message",
+    [
+        ("{at: 5m, alarm: page, state: OK, actions: ran}", "give either 'state' (one of OK, ALARM, INSUFFICIENT_DATA) or 'actions'"),
+        ("{at: 5m, alarm: page, state: OK, entering: OK}", "expect[0].entering: 'entering' picks the state whose actions are checked"),
+        ("{at: 5m, alarm: page, actions: sent}", "expect[0].actions: found 'sent'; expected one of: ran, suppressed, none"),
+        ("{at: 5m, none_in: ALARM, actions: ran}", "expect[0].actions: actions goes with alarm"),
+    ],
+)
+def test_bad_actions_expectations_are_refused(spec, tmp_path, expect, message):
+    path = write(tmp_path, f"name: x\nseries: {{}}\nexpect:\n  - {expect}\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path, spec, render=with_page)
+    assert message in str(caught.value)
+
+
+def test_explain_a_composite(spec):
+    from monitor.truth.scenarios import explain_text
+
+    index = AlarmIndex.build(spec, spec.environments["development"], with_page)
+    text = explain_text(index, ["page"])
+    assert f"ALARM when {DEPTH_CRITICAL} is in ALARM or {HEARTBEAT_CRITICAL} is in ALARM; OK otherwise" in text
+    assert f"held while {CONNECTION_CRITICAL} is in ALARM and for 180s after it leaves ALARM" in text
+
+
+def test_timing_words_for_a_wall_clock_window():
+    from monitor.truth.scenarios import timing_words
+
+    alarm = {
+        "AlarmName": "x", "Namespace": "N", "MetricName": "M", "Dimensions": [], "Statistic": "Maximum", "Period": 3600,
+        "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 1, "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "breaching", "EvaluationWindow": {"WallClockWindow": {"Timezone": "+05:30"}},
+    }
+    assert timing_words(alarm) == (
+        "Fires at the end of the second breaching one-hour period on the clock in +05:30 within 3; clears at the latest at "
+        "the end of the second period after the last breaching one. If the data stop, it fires once no datapoint is left "
+        "in the last 5 periods (5 hours): at the end of the 5th period after the one holding the last datapoint."
+    )

@@ -63,21 +63,34 @@ def test_shipped_spec_is_valid_and_covers_the_hokusai_queues():
     ready, mint = spec.queues
     assert ready.processing == "hokusai:model_ready_queue:processing"
     assert ready.dead_letter == "hokusai:model_ready_queue:dlq"
-    assert ready.source.oldest_end.value == "tail" and ready.source.timestamp_field == "timestamp"
-    assert mint.dead_letter == "hokusai:mint_requests:dlq" and mint.processing is None
+    assert ready.source.oldest_end.value == "both" and ready.source.timestamp_field == "timestamp"
+    assert mint.dead_letter == "hokusai:mint_requests:dlq" and mint.processing == "hokusai:mint_requests:processing"
+    # hokusai-token's consumer parks transient failures in a sorted set scored by due time (ms).
+    assert mint.retry == "hokusai:mint_requests:retry"
+    (retry,) = spec.delayed
+    assert (retry.key, retry.source.score_unit.value) == (mint.retry, "milliseconds")
     dev = spec.environments["development"]
     assert dev.redis.host == "master.hokusai-redis-development.lenvj6.use1.cache.amazonaws.com"
     assert dev.redis.port == 6379 and dev.redis.tls is True
     assert dev.redis.auth_token.secret_arn.endswith(":secret:hokusai/redis/development/auth-token-0GWWJx")
-    # The mint queue's three alarms of today are carried over exactly.
+    # The mint queue's three alarms of today are carried over: the DLQ one as a non-paging warning,
+    # since dead_letter_arrivals/critical pages for the same dead letter.
     by_tier = {(r.kind, r.tier): r for r in mint.alarms}
-    dlq = by_tier[(AlarmKind.DEAD_LETTER_DEPTH, "critical")]
+    dlq = by_tier[(AlarmKind.DEAD_LETTER_DEPTH, "warning")]
     assert (dlq.comparison, dlq.threshold, dlq.statistic, dlq.period, dlq.evaluation_periods) == (Comparison.GE, 1, "Maximum", 300, 1)
+    assert (AlarmKind.DEAD_LETTER_DEPTH, "critical") not in by_tier
+    for queue in spec.queues:  # one dead letter pages once
+        paging = [r for r in queue.alarms if r.severity is Severity.CRITICAL and r.kind in (AlarmKind.DEAD_LETTER_DEPTH, AlarmKind.DEAD_LETTER_ARRIVALS)]
+        assert [r.kind for r in paging] == [AlarmKind.DEAD_LETTER_ARRIVALS]
     depth = by_tier[(AlarmKind.QUEUE_DEPTH, "critical")]
     assert (depth.comparison, depth.threshold, depth.period, depth.evaluation_periods, depth.datapoints_to_alarm) == (Comparison.GE, 50, 300, 1, 1)
     unsettled = by_tier[(AlarmKind.QUEUE_DEPTH, "unsettled")]
     assert (unsettled.threshold, unsettled.period, unsettled.evaluation_periods, unsettled.severity) == (1, 300, 3, Severity.WARNING)
-    assert (AlarmKind.DEAD_LETTER_DEPTH, "warning") not in by_tier  # disabled for mint
+    assert [p.value for p in unsettled.parts] == ["waiting", "in_flight", "retry"]
+    for queue in spec.queues:  # work stuck in a processing list, and unreadable messages or keys
+        kinds = {(r.kind, r.severity) for r in queue.alarms}
+        assert {(AlarmKind.IN_FLIGHT_DEPTH, Severity.WARNING), (AlarmKind.READ_ERRORS, Severity.WARNING)} <= kinds
+        assert next(r for r in queue.alarms if r.kind is AlarmKind.IN_FLIGHT_DEPTH).only_when_idle
     ready_kinds = {r.kind for r in ready.alarms}
     assert {AlarmKind.QUEUE_DEPTH, AlarmKind.PROCESSING_LAG, AlarmKind.DEAD_LETTER_ARRIVALS} <= ready_kinds
     assert {r.kind for r in spec.target_alarms} == {AlarmKind.CONNECTION_FAILURE, AlarmKind.COLLECTOR_HEARTBEAT}
@@ -308,3 +321,92 @@ def test_a_broken_queue_still_has_its_alarms_and_duplicates_checked(tmp_path):
     assert "unknown key 'dead_leter'" in found
     assert "queues[0].alarms.queue_depth.critical.period: found 90" in found
     assert "queues[1].key: queue 'jobs:a' is declared twice" in found
+
+
+PARTS_BASE = BASE.replace(
+    "queues:\n  - key: jobs:a\n    dead_letter: jobs:a:dlq\n",
+    """queues:
+  - key: jobs:a
+    dead_letter: jobs:a:dlq
+    processing: jobs:a:processing
+    retry: jobs:a:retry
+    alarms:
+      queue_depth:
+        unsettled:
+          severity: warning
+          threshold: 1
+          comparison: ">="
+          parts: [waiting, in_flight, retry]
+delayed:
+  - key: jobs:a:retry
+    score_unit: milliseconds
+""",
+)
+
+
+def test_queue_depth_parts_and_retry_set(tmp_path):
+    spec = load_spec(write(tmp_path, PARTS_BASE), environ={})
+    (queue,) = spec.queues
+    assert queue.retry == "jobs:a:retry"
+    unsettled = next(r for r in queue.alarms if r.tier == "unsettled")
+    assert [p.value for p in unsettled.parts] == ["waiting", "in_flight", "retry"]
+    assert next(r for r in queue.alarms if r.tier == "critical").parts == ()  # the defaults' tier: QueueDepth alone
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (("    processing: jobs:a:processing\n", ""), "queues[0].alarms.queue_depth.unsettled.parts: counting 'in_flight' needs the queue's 'processing' key, which is not set"),
+        (("    retry: jobs:a:retry\n", ""), "queues[0].alarms.queue_depth.unsettled.parts: counting 'retry' needs the queue's 'retry' key, which is not set"),
+        (("delayed:\n  - key: jobs:a:retry\n", "delayed:\n  - key: jobs:b:retry\n"), "queues[0].retry: the retry set 'jobs:a:retry' is not declared under 'delayed'"),
+        (("[waiting, in_flight, retry]", "[waiting, dead]"), "parts[1]: found 'dead'; expected one of: waiting, in_flight, retry"),
+        (("    retry: jobs:a:retry\n", "    retry: jobs:a\n"), "queues[0].retry: the retry key cannot be the queue itself ('jobs:a')"),
+        (("      queue_depth:\n        unsettled:", "      dead_letter_depth:\n        unsettled:"), "'parts' is for queue_depth tiers of queues only, not for dead_letter_depth"),
+        (("          parts: [waiting, in_flight, retry]\n", "          only_when_idle: true\n"), "'only_when_idle' is for in_flight_depth tiers only, not for queue_depth"),
+    ],
+)
+def test_parts_and_idle_only_are_checked(tmp_path, change, expected):
+    old, new = change
+    assert old in PARTS_BASE
+    found = problems(tmp_path, PARTS_BASE.replace(old, new))
+    assert any(expected in p for p in found), found
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation_window / timezone
+
+
+def window_spec(tier: str, period: int = 300) -> str:
+    return BASE.replace("        period: 60\n", f"        period: {period}\n" + textwrap.indent(tier, "        "))
+
+
+def test_a_tier_may_ask_for_a_wall_clock_window_in_a_time_zone(tmp_path):
+    spec = load_spec(write(tmp_path, window_spec("evaluation_window: wall_clock\ntimezone: Europe/Berlin\n")), environ={})
+    rule = spec.queues[0].alarms[0]
+    assert (rule.evaluation_window.value, rule.timezone) == ("wall_clock", "Europe/Berlin")
+    default = load_spec(write(tmp_path, BASE, "plain.yaml"), environ={}).queues[0].alarms[0]
+    assert (default.evaluation_window.value, default.timezone) == ("sliding", None)
+
+
+@pytest.mark.parametrize(
+    "tier, found",
+    [
+        (
+            "evaluation_window: wall_clock\nperiod: 120\n",
+            "queue_depth.critical.evaluation_window: a wall-clock evaluation window needs a period of 60, 300, 3600, 86400 or 604800 seconds",
+        ),
+        (
+            "evaluation_window: wall_clock\ntimezone: Mars/Olympus\n",
+            "queue_depth.critical.timezone: found 'Mars/Olympus', which is not a time zone; expected an IANA time zone name",
+        ),
+        ("evaluation_window: wall_clock\ntimezone: '+05:31'\n", "a UTC offset must be a multiple of 5 minutes"),
+        ("timezone: UTC\n", "queue_depth.critical.timezone: a time zone goes with evaluation_window: wall_clock"),
+        ("evaluation_window: tumbling\n", "queue_depth.critical.evaluation_window: found 'tumbling'; expected one of: sliding, wall_clock"),
+    ],
+)
+def test_unsupported_windows_are_refused_with_file_line_and_the_allowed_values(tmp_path, tier, found):
+    period = 120 if "120" in tier else 300
+    [problem] = [p for p in problems(tmp_path, window_spec(tier.replace("period: 120\n", ""), period)) if "window" in p or "timezone" in p]
+    assert problem.startswith(f"{tmp_path / 'alarms.yaml'}:") and found in problem
+    line = int(problem.split(":")[1])
+    assert 11 <= line <= 13  # the tier's own lines

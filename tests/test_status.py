@@ -74,7 +74,7 @@ def put_queue_metrics(cloudwatch, spec, env, now, values: dict) -> None:
 
 
 SAMPLE_VALUES = {
-    MINT: {metrics.QUEUE_DEPTH: 57, metrics.OLDEST_MESSAGE_AGE: 903, metrics.DEAD_LETTER_DEPTH: 2},
+    MINT: {metrics.QUEUE_DEPTH: 57, metrics.OLDEST_MESSAGE_AGE: 903, metrics.IN_FLIGHT_DEPTH: 1, metrics.DEAD_LETTER_DEPTH: 2},
     MODEL: {metrics.QUEUE_DEPTH: 3, metrics.OLDEST_MESSAGE_AGE: 7500, metrics.IN_FLIGHT_DEPTH: 1, metrics.DEAD_LETTER_DEPTH: 0},
     "primary": {metrics.CONNECTION_FAILURE: 0, metrics.COLLECTOR_HEARTBEAT: 1},
 }
@@ -102,11 +102,12 @@ def test_all_ok_exits_zero_with_values(cloudwatch, shipped):
     assert report.count(State.OK) == len(render_alarms(spec, env))
     mint = next(q for q in report.queues if q.queue.key == MINT)
     assert mint.values["depth"].value == 57 and mint.values["oldest_age_seconds"].value == 903
-    assert "in_flight" not in mint.values  # the mint queue has no processing list
+    assert mint.values["in_flight"].value == 1  # the consumer's processing list
     assert report.targets[0].connection == "OK"
     text = status.render_table(report)
     row = next(line for line in text.splitlines() if line.startswith(MINT))
-    assert row.split()[1:4] == ["57", "15m", "3s"] and row.split()[4] == "2"
+    # One point so far: its sparkline is one bar at the window's end, and no change yet.
+    assert re.split(r"\s{2,}", row)[1:7] == ["57", "#", "15m 3s", "#", "1", "2"]
     model_row = next(line for line in text.splitlines() if line.startswith(MODEL))
     assert "2h 5m" in model_row
     assert "redis primary: connection OK; last heartbeat 3m" in text
@@ -121,8 +122,8 @@ def test_alarm_rows_come_first_and_exit_six(cloudwatch, shipped):
     assert [q.queue.key for q in report.queues] == [MODEL, MINT]
     text = status.render_table(report)
     lines = text.splitlines()
-    assert lines[0].startswith("development: 1 ALARM, 12 OK")
-    assert lines[1].split() == ["QUEUE", "DEPTH", "OLDEST", "IN-FLIGHT", "DLQ", "ALARMS"]
+    assert lines[0].startswith("development: 1 ALARM, 17 OK")
+    assert re.split(r"\s{2,}", lines[1]) == ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]
     assert lines[2].startswith(MODEL) and "ALARM lag/warning  OK " in lines[2]
 
 
@@ -172,12 +173,14 @@ def test_json_structure(cloudwatch, shipped):
     set_state(cloudwatch, alarm_name("development", "hokusai-mint_requests", "queue-depth-critical"), "ALARM")
     document = status.report_json(status.collect_status(spec, env, cloudwatch))
     json.dumps(document)
-    assert list(document) == ["version", "spec", "environment", "region", "namespace", "generated_at", "summary", "queues", "targets"]
+    assert list(document) == ["version", "spec", "environment", "region", "namespace", "generated_at", "summary", "queues", "targets", "trend", "delayed"]
+    assert document["trend"] == {"since_seconds": 1800, "period_seconds": 60}
     assert document["version"] == status.JSON_FORMAT_VERSION and document["region"] == "us-east-1"
-    assert document["summary"] == {"ALARM": 1, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 12}
+    assert document["summary"] == {"ALARM": 1, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 17}
     first = document["queues"][0]
-    assert list(first) == ["queue", "name", "state", "depth", "oldest_age_seconds", "in_flight", "dead_letter", "sampled_at", "alarms"]
-    assert (first["queue"], first["state"], first["depth"], first["oldest_age_seconds"], first["in_flight"], first["dead_letter"]) == (MINT, "ALARM", 57, 903, None, 2)
+    assert list(first) == ["queue", "name", "state", "depth", "oldest_age_seconds", "in_flight", "dead_letter", "sampled_at", "alarms", "series", "change"]
+    assert first["series"]["depth"] == [[first["sampled_at"], 57.0]] and first["change"]["depth"] is None
+    assert (first["queue"], first["state"], first["depth"], first["oldest_age_seconds"], first["in_flight"], first["dead_letter"]) == (MINT, "ALARM", 57, 903, 1, 2)
     assert first["alarms"][0] == {
         "name": alarm_name("development", "hokusai-mint_requests", "queue-depth-critical"),
         "kind": "queue_depth",
@@ -186,7 +189,7 @@ def test_json_structure(cloudwatch, shipped):
         "state": "ALARM",
         "reason": "test set ALARM",
     }
-    assert {a["name"] for q in document["queues"] for a in q["alarms"]} | {a["name"] for t in document["targets"] for a in t["alarms"]} == {
+    assert {a["name"] for section in ("queues", "targets", "delayed") for row in document[section] for a in row["alarms"]} == {
         a["AlarmName"] for a in render_alarms(spec, env)
     }
     target = document["targets"][0]
@@ -205,8 +208,10 @@ def test_table_fits_the_width_and_colours_only_when_asked(cloudwatch, shipped, w
     coloured = status.render_table(report, width=width, colour=True)
     assert "\x1b[" in coloured
     assert ANSI.sub("", coloured) == plain
-    if width >= 80:
-        assert all(f" {column} " in plain.splitlines()[1] + " " for column in ("DEPTH", "OLDEST", "DLQ"))
+    if width >= 80:  # the trend of the depth stays on an 80-column terminal; the DLQ count needs more
+        assert all(f" {column} " in plain.splitlines()[1] + " " for column in ("DEPTH", "DEPTH 30m", "OLDEST"))
+    if width >= 100:
+        assert " DLQ " in plain.splitlines()[1]
     if width == 200:
         assert "…" not in plain  # room for everything
 

@@ -243,3 +243,20 @@ def test_the_collectors_least_acl_user_passes_without_ping_or_type(redis_acl, mo
     assert by_name(checks, "queue key", "hokusai:mint_requests")[0].detail == "empty (key absent)"
     assert failed(checks) == [("dead letter key", "hokusai:mint_requests:dlq")]
     assert by_name(checks, "dead letter key", "hokusai:mint_requests:dlq")[0].detail.startswith("WRONGTYPE, not a list")
+
+
+def test_preset_keys_are_checked_against_the_type_their_part_expects(tmp_path, redis_plain):
+    from tests.test_spec import write
+    from tests.test_spec_presets import SPEC as PRESETS
+
+    spec = load_spec(write(tmp_path, PRESETS), environ={})
+    client = redis_plain.client()
+    client.rpush("rq:queue:default", "job-1")
+    client.zadd("rq:failed:default", {"job-0": 1})
+    client.rpush("rq:wip:default", "oops")  # RQ keeps a sorted set here
+    checks = {(c.name, c.subject): c for c in verify.check_queue_keys(client, spec)}
+    assert checks[("queue key", "rq:queue:default")].status is Status.PASS
+    assert checks[("dead letter key", "rq:failed:default")].status is Status.PASS
+    assert checks[("processing key", "rq:wip:default")].detail == "a list, not a zset: the collector cannot read it (QueueReadErrors)"
+    assert checks[("delayed key", "rq:scheduled:default")].detail == "empty (key absent)"
+    assert [k for (_, k), c in checks.items() if c.status is Status.FAIL] == ["rq:wip:default"]

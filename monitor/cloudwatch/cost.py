@@ -12,6 +12,7 @@ from monitor.spec import metrics
 from monitor.spec.declaration import HIGH_RESOLUTION_PERIODS
 from monitor.spec.metrics import Scope
 from monitor.spec.model import Environment, Spec
+from monitor.spec.sources import TimeKind
 
 # CloudWatch list prices, us-east-1, from https://aws.amazon.com/cloudwatch/pricing/ as given to
 # this project in 2025 (not re-checked online since): change them here, with the date.
@@ -84,6 +85,17 @@ def queue_metric_count(processing: bool, dead_letter: bool) -> int:
     return sum(1 for m in metrics.ALL_METRICS if m.scope is Scope.QUEUE and m.name not in skip)
 
 
+def preset_extra_metrics(queue) -> int:
+    """Metrics a preset queue publishes beyond a list queue's: its delayed counts; minus the age where jobs carry no time."""
+    parts = queue.source.parts()
+    extra = 0
+    if parts.delayed:
+        extra += 1 + all(s.overdue_bounds(0.0) is not None for s in parts.delayed)
+    if parts.time.kind is TimeKind.NONE:
+        extra -= 1  # no OldestMessageAgeSeconds
+    return extra
+
+
 def typed_metric_count(spec: Spec) -> int:
     """Metrics of streams (per listed group; unlisted groups are unknown until a run) and delayed sets, QueueReadErrors included."""
     def per(scope: Scope) -> int:
@@ -105,7 +117,7 @@ def target_metric_counts(spec: Spec, env: Environment | None = None) -> dict[str
             return target is None or (item.target or first) == name
 
         patterns = [p for p in spec.patterns if mine(p)]
-        count = sum(queue_metric_count(bool(q.processing), bool(q.dead_letter)) for q in spec.queues if mine(q))
+        count = sum(queue_metric_count(bool(q.processing), bool(q.dead_letter)) + preset_extra_metrics(q) for q in spec.queues if mine(q))
         count += sum(p.max_keys * queue_metric_count(bool(p.processing), bool(p.dead_letter)) for p in patterns)
         count += len(patterns) * sum(1 for m in metrics.ALL_METRICS if m.scope is Scope.PATTERN)
         skip = set() if patterns else {metrics.DISCOVERED_QUEUES}

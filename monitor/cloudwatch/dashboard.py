@@ -2,29 +2,33 @@
 
 `render_dashboard(spec, env) -> (name, body)`; the body is what PutDashboard takes (as JSON).
 From the top: a header, the status of every alarm the spec owns (worst state first), the
-collector's health (per Redis target, then its Lambda), one row per queue (worst first) with the
-alarm thresholds drawn as lines, one row per stream and per delayed set, and a legend of what each alarm kind means with its runbook.
+collector's health (a row per Redis target, then its Lambda), one row per queue (worst first) with
+the alarm thresholds drawn as lines, one row per stream, delayed set and pattern, and a legend of
+what each alarm kind means with its runbook. tests/support/dashboard_rules.py checks every body
+against AWS's "Dashboard Body Structure and Syntax" (the emulator accepts anything).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
+from monitor.cloudwatch import search
 from monitor.cloudwatch.alarms import render_alarms
 from monitor.spec import metrics, naming
 from monitor.spec import runbooks as runbook_refs
 from monitor.spec.declaration import DEFAULT_PERIOD
 from monitor.spec.kinds import AlarmKind, Severity
 from monitor.spec.metrics import Metric
-from monitor.spec.model import AlarmRule, DelayedQueue, Environment, Queue, Spec, Stream
+from monitor.spec.model import AlarmRule, DelayedQueue, Environment, Pattern, Queue, RedisTarget, Spec, Stream
 
 Widget = dict[str, Any]
 
 MAX_WIDGETS = 500  # PutDashboard: a body holds 0..500 widgets
 GRID_COLUMNS = 24  # dashboard grid width
 MAX_ALARMS_PER_WIDGET = 100  # alarm status widget: up to 100 alarm ARNs
+GRAPH_PERIOD_STEP = 60  # a graph's period: "any multiple of 60, with 60 as the minimum" (dashboard body syntax)
 
 DEFAULT_REGION = "us-east-1"  # when neither the caller nor the environment names one
 DEFAULT_ACCOUNT_ID = "123456789012"  # AWS's documentation placeholder (also moto's account)
@@ -45,9 +49,8 @@ LAMBDA_STATISTICS = {"Invocations": ("Sum",), "Errors": ("Sum",), "Throttles": (
 SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 SEVERITY_COLOURS = {Severity.CRITICAL: "#d62728", Severity.WARNING: "#ff7f0e", Severity.INFO: "#1f77b4"}
 
-# Widgets besides the queues' rows: header, legend, the collector Lambda's row.
+# Widgets besides the subjects' and targets' rows: header, legend, the collector Lambda's row.
 _FIXED_WIDGETS = 2 + len(LAMBDA_STATISTICS)
-_TARGET_KINDS = (AlarmKind.CONNECTION_FAILURE, AlarmKind.COLLECTOR_HEARTBEAT)
 
 
 # ---------------------------------------------------------------- ordering
@@ -94,12 +97,22 @@ def _annotation(rule: AlarmRule) -> dict:
     }
 
 
+def graph_period(period: int) -> int:
+    """The period a graph can show for an alarm period: a multiple of 60 s, at least 60 s.
+
+    High-resolution alarm periods (10, 20, 30 s) are drawn per minute: a dashboard graph's period
+    must be a multiple of 60 (the threshold line still names the alarm's own period).
+    """
+    return max(GRAPH_PERIOD_STEP, -(-period // GRAPH_PERIOD_STEP) * GRAPH_PERIOD_STEP)
+
+
 def _stats(rules: Sequence[AlarmRule], kind: AlarmKind) -> list[tuple[str, int]]:
-    """The (statistic, period) pairs the alarms of this kind evaluate; the kind's default when none."""
+    """The (statistic, graph period) pairs the alarms of this kind evaluate; the kind's default when none."""
     pairs: list[tuple[str, int]] = []
     for rule in rules:
-        if (rule.statistic, rule.period) not in pairs:
-            pairs.append((rule.statistic, rule.period))
+        pair = (rule.statistic, graph_period(rule.period))
+        if pair not in pairs:
+            pairs.append(pair)
     return pairs or [(kind.info.statistic, DEFAULT_PERIOD)]
 
 
@@ -163,12 +176,6 @@ def _queue_widgets(spec: Spec, env: Environment, region: str, queue: Queue) -> l
     return widgets
 
 
-def _quoted(text: str) -> str:
-    """A SEARCH term in double quotes, its quotes escaped."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
-    return f'"{escaped}"'
-
-
 def _group_widget(spec: Spec, env: Environment, region: str, stream: Stream, title: str, metric: Metric, kind: AlarmKind | None, unit_label: str) -> Widget:
     """A group metric of one stream: a line per listed group, or every group (SEARCH) when none is listed."""
     own = _rules(stream.alarms, kind) if kind else []
@@ -176,10 +183,12 @@ def _group_widget(spec: Spec, env: Environment, region: str, stream: Stream, tit
     if stream.groups:
         lines = [_metric_line(spec.namespace, metric, env, stream.key, {"label": group, "stat": stat, "period": period}, group) for group in stream.groups]
     else:
-        schema = ",".join((_quoted(spec.namespace), metrics.ENVIRONMENT, metrics.QUEUE, metrics.CONSUMER_GROUP))
-        terms = f"MetricName={_quoted(metric.name)} {metrics.ENVIRONMENT}={_quoted(env.name)} {metrics.QUEUE}={_quoted(stream.key)}"
-        search = f"SEARCH('{{{schema}}} {terms}', '{stat}', {period})"
-        lines = [[{"expression": search, "label": "", "id": "e1"}]]
+        terms = {"MetricName": metric.name, metrics.ENVIRONMENT: env.name, metrics.QUEUE: stream.key}
+        try:
+            expression = search.search(spec.namespace, (metrics.ENVIRONMENT, metrics.QUEUE, metrics.CONSUMER_GROUP), terms, stat, period)
+        except search.Unsearchable as exc:
+            return _text(f"**{_markdown(title)}**\n\nNo graph: {exc}. List the stream's groups in the spec to graph them one by one.", METRIC_HEIGHT)
+        lines = [[{"expression": expression, "label": "", "id": "e1"}]]
     return _metric_widget(title, region, lines, [(stat, period)], [_annotation(r) for r in own], unit_label)
 
 
@@ -201,16 +210,39 @@ def _delayed_widgets(spec: Spec, env: Environment, region: str, item: DelayedQue
     ]
 
 
-STREAM_WIDGETS = 4  # length, lag, pending, oldest pending idle
-DELAYED_WIDGETS = 2  # total, overdue
+def _pattern_widgets(spec: Spec, env: Environment, region: str, pattern: Pattern) -> list[Widget]:
+    """A pattern's aggregates over the keys it matched (no alarms watch them)."""
+    glob = pattern.pattern
 
+    def line(metric: Metric, label: str) -> list:
+        return _metric_line(spec.namespace, metric, env, glob, {"label": label, "stat": "Maximum", "period": DEFAULT_PERIOD})
 
-def _target_widgets(spec: Spec, env: Environment, region: str) -> list[Widget]:
-    target = env.redis.name
+    stats = [("Maximum", DEFAULT_PERIOD)]
     return [
-        _watched_metric_widget(spec, env, region, f"Redis {target}: connection failures", AlarmKind.CONNECTION_FAILURE, target, spec.target_alarms),
-        _watched_metric_widget(spec, env, region, f"Redis {target}: collector heartbeat", AlarmKind.COLLECTOR_HEARTBEAT, target, spec.target_alarms, "runs"),
+        _metric_widget(f"{glob}: keys matched", region, [line(metrics.PATTERN_QUEUE_COUNT, "keys")], stats, [], "keys"),
+        _metric_widget(
+            f"{glob}: depth",
+            region,
+            [line(metrics.PATTERN_DEPTH_SUM, "all matched queues"), line(metrics.PATTERN_DEPTH_MAX, "deepest queue")],
+            stats,
+            [],
+            "messages",
+        ),
+        _metric_widget(f"{glob}: oldest message age", region, [line(metrics.PATTERN_OLDEST_AGE_MAX, "oldest over all")], stats, [], "seconds"),
     ]
+
+
+def _target_widgets(spec: Spec, env: Environment, region: str, target: RedisTarget) -> list[Widget]:
+    """One Redis target's collector health: connection failures, heartbeat (and unread primaries of a cluster)."""
+    name = target.name
+    widgets = [
+        _watched_metric_widget(spec, env, region, f"Redis {name}: connection failures", AlarmKind.CONNECTION_FAILURE, name, spec.target_alarms),
+        _watched_metric_widget(spec, env, region, f"Redis {name}: collector heartbeat", AlarmKind.COLLECTOR_HEARTBEAT, name, spec.target_alarms, "runs"),
+    ]
+    if target.cluster:
+        nodes = [_metric_line(spec.namespace, metrics.CLUSTER_NODE_FAILURES, env, name, {"label": "primaries not read", "stat": "Maximum", "period": DEFAULT_PERIOD})]
+        widgets.append(_metric_widget(f"Redis {name}: cluster primaries not read", region, nodes, [("Maximum", DEFAULT_PERIOD)], [], "primaries"))
+    return widgets
 
 
 def schedule_seconds(schedule: str) -> int:
@@ -250,6 +282,14 @@ def _text(markdown: str, height: int) -> Widget:
     return {"type": "text", "height": height, "properties": {"markdown": markdown}}
 
 
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~")
+
+
+def _markdown(text: str) -> str:
+    """A name as literal markdown text: its punctuation backslash-escaped."""
+    return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
+
+
 def _runbook_cell(ref: str) -> str:
     return f"[runbook]({ref})" if runbook_refs.is_link(ref) else f"`{runbook_refs.SHIPPED_RUNBOOKS}{ref}`"
 
@@ -270,15 +310,16 @@ def _legend(spec: Spec) -> Widget:
 
 
 def _header(spec: Spec, env: Environment, region: str, shown: int, total: int, alarms_shown: int, alarms_total: int) -> Widget:
+    targets = ", ".join(f"`{t.name}`" for t in env.targets)
     lines = [
         f"# {spec.name_prefix} / {env.name}: Redis queues",
-        f"Namespace `{spec.namespace}` in {region}; Redis target `{env.redis.name}`; collector `{spec.collector.function_name}`. "
-        f"Queues worst first; live table: `provision-alarms status --env {env.name}`.",
+        f"Namespace `{spec.namespace}` in {region}; Redis target{'s' if len(env.targets) > 1 else ''} {targets}; "
+        f"collector `{spec.collector.function_name}`. Queues worst first; live table: `provision-alarms status --env {env.name}`.",
     ]
     if shown < total:
         lines.append(
-            f"**Showing {shown} of {total} queues**: a dashboard holds at most {MAX_WIDGETS} widgets; "
-            "`provision-alarms status` lists them all."
+            f"**Showing {shown} of {total} queues, streams, delayed sets and patterns**: a dashboard holds at most "
+            f"{MAX_WIDGETS} widgets; `provision-alarms status` lists them all."
         )
     if alarms_shown < alarms_total:
         lines.append(f"**Alarm status shows {alarms_shown} of {alarms_total} alarms** (most severe first).")
@@ -302,9 +343,15 @@ def _layout(rows: Iterable[Sequence[Widget]]) -> list[Widget]:
     return placed
 
 
-def queue_widget_count(queue: Queue) -> int:
-    """How many widgets a queue's row holds."""
-    return 2 + bool(queue.processing) + bool(queue.dead_letter)
+def subject_rows(spec: Spec, env: Environment, region: str) -> Iterator[list[Widget]]:
+    """A row per subject in the order the dashboard shows them: queues worst first, streams, delayed sets, patterns.
+
+    A new kind of subject is one more generator line here; the widget budget follows by itself.
+    """
+    yield from (_queue_widgets(spec, env, region, q) for q in worst_first(spec.queues))
+    yield from (_stream_widgets(spec, env, region, s) for s in spec.streams)
+    yield from (_delayed_widgets(spec, env, region, d) for d in spec.delayed)
+    yield from (_pattern_widgets(spec, env, region, p) for p in spec.patterns)
 
 
 def render_dashboard(
@@ -323,39 +370,24 @@ def render_dashboard(
     """
     region = region or env.region or DEFAULT_REGION
     alarms = render_alarms(spec, env)
-    budget = MAX_WIDGETS - _FIXED_WIDGETS - len(_target_widgets(spec, env, region))
-    alarm_widgets = _alarm_widgets(alarms, region, account_id, partition)[:budget]
+    target_rows = [_target_widgets(spec, env, region, t) for t in env.targets]
+    budget = MAX_WIDGETS - _FIXED_WIDGETS - sum(len(row) for row in target_rows)
+    alarm_widgets = _alarm_widgets(alarms, region, account_id, partition)[: max(0, budget)]
     alarms_shown = min(len(alarms), len(alarm_widgets) * MAX_ALARMS_PER_WIDGET)
     budget -= len(alarm_widgets)
-    shown: list[Queue] = []
-    for queue in worst_first(spec.queues):
-        if queue_widget_count(queue) > budget:
-            break
-        shown.append(queue)
-        budget -= queue_widget_count(queue)
-    streams: list[Stream] = []
-    delayed: list[DelayedQueue] = []
-    if len(shown) == len(spec.queues):
-        for stream in spec.streams:
-            if STREAM_WIDGETS > budget:
-                break
-            streams.append(stream)
-            budget -= STREAM_WIDGETS
-    if len(streams) == len(spec.streams):
-        for item in spec.delayed:
-            if DELAYED_WIDGETS > budget:
-                break
-            delayed.append(item)
-            budget -= DELAYED_WIDGETS
-    total = len(spec.queues) + len(spec.streams) + len(spec.delayed)
+    shown: list[list[Widget]] = []
+    for row in subject_rows(spec, env, region):
+        if len(row) > budget:
+            break  # in order: what is shown is always the worst part
+        shown.append(row)
+        budget -= len(row)
+    total = len(spec.queues) + len(spec.streams) + len(spec.delayed) + len(spec.patterns)
     rows: list[Sequence[Widget]] = [
-        [_header(spec, env, region, len(shown) + len(streams) + len(delayed), total, alarms_shown, len(alarms))],
+        [_header(spec, env, region, len(shown), total, alarms_shown, len(alarms))],
         *([w] for w in alarm_widgets),
-        _target_widgets(spec, env, region),
+        *target_rows,
         _lambda_widgets(spec, region),
-        *(_queue_widgets(spec, env, region, q) for q in shown),
-        *(_stream_widgets(spec, env, region, s) for s in streams),
-        *(_delayed_widgets(spec, env, region, d) for d in delayed),
+        *shown,
         [_legend(spec)],
     ]
     return naming.dashboard_name(spec.name_prefix, env.name), {"widgets": _layout(rows)}

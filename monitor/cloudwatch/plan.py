@@ -9,6 +9,13 @@ and read-only fields (ARN, state, timestamps) that are not configuration at all.
 
 Ownership is decided by the TAG_SPEC tag only: an alarm without it, or with another spec's
 identity, is never changed or deleted, whatever its name.
+
+EvaluationWindow: left out and {"SlidingWindow": {}} are the same (the default); a wall-clock
+window without Timezone is UTC. AWS reports the field back, so a live alarm without it has the
+default window. An endpoint that is not AWS (the local emulator) accepts the field and forgets it:
+with `window_reported=False` (see reports_evaluation_window) a live alarm without the field is not
+compared on it, and a warning names the alarms whose wall-clock window could not be checked,
+instead of a change that would be planned again after every apply.
 """
 
 from __future__ import annotations
@@ -17,9 +24,14 @@ import enum
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import urlparse
 
 from monitor.cloudwatch.alarms import Alarm, alarm_metric
 from monitor.spec import naming
+
+# `plan --output json` (and apply's) document version: docs/plan-output.schema.json describes it.
+# Raised when a field is removed, renamed or changes meaning; new fields do not raise it.
+JSON_SCHEMA_VERSION = 1
 
 # What DescribeAlarms returns that is not configuration: never compared.
 READ_ONLY_FIELDS = frozenset(
@@ -38,6 +50,9 @@ READ_ONLY_FIELDS = frozenset(
 
 # Tags AWS sets itself; they cannot be changed or removed.
 AWS_TAG_PREFIX = "aws:"
+# Host name endings of AWS's own endpoints (commercial, China, dual-stack); anything else is an emulator.
+AWS_ENDPOINT_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".api.amazonwebservices.com.cn")
+EVALUATION_WINDOW = "EvaluationWindow"
 
 Dashboard = tuple[str, dict]  # (name, body)
 
@@ -208,6 +223,21 @@ def _metric_query(query: Mapping) -> dict:
     return out
 
 
+def _window(value) -> tuple[str, str] | None:
+    """None for the default sliding window, ("WallClockWindow", time zone) for a wall-clock one."""
+    if not value or "WallClockWindow" not in value:
+        return None
+    return ("WallClockWindow", (value["WallClockWindow"] or {}).get("Timezone") or "UTC")
+
+
+def reports_evaluation_window(endpoint_url: str | None) -> bool:
+    """Whether DescribeAlarms at this endpoint reports EvaluationWindow: AWS does, the local emulator does not."""
+    if not endpoint_url:
+        return True
+    host = urlparse(endpoint_url).hostname or ""
+    return host.endswith(AWS_ENDPOINT_SUFFIXES)
+
+
 def comparable(alarm: Mapping) -> dict[str, Any]:
     """The configuration of an alarm in one canonical form, whether rendered or described."""
     evaluation_periods = _number(alarm.get("EvaluationPeriods"))
@@ -233,6 +263,7 @@ def comparable(alarm: Mapping) -> dict[str, Any]:
         "ComparisonOperator": alarm.get("ComparisonOperator"),
         "TreatMissingData": alarm.get("TreatMissingData") or "missing",
         "EvaluateLowSampleCountPercentile": alarm.get("EvaluateLowSampleCountPercentile") or None,
+        EVALUATION_WINDOW: _window(alarm.get(EVALUATION_WINDOW)),
     }
     return config
 
@@ -242,13 +273,18 @@ def _readable(field_name: str, value):
         return [json.loads(q) for q in value]
     if field_name == "Dimensions":
         return {k: v for k, v in value}
+    if field_name == EVALUATION_WINDOW:
+        return {value[0]: {"Timezone": value[1]}} if value else {"SlidingWindow": {}}
     if isinstance(value, tuple):
         return list(value)
     return value
 
 
-def config_diff(desired: Mapping, actual: Mapping) -> tuple[FieldDiff, ...]:
+def config_diff(desired: Mapping, actual: Mapping, *, window_reported: bool = True) -> tuple[FieldDiff, ...]:
+    """The fields that differ; with `window_reported` False, a live alarm without EvaluationWindow is not compared on it."""
     new, old = comparable(desired), comparable(actual)
+    if not window_reported and EVALUATION_WINDOW not in actual:
+        old[EVALUATION_WINDOW] = new[EVALUATION_WINDOW]
     return tuple(FieldDiff(k, _readable(k, old[k]), _readable(k, new[k])) for k in new if new[k] != old[k])
 
 
@@ -304,8 +340,12 @@ def plan(
     *,
     owner: str,
     prune: bool,
+    window_reported: bool = True,
 ) -> Plan:
-    """The changes that make the actual alarms and dashboard match the desired ones."""
+    """The changes that make the actual alarms and dashboard match the desired ones.
+
+    `window_reported`: whether the endpoint reports EvaluationWindow back (reports_evaluation_window).
+    """
     actual_by_name = {a["AlarmName"]: a for a in actual_alarms}
     desired_names = {a["AlarmName"] for a in desired_alarms}
     creates: list[Change] = []
@@ -313,6 +353,7 @@ def plan(
     deletes: list[Change] = []
     conflicts: list[Conflict] = []
     warnings: list[str] = []
+    unchecked_windows: list[str] = []
     unchanged = 0
 
     for alarm in desired_alarms:
@@ -326,7 +367,9 @@ def plan(
             whose = f"belongs to spec '{live_owner}'" if live_owner else f"has no {naming.TAG_SPEC} tag"
             conflicts.append(Conflict(name, f"exists and {whose}, so it is not ours to change; left as is (rename or delete it by hand)"))
             continue
-        diffs = config_diff(alarm, live)
+        diffs = config_diff(alarm, live, window_reported=window_reported)
+        if not window_reported and EVALUATION_WINDOW not in live and _window(alarm.get(EVALUATION_WINDOW)):
+            unchecked_windows.append(name)
         to_set, to_remove = tag_diff(tag_dict(alarm.get("Tags")), tag_dict(live.get("Tags")))
         if not diffs and not to_set and not to_remove:
             unchanged += 1
@@ -343,6 +386,12 @@ def plan(
             )
         )
 
+    if unchecked_windows:
+        warnings.append(
+            f"{len(unchecked_windows)} alarm{'s' if len(unchecked_windows) != 1 else ''} with a wall-clock evaluation window "
+            f"(e.g. {unchecked_windows[0]}) not compared on it: this endpoint does not report EvaluationWindow back "
+            "(the local emulator accepts it and forgets it)"
+        )
     strays = [a for a in actual_alarms if a["AlarmName"] not in desired_names and owner_of(a) == owner]
     if prune:
         deletes = [Change(Action.DELETE, a["AlarmName"], arn=a.get("AlarmArn")) for a in strays]

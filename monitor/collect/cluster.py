@@ -31,15 +31,15 @@ import redis
 from monitor.collect.reader import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DISCOVERY_BUDGET_SECONDS,
+    DEFAULT_MAX_DECODE_BYTES,
     DEFAULT_MAX_KEYS,
     DEFAULT_SCAN_COUNT,
+    TIMESTAMP_PREFIX_BYTES,
+    UNREAD,
     QueueReading,
-    _length,
-    _list_index,
-    _pipeline_peek,
     discover,
+    read_with_pipelines,
 )
-from monitor.collect.timestamps import age_seconds
 from monitor.spec.sources import QueueSource
 
 # What makes a node "failed" for this run: it cannot be reached, or it answers with an error that is
@@ -127,72 +127,73 @@ def read_cluster(
     now: float,
     batch_size: int = DEFAULT_BATCH_SIZE,
     skip_nodes: Iterable[str] = (),
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
+    prefix_bytes: int = TIMESTAMP_PREFIX_BYTES,
 ) -> ClusterReadResult:
-    """Depths and oldest ages of the queues, in order, each key read on its own node."""
+    """Depths and oldest ages of the queues, in order, each key read on its own node.
+
+    The reads are those of the one-node pipeline path (reader.read_with_pipelines): counts and oldest
+    elements, then the job hashes they name (a second pipelined round trip per node, only for
+    presets whose enqueue time lives in a hash).
+    """
     sources = tuple(sources)
-    nodes: dict[str, object] = {}
-    keys_of: dict[str, list[str]] = {}
-    peek_at: dict[str, int] = {}  # main key -> list index of its oldest message
-    seen: set[str] = set()
-    for source in sources:
-        peek_at.setdefault(source.key, _list_index(source))
-        for key in (source.key, source.processing_key, source.dead_letter_key):
-            if key is not None and key not in seen:
-                seen.add(key)
-                node = cluster.get_node_from_key(key)
-                nodes[node.name] = node
-                keys_of.setdefault(node.name, []).append(key)
-    lengths: dict[str, int | None] = {}
-    peeks: dict[str, tuple] = {}
     by_node: dict[str, int] = {}
-    failures: list[NodeFailure] = []
+    failures: dict[str, NodeFailure] = {}
     skip = set(skip_nodes)
-    for name, keys in keys_of.items():
-        if name in skip:
-            continue
-        client = cluster.get_redis_connection(nodes[name])
-        try:
-            for start in range(0, len(keys), batch_size):
-                by_node[name] = by_node.get(name, 0) + 1
-                _read_keys(client, keys[start : start + batch_size], peek_at, lengths, peeks)
-        except NODE_ERRORS as error:
-            failures.append(NodeFailure(name, error))
-    readings = tuple(_reading(source, lengths, peeks, now) for source in sources)
-    return ClusterReadResult(readings, sum(by_node.values()), by_node, tuple(failures))
+
+    def send(commands: list[tuple]) -> list:
+        replies: list = [UNREAD] * len(commands)
+        grouped: dict[str, list[int]] = {}
+        nodes = {}
+        for index, command in enumerate(commands):
+            node = cluster.get_node_from_key(command[1])
+            nodes[node.name] = node
+            grouped.setdefault(node.name, []).append(index)
+        for name, indexes in grouped.items():
+            if name in skip or name in failures:
+                continue
+            client = cluster.get_redis_connection(nodes[name])
+            try:
+                for chunk in _by_keys(indexes, commands, batch_size):
+                    pipe = client.pipeline(transaction=False)
+                    for index in chunk:
+                        getattr(pipe, commands[index][0])(*commands[index][1:])
+                    by_node[name] = by_node.get(name, 0) + 1
+                    answers = pipe.execute(raise_on_error=False)
+                    for index, answer in zip(chunk, answers):
+                        if isinstance(answer, NODE_ERRORS) and not _per_key(answer):
+                            raise answer
+                    for index, answer in zip(chunk, answers):
+                        replies[index] = answer
+            except NODE_ERRORS as error:
+                failures[name] = NodeFailure(name, error)
+                for index in indexes:
+                    replies[index] = UNREAD
+        return replies
+
+    # One batch for the whole run: a node gets ceil(its commands / batch_size) pipelines per phase.
+    readings = read_with_pipelines(send, sources, now, max(len(sources), 1), max_decode_bytes, prefix_bytes)
+    return ClusterReadResult(tuple(readings), sum(by_node.values()), by_node, tuple(failures.values()))
 
 
-def _read_keys(client: redis.Redis, keys: list[str], peek_at: dict[str, int], lengths: dict, peeks: dict) -> None:
-    """One pipeline on one node: LLEN of each key, LINDEX of each main key; results only once all came."""
-    mains = [key for key in keys if key in peek_at]
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.llen(key)
-    for key in mains:
-        pipe.lindex(key, peek_at[key])
-    replies = pipe.execute(raise_on_error=False)
-    batch_lengths = {key: _length(reply) for key, reply in zip(keys, replies)}  # raises unless WRONGTYPE
-    batch_peeks = {}
-    for key, reply in zip(mains, replies[len(keys) :]):
-        if isinstance(reply, Exception):
-            _length(reply)
-            reply = None
-        batch_peeks[key] = reply
-    lengths.update(batch_lengths)
-    peeks.update(batch_peeks)
+def _by_keys(indexes: list[int], commands: list[tuple], batch_size: int):
+    """The commands in chunks that each name at most batch_size distinct keys (a pipeline each)."""
+    first: dict = {}
+    for index in indexes:
+        first.setdefault(commands[index][1], index)
+    chunk: list[int] = []
+    keys: set = set()
+    for index in sorted(indexes, key=lambda i: first[commands[i][1]]):
+        key = commands[index][1]
+        if key not in keys and len(keys) == batch_size:
+            yield chunk
+            chunk, keys = [], set()
+        keys.add(key)
+        chunk.append(index)
+    if chunk:
+        yield chunk
 
 
-def _reading(source: QueueSource, lengths: dict, peeks: dict, now: float) -> QueueReading:
-    keys = [k for k in (source.key, source.processing_key, source.dead_letter_key) if k is not None]
-    unread = tuple(k for k in keys if k not in lengths)
-    wrong_type = tuple(k for k in keys if k in lengths and lengths[k] is None)
-    depth = lengths.get(source.key)
-    in_flight = lengths.get(source.processing_key) if source.processing_key else None
-    dead_letter = lengths.get(source.dead_letter_key) if source.dead_letter_key else None
-    age = reason = None
-    if depth is not None:
-        enqueued_at, reason = _pipeline_peek(peeks.get(source.key), source)
-        if enqueued_at is None and reason is None:
-            age = 0.0  # empty (or emptied between LLEN and LINDEX)
-        elif reason is None:
-            age = age_seconds(enqueued_at, now)
-    return QueueReading(source, depth, in_flight, dead_letter, age, reason, wrong_type, unread)
+def _per_key(error: BaseException) -> bool:
+    """True for an error about one key (WRONGTYPE), which the reading reports; False for a node failure."""
+    return isinstance(error, redis.ResponseError) and str(error).startswith("WRONGTYPE")

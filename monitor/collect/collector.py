@@ -91,10 +91,14 @@ def reading_points(reading: QueueReading) -> list[Point]:
     points = []
     if reading.depth is not None:
         points.append(Point(metrics.QUEUE_DEPTH, key, reading.depth))
-    if reading.source.processing_key and reading.in_flight is not None:
+    if reading.in_flight is not None:
         points.append(Point(metrics.IN_FLIGHT_DEPTH, key, reading.in_flight))
-    if reading.source.dead_letter_key and reading.dead_letter is not None:
+    if reading.dead_letter is not None:
         points.append(Point(metrics.DEAD_LETTER_DEPTH, key, reading.dead_letter))
+    if reading.delayed_total is not None:
+        points.append(Point(metrics.DELAYED_TOTAL, key, reading.delayed_total))
+    if reading.delayed_overdue is not None:
+        points.append(Point(metrics.DELAYED_OVERDUE, key, reading.delayed_overdue))
     if reading.oldest_age_seconds is not None:
         points.append(Point(metrics.OLDEST_MESSAGE_AGE, key, round(reading.oldest_age_seconds, 3)))
     points.append(Point(metrics.MESSAGE_PARSE_ERRORS, key, 1 if reading.parse_error else 0))

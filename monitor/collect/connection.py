@@ -1,7 +1,8 @@
 """How the collector reaches Redis: settings from the spec and the environment, the auth token, the client.
 
 The environment variables the hokusai services already use override the spec: REDIS_URL
-(redis:// or rediss://), or REDIS_HOST, REDIS_PORT, REDIS_TLS_ENABLED, REDIS_USERNAME,
+(redis:// or rediss://, or a bare host name as hokusai's config accepts it: then TLS comes from
+REDIS_TLS_ENABLED and the port from REDIS_PORT), or REDIS_HOST, REDIS_PORT, REDIS_TLS_ENABLED, REDIS_USERNAME,
 REDIS_CLUSTER_ENABLED, and for the token REDIS_AUTH_TOKEN (set but empty: no AUTH) or
 REDIS_AUTH_TOKEN_SECRET_ARN (+ REDIS_AUTH_TOKEN_SECRET_KEY for a JSON secret). With several targets
 they override one of them only: the one MONITOR_TARGET names, else the environment's first (give the
@@ -11,6 +12,7 @@ others their own ${VAR} references in the spec). The token is wrapped in `Secret
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
@@ -20,6 +22,8 @@ from monitor.spec.model import Collector, Environment, RedisTarget
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
+# A host name or IPv4 address without scheme, port or path: REDIS_URL as a parameter store holds it.
+_BARE_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 class ConfigError(MonitorError):
@@ -128,11 +132,13 @@ def resolve_settings(env: Environment, collector: Collector, environ: Mapping[st
         return settings
     if environ.get("REDIS_CLUSTER_ENABLED") is not None:
         settings = replace(settings, cluster=_flag("REDIS_CLUSTER_ENABLED", environ["REDIS_CLUSTER_ENABLED"]))
-    url = environ.get("REDIS_URL")
-    if url:
-        settings = _apply_url(settings, url)
+    url = environ.get("REDIS_URL", "").strip()
+    if url and "://" in url:
+        settings = _apply_url(settings, url)  # a full URL says everything itself
     else:
-        if environ.get("REDIS_HOST"):
+        if url:
+            settings = replace(settings, host=_bare_host(url))
+        elif environ.get("REDIS_HOST"):
             settings = replace(settings, host=environ["REDIS_HOST"])
         if environ.get("REDIS_PORT"):
             settings = replace(settings, port=_port("REDIS_PORT", environ["REDIS_PORT"]))
@@ -151,6 +157,16 @@ def resolve_settings(env: Environment, collector: Collector, environ: Mapping[st
             token=TokenSource(secret_arn=environ["REDIS_AUTH_TOKEN_SECRET_ARN"], secret_json_key=environ.get("REDIS_AUTH_TOKEN_SECRET_KEY")),
         )
     return settings
+
+
+def _bare_host(text: str) -> str:
+    """REDIS_URL without a scheme: hokusai's config takes it as the host name alone."""
+    if not _BARE_HOST.fullmatch(text):
+        raise ConfigError(
+            "REDIS_URL must look like redis://host:port/db, rediss://host:port/db or a bare host name "
+            "(then REDIS_PORT and REDIS_TLS_ENABLED give the port and TLS)"
+        )
+    return text
 
 
 def _apply_url(settings: RedisSettings, url: str) -> RedisSettings:
@@ -282,6 +298,10 @@ def classify_failure(exc: BaseException) -> str:
         return "auth"  # NoPermissionError: the ACL user may not run a command the collector needs
     if isinstance(exc, redis.ResponseError) and any(w in str(exc) for w in ("NOAUTH", "WRONGPASS", "NOPERM", "invalid password")):
         return "auth"
+    if _tls_handshake_failed(exc):
+        # Before the timeout check: a TLS client on a plain-text server waits for a ServerHello
+        # that never comes, which redis-py reports as "Timeout connecting to server".
+        return "tls"
     if isinstance(exc, redis.TimeoutError):
         return "timeout"
     cause: BaseException | None = exc
@@ -307,6 +327,24 @@ def classify_failure(exc: BaseException) -> str:
     if "Timeout" in text or "timed out" in text:
         return "timeout"
     return "error"
+
+
+def _tls_handshake_failed(exc: BaseException) -> bool:
+    """Whether the failure (or one it was raised from) happened inside the TLS handshake."""
+    import ssl
+    import traceback
+
+    cause: BaseException | None = exc
+    for _ in range(5):
+        if cause is None:
+            return False
+        if isinstance(cause, ssl.SSLError):
+            return True
+        frames = traceback.extract_tb(cause.__traceback__) if cause.__traceback__ else []
+        if frames and frames[-1].name == "do_handshake" and frames[-1].filename.endswith("ssl.py"):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def scrub(text: str, *secrets: Secret | None) -> str:

@@ -1,4 +1,9 @@
-"""Read queue depths and oldest-message ages from Redis lists, read-only and in few round trips.
+"""Read queue depths and oldest-message ages from Redis, read-only and in few round trips.
+
+A queue is made of parts (waiting, in flight, dead, delayed), each a sum of keys of any type a job
+queue uses (list, sorted set counted whole or by score, hash, stream), and a time source (the
+oldest element's JSON, the element, a job hash it names, a hash of JSON by id, or a score): see
+monitor.spec.sources. `plan` turns one queue into the count operations and the peek it needs.
 
 The caller hands in a redis.Redis client (decode_responses=False is best: message bytes need not be
 UTF-8). Connection errors (ConnectionError, TimeoutError, AuthenticationError...) are not caught
@@ -6,10 +11,11 @@ here: the collector turns them into its connection-failure signal.
 
 Two paths give identical readings:
 - a read-only Lua script (EVALSHA_RO, Redis 7+) that measures a batch of queues in one call and
-  extracts only the timestamp field of each oldest message server-side, so payloads up to
-  DEFAULT_MAX_DECODE_BYTES stay in Redis (larger ones are shipped: decoding them there would block it);
-- a pipeline of LLEN + LINDEX per queue, used when scripts are not permitted (an ACL user without
-  EVALSHA_RO, a Redis before 7, a managed Redis with scripting disabled).
+  extracts only the enqueue time of each oldest job server-side (job hashes included), so no
+  message body ever leaves Redis;
+- pipelines of the same read commands (counts and oldest elements per batch, then the job hashes
+  they name in one more round trip), used when scripts are not permitted (an ACL user without
+  EVALSHA_RO, a Redis before 7, a managed Redis with scripting disabled) and on Redis Cluster.
 """
 
 from __future__ import annotations
@@ -23,13 +29,18 @@ from typing import Iterable, Sequence
 import redis
 
 from monitor.collect.timestamps import (
-    NO_FIELD,
-    NOT_JSON,
+    EMPTY,
+    GONE,
+    MAX_TIME_TEXT,
+    NOT_HASH,
+    NUMBER,
+    OTHER,
+    STRING,
     age_seconds,
-    parse_enqueue_time,
-    parse_time_value,
+    peek_json,
+    peek_time,
 )
-from monitor.spec.sources import OldestEnd, QueueSource
+from monitor.spec.sources import KeySource, KeyType, QueueSource, TimeKind, TimeSource
 
 # Queues per script call or pipeline. Server time grows with it: benchmarks/bench_reader.py
 # measured about 9 ms per call of 1000 queues on a busy 2-vCPU VM; lower it to block Redis less.
@@ -38,9 +49,11 @@ DEFAULT_BATCH_SIZE = 1000
 # of server time (measured here: 9-13 ms per 1000 queues with processing and DLQ lists). The calls
 # of one batch travel in one pipeline, so the round trips stay one per DEFAULT_BATCH_SIZE queues.
 SCRIPT_QUEUES_PER_CALL = 100
-# Larger oldest messages are shipped and decoded here rather than by cjson inside Redis: decoding a
-# 2.5 MB message there blocked the server for 84 ms, shipping it cost 0.3 ms of its time.
+# Oldest messages up to this size are decoded whole by cjson inside Redis. Larger ones are searched
+# for '"field":' in their first TIMESTAMP_PREFIX_BYTES instead: decoding a 2.5 MB message there
+# blocked the server for 84 ms, and shipping it would bring it into the collector's memory.
 DEFAULT_MAX_DECODE_BYTES = 16 * 1024
+TIMESTAMP_PREFIX_BYTES = 64 * 1024
 DEFAULT_SCAN_COUNT = 1000
 DEFAULT_MAX_KEYS = 10_000
 DEFAULT_DISCOVERY_BUDGET_SECONDS = 2.0
@@ -48,25 +61,241 @@ DEFAULT_DISCOVERY_BUDGET_SECONDS = 2.0
 # What an ACL user for the reader needs: read-only access to keys, and only these commands.
 # Without +evalsha_ro +eval_ro the reader falls back to pipelines of LLEN + LINDEX.
 # Streams and delayed sorted sets (monitor.collect.queue_types) add +xlen +xinfo|groups +xpending +zcard +zcount.
-READER_ACL_COMMANDS = ("+llen", "+lindex", "+scan", "+evalsha_ro", "+eval_ro", "+xlen", "+xinfo|groups", "+xpending", "+zcard", "+zcount")
+# Framework presets add +zrangebyscore +zrange +hget +hlen (sorted-set queues, job hashes).
+READER_ACL_COMMANDS = (
+    "+llen", "+lindex", "+scan", "+evalsha_ro", "+eval_ro", "+xlen", "+xinfo|groups", "+xpending", "+zcard", "+zcount",
+    "+zrange", "+zrangebyscore", "+hget", "+hlen",
+)
 READER_ACL_RULES = "resetkeys %R~* resetchannels -@all " + " ".join(READER_ACL_COMMANDS)
 
 _WRONGTYPE = "WRONGTYPE"
 
 
+# Server side. A script call measures up to SCRIPT_QUEUES_PER_CALL queues; its batch travels as one
+# JSON argument of flat arrays and strings (as separate EVAL arguments, redis-py's packing of
+# thousands of them cost more than the whole read; nested tables cost cjson time: bench_reader.py):
+#   k: the distinct keys;  o: one letter per count operation, L LLEN, C ZCARD, Z ZCOUNT, H HLEN,
+#   X XLEN;  ok: the key position of each operation;  zb: min, max of each Z operation in turn;
+#   g: per queue, the operation whose count gates its peek (no peek when 0 or another type);
+#   e: one letter per queue, the peek: h / t / b LINDEX at the head / tail / both, z the lowest
+#   member within the next range of zr, n none;  r: the distinct recipes;  ri: each queue's recipe;
+#   m: bytes decoded whole;  x: bytes searched in larger messages.
+# A recipe says where the time is: [j, path] a field of the JSON element; [e] the element itself;
+# [h, field, before, after] field of the hash named before..element..after; [d, path, hash] the JSON
+# in field element of one hash; [s] the member's score.
+# Keys outside KEYS are still checked by ACL on every call the script makes. On Redis Cluster the
+# pipelines of monitor.collect.cluster are used instead (a batch spans slots).
+# The reply is one JSON text {"c": [count per operation, -1 for another type], "s": one status letter
+# per element read (two for b), "t": [text per element read]}; the statuses are those of
+# monitor.collect.timestamps (E empty, J not JSON, F no field, P no field in the searched prefix, S a
+# string, N a number (%.17g, exact for doubles where Lua's default %.14g is not), O another JSON
+# type, G job hash gone, W job key not a hash).
+# No message body ever leaves Redis: a message larger than m is searched, not decoded (cjson held the
+# server's only thread 84 ms for a 2.5 MB message) and not shipped.
+SCRIPT = """#!lua flags=no-writes
+local b = cjson.decode(ARGV[1])
+local keys, codes, opkeys, zb, max_decode, prefix = b.k, b.o, b.ok, b.zb, b.m, b.x
+local counts = {}
+local commands = {L = 'LLEN', C = 'ZCARD', H = 'HLEN', X = 'XLEN'}
+local z = 1
+for i = 1, #opkeys do
+  local code = string.sub(codes, i, i)
+  local n
+  if code == 'Z' then
+    n = redis.pcall('ZCOUNT', keys[opkeys[i]], zb[z], zb[z + 1])
+    z = z + 2
+  else
+    n = redis.pcall(commands[code], keys[opkeys[i]])
+  end
+  if type(n) == 'table' then
+    if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
+    n = -1
+  end
+  counts[i] = n
+end
+local statuses, texts = {}, {}
+local function put(status, text)
+  statuses[#statuses + 1] = status
+  texts[#texts + 1] = text
+end
+local function short(text)
+  if #text > 100 then return put('O', '') end
+  put('S', text)
+end
+local paths = {}
+local function split(field)
+  local path = paths[field]
+  if path == nil then
+    path = {}
+    for name in string.gmatch(field, '[^.]+') do path[#path + 1] = name end
+    paths[field] = path
+  end
+  return path
+end
+local function in_prefix(raw, name)
+  local head = raw
+  if #raw > prefix then head = string.sub(raw, 1, prefix) end
+  local pattern = '"' .. string.gsub(name, '[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0') .. '"%s*:%s*'
+  local _, e = string.find(head, pattern)
+  if e == nil then return put('P', '') end
+  if string.sub(head, e + 1, e + 1) == '"' then
+    local close = string.find(head, '"', e + 2, true)
+    if close == nil then return put('P', '') end
+    return short(string.sub(head, e + 2, close - 1))
+  end
+  local number = string.match(head, '^-?%d+%.?%d*', e + 1)
+  if number == nil then return put('O', '') end
+  local exponent = string.match(head, '^[eE][-+]?%d+', e + 1 + #number)
+  put('N', number .. (exponent or ''))
+end
+local function from_json(raw, field)
+  local path = split(field)
+  if #raw > max_decode then return in_prefix(raw, path[#path]) end
+  local ok, node = pcall(cjson.decode, raw)
+  if not ok then return put('J', '') end
+  for _, name in ipairs(path) do
+    if type(node) ~= 'table' then node = nil break end
+    node = node[name]
+    if node == nil then break end
+  end
+  if node == nil then put('F', '')
+  elseif type(node) == 'string' then short(node)
+  elseif type(node) == 'number' then put('N', string.format('%.17g', node))
+  else put('O', '') end
+end
+local function lookup(key, field)
+  local value = redis.pcall('HGET', key, field)
+  if type(value) == 'table' and value.err then
+    if string.sub(value.err, 1, 9) ~= 'WRONGTYPE' then error(value.err) end
+    put('W', '')
+    return nil
+  end
+  if not value then put('G', '') end
+  return value
+end
+local function time_of(raw, score, recipe)
+  local kind = recipe[1]
+  if kind == 'j' then return from_json(raw, recipe[2])
+  elseif kind == 'e' then return short(raw)
+  elseif kind == 's' then return put('N', score)
+  elseif kind == 'h' then
+    local value = lookup(recipe[3] .. raw .. recipe[4], recipe[2])
+    if value then short(value) end
+    return
+  end
+  local value = lookup(recipe[3], raw)
+  if value then from_json(value, recipe[2]) end
+end
+local ends = {h = {0}, t = {-1}, b = {0, -1}}
+local gates, peeks, ranges, recipes, chosen = b.g, b.e, b.zr, b.r, b.ri
+local zr = 1
+for j = 1, #gates do
+  local peek = string.sub(peeks, j, j)
+  local count = counts[gates[j]]
+  local key = keys[opkeys[gates[j]]]
+  local recipe = recipes[chosen[j]]
+  if peek == 'z' then
+    local member = count > 0 and redis.call('ZRANGE', key, ranges[zr], ranges[zr + 1], 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+    zr = zr + 2
+    if member and member[1] then time_of(member[1], member[2], recipe) else put('E', '') end
+  elseif peek == 'n' then
+    put('E', '')
+  else
+    for _, index in ipairs(ends[peek]) do
+      local raw = count > 0 and redis.call('LINDEX', key, index)
+      if raw then time_of(raw, nil, recipe) else put('E', '') end
+    end
+  end
+end
+return cjson.encode({c = counts, s = table.concat(statuses), t = texts})
+"""
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
+_COUNT_CODES = {KeyType.LIST: "L", KeyType.HASH: "H", KeyType.STREAM: "X"}
+_COUNT_COMMANDS = {"L": "llen", "C": "zcard", "Z": "zcount", "H": "hlen", "X": "xlen"}
+
+
+class _Unread:
+    """The reply of a command sent to a cluster node that failed: nothing is known."""
+
+
+UNREAD = _Unread()
+
+# A count operation: (code, key, min, max); min and max only for ZCOUNT.
+CountOp = tuple
+
+
+def count_op(source: KeySource, now: float) -> CountOp:
+    """The command that counts one key of a part."""
+    if source.type is KeyType.ZSET:
+        bounds = source.bounds(now)
+        return ("C", source.key, "", "") if bounds is None else ("Z", source.key, *bounds)
+    return (_COUNT_CODES[source.type], source.key, "", "")
+
+
+def overdue_op(source: KeySource, now: float) -> CountOp | None:
+    """The command that counts the overdue members of a delayed sorted set."""
+    bounds = source.overdue_bounds(now)
+    return None if bounds is None else ("Z", source.key, *bounds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What to send for one queue: its count operations per part, and how to find its oldest job's time."""
+
+    source: QueueSource
+    time: TimeSource
+    waiting: tuple[CountOp, ...]
+    in_flight: tuple[CountOp, ...]
+    dead: tuple[CountOp, ...]
+    delayed: tuple[CountOp, ...]
+    overdue: tuple[CountOp, ...]  # () when a delayed key is not a sorted set: overdue is unknown
+    gate: CountOp  # the count of the key the time is read from
+    peek: str  # l (list indexes), z (lowest score in range), n (none)
+    at: tuple  # list indexes, or the score range
+
+    ops: tuple[CountOp, ...]  # all of the above, each once
+
+    def recipe(self) -> list:
+        time = self.time
+        if time.kind is TimeKind.HASH_FIELD:
+            before, _, after = (time.key_template or "").partition("{id}")
+            return ["h", time.field, before, after]
+        if time.kind is TimeKind.HASH_JSON:
+            return ["d", time.field, time.key_template]
+        return [{TimeKind.ELEMENT: "e", TimeKind.SCORE: "s"}.get(time.kind, "j"), time.field]
+
+
+def plan(source: QueueSource, now: float) -> _Plan:
+    """The reads one queue needs at `now` (pure)."""
+    parts = source.parts()
+    first = parts.waiting[0]
+    gate = count_op(first, now)
+    peek, at = "n", ()
+    if parts.time.kind is not TimeKind.NONE:
+        if first.type is KeyType.LIST:
+            peek, at = "l", source.oldest_end.indexes
+        elif first.type is KeyType.ZSET:
+            peek, at = "z", first.bounds(now) or ("-inf", "+inf")
+    overdue = tuple(overdue_op(s, now) for s in parts.delayed)
+    overdue = overdue if all(overdue) else ()
+    counted = [tuple(count_op(s, now) for s in part) for part in parts[:4]]
+    every = tuple(dict.fromkeys(op for part in counted + [overdue] for op in part))
+    return _Plan(source, parts.time, *counted, overdue, gate, peek, at, every)
 
 
 @dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
 class QueueReading:
     source: QueueSource
-    depth: int | None  # None when the key has the wrong type
-    in_flight: int | None  # None when no processing_key or wrong type
+    depth: int | None  # waiting jobs; None when a waiting key has the wrong type (or was not read)
+    in_flight: int | None  # None when no in-flight part, or a wrong type
     dead_letter: int | None
-    oldest_age_seconds: float | None  # 0.0 for an empty queue; None on parse error or wrong type
+    oldest_age_seconds: float | None  # 0.0 for an empty queue; None on parse error, wrong type, or no time source
     parse_error: str | None  # short reason, never the message body
-    wrong_type_keys: tuple[str, ...]  # keys that exist but are not lists
+    wrong_type_keys: tuple[str, ...]  # keys that exist with another type than their part declares
     unread_keys: tuple[str, ...] = ()  # keys on a cluster node that could not be read (monitor.collect.cluster)
+    delayed_total: int | None = None  # None when no delayed part (or a wrong type)
+    delayed_overdue: int | None = None  # None as delayed_total, or when the delayed part is a list
 
 
 @dataclass(frozen=True)
@@ -85,66 +314,6 @@ class Discovery:
     undecodable_keys: int = 0  # list keys whose names are not UTF-8: they cannot be dimensions
 
 
-# Server side. The batch travels as one JSON argument, {"k": [distinct keys], "q": [[position in
-# k, list index, dotted field path] per queue], "m": max bytes to decode}: as separate EVAL arguments, redis-py's packing of
-# thousands of them cost more than the whole read (measured: benchmarks/bench_reader.py). Keys
-# outside KEYS are still checked by ACL on every call the script makes; the script is not meant
-# for Redis Cluster (a batch spans slots), where the pipeline path is the one to use.
-# The reply is one JSON text: {"l": [LLEN of each key, -1 for another type], "p": [[status, text]
-# per queue]}, status being E empty, J not JSON, F no such field, S a string, N a number (text =
-# %.17g, exact for doubles where Lua's default %.14g is not), O another JSON type, R too large to
-# decode here (text = its place among the raw messages that follow the JSON text in the reply).
-SCRIPT = """#!lua flags=no-writes
-local batch = cjson.decode(ARGV[1])
-local keys, queues, max_decode = batch.k, batch.q, batch.m
-local lengths, raws = {}, {}
-for i = 1, #keys do
-  local n = redis.pcall('LLEN', keys[i])
-  if type(n) == 'table' then
-    if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
-    n = -1
-  end
-  lengths[i] = n
-end
-local paths, peeks = {}, {}
-for j = 1, #queues do
-  local pos, index, field = queues[j][1], queues[j][2], queues[j][3]
-  local path = paths[field]
-  if path == nil then
-    path = {}
-    for name in string.gmatch(field, '[^.]+') do path[#path + 1] = name end
-    paths[field] = path
-  end
-  local peek = {'E', ''}
-  local raw = lengths[pos] > 0 and redis.call('LINDEX', keys[pos], index)
-  if raw and #raw > max_decode then
-    raws[#raws + 1] = raw
-    peek = {'R', tostring(#raws)}
-  elseif raw then
-    local ok, node = pcall(cjson.decode, raw)
-    if not ok then
-      peek = {'J', ''}
-    else
-      for _, name in ipairs(path) do
-        if type(node) ~= 'table' then node = nil break end
-        node = node[name]
-        if node == nil then break end
-      end
-      if node == nil then peek = {'F', ''}
-      elseif type(node) == 'string' then peek = {'S', node}
-      elseif type(node) == 'number' then peek = {'N', string.format('%.17g', node)}
-      else peek = {'O', ''} end
-    end
-  end
-  peeks[j] = peek
-end
-local reply = {cjson.encode({l = lengths, p = peeks})}
-for i = 1, #raws do reply[i + 1] = raws[i] end
-return reply
-"""
-SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
-
-
 def read_queues(
     client: redis.Redis,
     sources: Iterable[QueueSource],
@@ -153,26 +322,58 @@ def read_queues(
     batch_size: int = DEFAULT_BATCH_SIZE,
     use_script: bool = True,
     max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
+    prefix_bytes: int = TIMESTAMP_PREFIX_BYTES,
 ) -> ReadResult:
     """Depths and oldest ages of the queues, in order; at most ceil(n / batch_size) + 1 round trips."""
     sources = tuple(sources)
     readings: list[QueueReading] = []
     trips = _RoundTrips()
     script_refused = not use_script
-    for start in range(0, len(sources), batch_size):
-        batch = _Batch(sources[start : start + batch_size])
-        measured = None
-        if not script_refused:
-            try:
-                measured = _run_script(client, batch, trips, max_decode_bytes)
-            except redis.ResponseError as error:
-                if not _script_not_permitted(error):
-                    raise
-                script_refused = True
-        if measured is None:
-            measured = _run_pipeline(client, batch, trips)
-        readings.extend(_readings(batch, *measured, now=now))
+    start = 0
+    while start < len(sources) and not script_refused:
+        batch = [plan(source, now) for source in sources[start : start + batch_size]]  # per batch: 100k plans would not fit
+        try:
+            counts, outcomes = _run_script(client, batch, trips, max_decode_bytes, prefix_bytes)
+        except redis.ResponseError as error:
+            if not _script_not_permitted(error):
+                raise
+            script_refused = True
+            break
+        readings.extend(assemble(p, counts, o, now, prefix_bytes) for p, o in zip(batch, outcomes))
+        start += batch_size
+    if start < len(sources):
+
+        def send(commands):
+            return _pipelined(client, commands, trips)
+
+        readings.extend(read_with_pipelines(send, sources[start:], now, batch_size, max_decode_bytes, prefix_bytes))
     return ReadResult(tuple(readings), trips.count, used_script=not script_refused)
+
+
+def part_counts(client, sources: Sequence[QueueSource], *, now: float) -> list[dict[str, list[int | None]]]:
+    """Per queue, per part (waiting, in_flight, dead, delayed), the count of each of its keys, as the
+    reader counts them (None: another type); one pipeline. For `doctor`, which shows keys one by one."""
+    plans = [plan(source, now) for source in sources]
+    ops = list(dict.fromkeys(op for p in plans for op in p.ops))
+    pipe = client.pipeline(transaction=False)
+    for op in ops:
+        getattr(pipe, _COUNT_COMMANDS[op[0]])(*_count_command(op)[1:])
+    counts = {op: _count(reply) for op, reply in zip(ops, pipe.execute(raise_on_error=False) if ops else [])}
+    return [
+        {"waiting": [counts[op] for op in p.waiting], "in_flight": [counts[op] for op in p.in_flight], "dead": [counts[op] for op in p.dead], "delayed": [counts[op] for op in p.delayed]}
+        for p in plans
+    ]
+
+
+def key_types(client, keys: Sequence[str]) -> list[str] | None:
+    """TYPE of each key ("none" when absent) in one round trip; None when the ACL user may not run TYPE."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    try:
+        return [t.decode() if isinstance(t, bytes) else t for t in pipe.execute()]
+    except redis.exceptions.NoPermissionError:
+        return None
 
 
 def discover(
@@ -219,34 +420,57 @@ class _RoundTrips:
     count = 0
 
 
-class _Batch:
-    """The distinct keys of a batch of queues, and where each queue's keys sit among them."""
-
-    def __init__(self, sources: Sequence[QueueSource]):
-        self.sources = sources
-        self.keys: list[str] = []
-        self.position: dict[str, int] = {}
-        for source in sources:
-            for key in (source.key, source.processing_key, source.dead_letter_key):
-                if key is not None and key not in self.position:
-                    self.position[key] = len(self.keys)
-                    self.keys.append(key)
+_PEEK_LETTERS = {(0,): "h", (-1,): "t", (0, -1): "b"}
 
 
-def _list_index(source: QueueSource) -> int:
-    return 0 if source.oldest_end is OldestEnd.HEAD else -1
+def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) -> tuple[bytes, list[CountOp]]:
+    """The JSON argument of one script call (see SCRIPT), and its count operations in order."""
+    keys: dict[str, int] = {}
+    ops: dict[CountOp, int] = {}
+    recipes: dict[str, int] = {}
+    zb: list[str] = []
+    for p in part:
+        for op in p.ops:
+            if op not in ops:
+                ops[op] = len(ops) + 1
+                keys.setdefault(op[1], len(keys) + 1)
+                if op[0] == "Z":
+                    zb += op[2:]
+    gates, peeks, ranges, chosen = [], [], [], []
+    for p in part:
+        gates.append(ops[p.gate])
+        if p.peek == "l":
+            peeks.append(_PEEK_LETTERS[p.at])
+        else:
+            peeks.append(p.peek)
+            if p.peek == "z":
+                ranges += p.at
+        recipe = json.dumps(p.recipe(), ensure_ascii=False)
+        chosen.append(recipes.setdefault(recipe, len(recipes) + 1))
+    body = (
+        '{"k":%s,"o":"%s","ok":%s,"zb":%s,"g":%s,"e":"%s","zr":%s,"r":[%s],"ri":%s,"m":%d,"x":%d}'
+        % (
+            json.dumps(list(keys), ensure_ascii=False),
+            "".join(op[0] for op in ops),
+            json.dumps([keys[op[1]] for op in ops]),
+            json.dumps(zb),
+            json.dumps(gates),
+            "".join(peeks),
+            json.dumps(ranges),
+            ",".join(recipes),
+            json.dumps(chosen),
+            max_decode,
+            prefix_bytes,
+        )
+    )
+    return body.encode(), list(ops)
 
 
-def _run_script(client, batch: _Batch, trips: _RoundTrips, max_decode_bytes: int):
-    """(lengths, peek outcomes) from the read-only script: calls of SCRIPT_QUEUES_PER_CALL queues, one pipeline."""
-    parts = [_Batch(batch.sources[i : i + SCRIPT_QUEUES_PER_CALL]) for i in range(0, len(batch.sources), SCRIPT_QUEUES_PER_CALL)]
-    arguments = [
-        json.dumps(
-            {"k": part.keys, "q": [[part.position[s.key] + 1, _list_index(s), s.timestamp_field] for s in part.sources], "m": max_decode_bytes},
-            ensure_ascii=False,
-        ).encode()
-        for part in parts
-    ]
+def _run_script(client, batch: Sequence[_Plan], trips: _RoundTrips, max_decode: int, prefix_bytes: int):
+    """(counts by operation, peek outcomes per queue) from the read-only script: calls of SCRIPT_QUEUES_PER_CALL queues, one pipeline."""
+    parts = [batch[i : i + SCRIPT_QUEUES_PER_CALL] for i in range(0, len(batch), SCRIPT_QUEUES_PER_CALL)]
+    built = [_script_argument(part, max_decode, prefix_bytes) for part in parts]
+    arguments = [argument for argument, _ in built]
     replies = _script_pipeline(client, arguments, trips, load_first=False)
     if any(isinstance(reply, redis.exceptions.NoScriptError) for reply in replies):
         # Not cached yet (or flushed by a restart): the first call is EVAL_RO, which caches it for the rest.
@@ -254,16 +478,18 @@ def _run_script(client, batch: _Batch, trips: _RoundTrips, max_decode_bytes: int
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
-    lengths_by_key: dict[str, int | None] = {}
-    peeks = []
-    for part, reply in zip(parts, replies):
-        decoded, raws = json.loads(reply[0]), reply[1:]
-        lengths_by_key.update((key, None if n < 0 else n) for key, n in zip(part.keys, decoded["l"]))
-        peeks += [
-            _pipeline_peek(raws[int(text) - 1], source) if status == "R" else _script_peek(status, text, source)
-            for (status, text), source in zip(decoded["p"], part.sources)
-        ]
-    return [lengths_by_key[key] for key in batch.keys], peeks
+    counts: dict[CountOp, int | None] = {}
+    outcomes: list[list] = []
+    for part, (_, ops), reply in zip(parts, built, replies):
+        decoded = json.loads(reply)
+        counts.update((op, None if n < 0 else n) for op, n in zip(ops, decoded["c"]))
+        statuses, texts = decoded["s"], decoded["t"]
+        at = 0
+        for p in part:
+            width = len(p.at) if p.peek == "l" else 1
+            outcomes.append(list(zip(statuses[at : at + width], texts[at : at + width])))
+            at += width
+    return counts, outcomes
 
 
 def _script_pipeline(client, arguments: Sequence[bytes], trips: _RoundTrips, *, load_first: bool) -> list:
@@ -278,75 +504,184 @@ def _script_pipeline(client, arguments: Sequence[bytes], trips: _RoundTrips, *, 
     return pipe.execute(raise_on_error=False)
 
 
-def _script_peek(status: str, text: str, source: QueueSource):
-    """The script's peek as (enqueue time or None, reason or None), as the pipeline path has it."""
-    if status == "E":
-        return None, None
-    field = source.timestamp_field
-    if status == "J":
-        return None, NOT_JSON
-    if status == "F":
-        return None, NO_FIELD.format(field=field)
-    value = text if status == "S" else float(text) if status == "N" else None
-    try:
-        return parse_time_value(value, field, source.timestamp_format), None
-    except ValueError as error:
-        return None, str(error)
-
-
-def _run_pipeline(client, batch: _Batch, trips: _RoundTrips):
-    """(lengths, peek outcomes) from one pipeline of LLEN per key and LINDEX per queue."""
+def _pipelined(client, commands: Sequence[tuple], trips: _RoundTrips) -> list:
+    """Replies of the commands (errors in place) in one pipeline."""
+    if not commands:
+        return []
     pipe = client.pipeline(transaction=False)
-    for key in batch.keys:
-        pipe.llen(key)
-    for source in batch.sources:
-        pipe.lindex(source.key, _list_index(source))
+    for name, *args in commands:
+        getattr(pipe, name)(*args)
     trips.count += 1
-    replies = pipe.execute(raise_on_error=False)
-    lengths = [_length(reply) for reply in replies[: len(batch.keys)]]
-    peeks = []
-    for source, reply in zip(batch.sources, replies[len(batch.keys) :]):
-        if isinstance(reply, Exception):
-            _length(reply)  # raises unless WRONGTYPE, which LLEN has reported already
-            reply = None
-        peeks.append(_pipeline_peek(reply, source))
-    return lengths, peeks
+    return pipe.execute(raise_on_error=False)
 
 
-def _length(reply) -> int | None:
+def read_with_pipelines(send, sources: Sequence[QueueSource], now: float, batch_size: int, max_decode: int, prefix_bytes: int) -> list[QueueReading]:
+    """The script's readings from plain read commands: counts and oldest elements in one pipeline per
+    batch (`send` runs one), then the job hashes those elements name in one more, for all batches."""
+    readings: list[QueueReading | None] = []
+    waiting: list[tuple[int, _Plan, dict, list]] = []  # queues whose time is in a job hash: read last
+    for start in range(0, len(sources), batch_size):
+        batch = [plan(source, now) for source in sources[start : start + batch_size]]
+        ops = list(dict.fromkeys(op for p in batch for op in p.ops))
+        peeks = [(i, command) for i, p in enumerate(batch) for command in _peek_commands(p)]
+        replies = send([_count_command(op) for op in ops] + [command for _, command in peeks])
+        counts = {op: _count(reply) for op, reply in zip(ops, replies)}
+        elements: list[list] = [[] for _ in batch]
+        for (i, command), reply in zip(peeks, replies[len(ops) :]):
+            elements[i].append(_element(command[0], reply))
+        for p, found in zip(batch, elements):
+            if any(_needs_lookup(p, element, counts) for element in found):
+                waiting.append((len(readings), p, {op: counts[op] for op in p.ops}, found))
+                readings.append(None)
+            else:
+                readings.append(_reading(p, counts, found, now, max_decode, prefix_bytes))
+    lookups = [(w, e, _lookup_command(p, element)) for w, (_, p, counts, found) in enumerate(waiting) for e, element in enumerate(found) if _needs_lookup(p, element, counts)]
+    for (w, e, _), reply in zip(lookups, send([command for _, _, command in lookups])):
+        element = waiting[w][3][e]
+        waiting[w][3][e] = (element[0], element[1], reply)
+    for index, p, counts, found in waiting:
+        readings[index] = _reading(p, counts, found, now, max_decode, prefix_bytes)
+    return readings  # type: ignore[return-value]
+
+
+def _reading(p: _Plan, counts, found: list, now: float, max_decode: int, prefix_bytes: int) -> QueueReading:
+    outcomes = [_outcome(p, element, counts, max_decode, prefix_bytes) for element in found] or [[EMPTY, ""]]
+    return assemble(p, counts, outcomes, now, prefix_bytes)
+
+
+def _peek_commands(p: _Plan) -> list[tuple]:
+    key = p.gate[1]
+    if p.peek == "l":
+        return [("lindex", key, index) for index in p.at]
+    if p.peek == "z":
+        return [("zrangebyscore", key, p.at[0], p.at[1], 0, 1, True)]
+    return []
+
+
+def _count_command(op: CountOp) -> tuple:
+    name = _COUNT_COMMANDS[op[0]]
+    return (name, op[1], op[2], op[3]) if op[0] == "Z" else (name, op[1])
+
+
+def _count(reply) -> int | None | _Unread:
+    """A count reply: None for WRONGTYPE; any other error is raised."""
+    if reply is UNREAD:
+        return UNREAD
     if isinstance(reply, redis.ResponseError) and str(reply).startswith(_WRONGTYPE):
         return None
     if isinstance(reply, Exception):
         raise reply
-    return reply
+    return int(reply)
 
 
-def _pipeline_peek(raw, source: QueueSource):
-    if raw is None:
-        return None, None
-    try:
-        return parse_enqueue_time(raw, source.timestamp_field, source.timestamp_format), None
-    except ValueError as error:
-        return None, str(error)
+def _element(command: str, reply):
+    """(element, score) of a LINDEX or ZRANGEBYSCORE reply; None when there is none; UNREAD as it came."""
+    if reply is UNREAD:
+        return UNREAD
+    if isinstance(reply, Exception):
+        _count(reply)  # raises unless WRONGTYPE, which the count reports already
+        return None
+    if command == "zrangebyscore":
+        return (reply[0][0], reply[0][1]) if reply else None
+    return None if reply is None else (reply, None)
 
 
-def _readings(batch: _Batch, lengths, peeks, *, now: float):
-    for source, (enqueued_at, reason) in zip(batch.sources, peeks):
-        depth = lengths[batch.position[source.key]]
-        in_flight = lengths[batch.position[source.processing_key]] if source.processing_key else None
-        dead_letter = lengths[batch.position[source.dead_letter_key]] if source.dead_letter_key else None
-        wrong_type = tuple(
-            key
-            for key in (source.key, source.processing_key, source.dead_letter_key)
-            if key is not None and lengths[batch.position[key]] is None
-        )
-        if depth is None:
-            age, reason = None, None
-        elif enqueued_at is None and reason is None:
-            age = 0.0  # empty (or emptied between LLEN and LINDEX on the pipeline path)
+def _needs_lookup(p: _Plan, element, counts) -> bool:
+    usable = element is not None and element is not UNREAD and isinstance(counts.get(p.gate), int) and counts[p.gate] > 0
+    return usable and p.time.kind in (TimeKind.HASH_FIELD, TimeKind.HASH_JSON)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def _lookup_command(p: _Plan, element) -> tuple:
+    time = p.time
+    if time.kind is TimeKind.HASH_FIELD:
+        return ("hget", time.job_key(_text(element[0])), time.field)
+    return ("hget", time.key_template, element[0])
+
+
+def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> list:
+    """The script's [status, text] for one element read through the pipelines."""
+    count = counts.get(p.gate)
+    if element is None or element is UNREAD or not isinstance(count, int) or count == 0:
+        return [EMPTY, ""]
+    time = p.time
+    raw, score = element[0], element[1]
+    if time.kind is TimeKind.SCORE:
+        return [NUMBER, "%.17g" % float(score)]
+    if time.kind is TimeKind.ELEMENT:
+        text = _text(raw)
+        return [STRING, text] if len(text.encode("utf-8", "surrogateescape")) <= MAX_TIME_TEXT else [OTHER, ""]
+    if time.kind is TimeKind.ELEMENT_JSON:
+        return list(peek_json(raw, time.field, max_decode, prefix_bytes))
+    value = element[2]
+    if value is UNREAD:
+        return [EMPTY, ""]
+    if isinstance(value, Exception):
+        if not str(value).startswith(_WRONGTYPE):
+            raise value
+        return [NOT_HASH, ""]
+    if value is None:
+        return [GONE, ""]
+    if time.kind is TimeKind.HASH_JSON:
+        return list(peek_json(value, time.field, max_decode, prefix_bytes))
+    text = _text(value)
+    return [STRING, text] if len(text.encode("utf-8", "surrogateescape")) <= MAX_TIME_TEXT else [OTHER, ""]
+
+
+def _sum(ops: Sequence[CountOp], counts) -> int | None:
+    values = [counts.get(op, UNREAD) for op in ops]
+    if not values or any(not isinstance(v, int) for v in values):
+        return None
+    return sum(values)
+
+
+def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int) -> QueueReading:
+    """One queue's reading from the counts of its operations and the peek outcomes of its oldest jobs."""
+    source = p.source
+    wrong_type: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
+    values = [counts.get(op, UNREAD) for op in p.ops]
+    if not all(type(v) is int for v in values):  # noqa: E721 (bool is no count; the common case stays fast)
+        wrong_type = tuple(dict.fromkeys(op[1] for op, v in zip(p.ops, values) if v is None))
+        unread = tuple(dict.fromkeys(op[1] for op, v in zip(p.ops, values) if v is UNREAD))
+    depth = _sum(p.waiting, counts)
+    age = reason = None
+    if depth is not None and p.peek != "n":
+        time = p.time
+        times, reasons = [], []
+        for status, text in outcomes:
+            if time.kind is TimeKind.SCORE and status == NUMBER:
+                times.append(time.scale.seconds(float(text)))
+                continue
+            at, why = peek_time(status, text, time.field, time.format, prefix_bytes)
+            if at is not None:
+                times.append(at)
+            elif why is not None:
+                reasons.append(why)
+        reason = reasons[0] if reasons else None
+        if reason is not None:
+            age = None  # an end that cannot be read may hold the oldest job: no age rather than a low one
+        elif times:
+            age = age_seconds(min(times), now)  # both ends read: the older one counts
         else:
-            age = None if reason else age_seconds(enqueued_at, now)
-        yield QueueReading(source, depth, in_flight, dead_letter, age, reason, wrong_type)
+            age = 0.0  # empty (or emptied between the count and the read)
+    delayed = _sum(p.delayed, counts) if p.delayed else None
+    overdue = _sum(p.overdue, counts) if p.overdue and delayed is not None else None
+    return QueueReading(
+        source,
+        depth,
+        _sum(p.in_flight, counts) if p.in_flight else None,
+        _sum(p.dead, counts) if p.dead else None,
+        age,
+        reason,
+        wrong_type,
+        unread,
+        delayed,
+        overdue,
+    )
 
 
 def _script_not_permitted(error: redis.ResponseError) -> bool:

@@ -23,6 +23,14 @@ MILLIS_PER_SECOND = 1000.0
 NOT_JSON = "not JSON"
 NOT_STRING_OR_NUMBER = "field '{field}' is not a string or number"
 NO_FIELD = "no field '{field}'"
+NO_FIELD_IN_PREFIX = "no field '{field}' in the first {limit} bytes"
+JOB_GONE = "job hash missing (the job went away between the reads)"
+JOB_NOT_HASH = "job key is not a hash"
+
+# Peek outcomes, as the reader's Lua script writes them and the Python twin below does too.
+EMPTY, NOT_JSON_STATUS, NO_FIELD_STATUS, NOT_IN_PREFIX, STRING, NUMBER, OTHER, GONE, NOT_HASH = "EJFPSNOGW"
+# A string value longer than this is no time (and is never sent back whole).
+MAX_TIME_TEXT = 100
 
 
 
@@ -47,6 +55,67 @@ def extract_field(raw: bytes | str, field: str) -> object:
             raise ValueError(NO_FIELD.format(field=field))
         node = node[name]
     return node
+
+
+def peek_json(raw: bytes | str, field: str, max_decode: int, prefix_bytes: int) -> tuple[str, str]:
+    """The (status, text) the reader's script gives for a JSON message: decoded whole up to max_decode
+    bytes; beyond that, the first '"name":' (name = the path's last part) in the first prefix_bytes."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > max_decode:
+        return _peek_prefix(raw, field.split(".")[-1], prefix_bytes)
+    try:
+        value = extract_field(raw, field)
+    except ValueError as error:
+        return (NOT_JSON_STATUS, "") if str(error) == NOT_JSON else (NO_FIELD_STATUS, "")
+    if isinstance(value, str):
+        return (STRING, value) if len(value.encode()) <= MAX_TIME_TEXT else (OTHER, "")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return NUMBER, "%.17g" % float(value)
+    return OTHER, ""
+
+
+def _peek_prefix(raw: bytes, name: str, limit: int) -> tuple[str, str]:
+    head = raw[:limit]
+    found = re.search(b'"' + re.escape(name.encode()) + rb'"\s*:\s*', head)
+    if found is None:
+        return NOT_IN_PREFIX, ""
+    rest = head[found.end() :]
+    if rest[:1] == b'"':
+        close = rest.find(b'"', 1)
+        if close < 0 or close > MAX_TIME_TEXT + 1:
+            return (NOT_IN_PREFIX, "") if close < 0 else (OTHER, "")
+        return STRING, rest[1:close].decode("utf-8", "replace")
+    number = _PREFIX_NUMBER.match(rest)
+    return (NUMBER, number.group().decode()) if number else (OTHER, "")
+
+
+# What the script's Lua patterns take as a number: -?%d+%.?%d* then an optional [eE][-+]?%d+.
+_PREFIX_NUMBER = re.compile(rb"-?\d+\.?\d*(?:[eE][-+]?\d+)?")
+
+
+def peek_time(status: str, text: str, field: str, fmt: TimestampFormat, prefix_bytes: int) -> tuple[float | None, str | None]:
+    """A peek outcome as (epoch seconds or None, reason or None); (None, None) for nothing to read."""
+    if status == EMPTY:
+        return None, None
+    reasons = {
+        NOT_JSON_STATUS: NOT_JSON,
+        NO_FIELD_STATUS: NO_FIELD.format(field=field),
+        NOT_IN_PREFIX: NO_FIELD_IN_PREFIX.format(field=field, limit=prefix_bytes),
+        OTHER: NOT_STRING_OR_NUMBER.format(field=field),
+        GONE: JOB_GONE,
+        NOT_HASH: JOB_NOT_HASH,
+    }
+    if status in reasons:
+        return None, reasons[status]
+    try:
+        value = text if status == STRING else float(text)
+    except ValueError:
+        return None, NOT_STRING_OR_NUMBER.format(field=field)
+    try:
+        return parse_time_value(value, field, fmt), None
+    except ValueError as error:
+        return None, str(error)
 
 
 def parse_time_value(value: object, field: str, fmt: TimestampFormat) -> float:

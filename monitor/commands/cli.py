@@ -81,20 +81,31 @@ def render_document(spec: Spec, env_name: str | None) -> dict:
     from monitor.cloudwatch.alarms import render_alarms
     from monitor.cloudwatch.dashboard import render_dashboard
 
+    from monitor.spec.presets import expansion
+
     env = spec.environment(env_name)
     name, body = render_dashboard(spec, env)
-    return {
+    document = {
         "spec": spec.path,
         "environment": env.name,
         "namespace": spec.namespace,
         "alarms": render_alarms(spec, env),
         "dashboard": {"name": name, "body": body},
     }
+    presets = [expansion(q) for q in spec.queues if q.framework]
+    if presets:
+        document["presets"] = presets  # what each framework queue reads
+    return document
 
 
 def cmd_render(args: argparse.Namespace) -> ExitStatus:
+    from monitor.cloudwatch import iac
+
+    fmt = iac.Format(args.format)
+    if fmt is iac.Format.TERRAFORM and args.output != "json":
+        raise UsageError("--format terraform is Terraform JSON (*.tf.json): use --output json")
     spec = load(args)
-    emit(render_document(spec, args.env), args.output)
+    emit(iac.render(fmt, render_document(spec, args.env)), args.output)
     return ExitStatus.SUCCESS
 
 
@@ -106,7 +117,16 @@ def cmd_status(args: argparse.Namespace) -> ExitStatus:
     from monitor.cloudwatch import clients as aws
 
     cloudwatch = aws.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url).cloudwatch
-    return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch)
+    return status.run(spec, env, cloudwatch, output=args.output, watch=args.watch, since=args.since)
+
+
+def _since(text: str):
+    from monitor.commands.status import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_seconds(text: str) -> float:
@@ -156,6 +176,16 @@ def cmd_verify(args: argparse.Namespace) -> ExitStatus:
     return verify.run(spec, env, aws.client, environ=os.environ, output=args.output)
 
 
+def cmd_doctor(args: argparse.Namespace) -> ExitStatus:
+    from monitor.cloudwatch import clients as aws_factory
+    from monitor.commands import doctor
+
+    spec = load(args)
+    env = spec.environment(args.env)
+    aws = aws_factory.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url)
+    return doctor.run(spec, env, environ=os.environ, secrets_factory=lambda: aws.client("secretsmanager"), output=args.output)
+
+
 def cmd_demo(args: argparse.Namespace) -> ExitStatus:
     from monitor.commands.demo import run_demo
 
@@ -173,7 +203,7 @@ def _provision_plan(args: argparse.Namespace):
     from monitor.cloudwatch import cost
     from monitor.cloudwatch.alarms import render_alarms
     from monitor.cloudwatch.dashboard import render_dashboard
-    from monitor.cloudwatch.plan import plan, silent_alarm_warnings
+    from monitor.cloudwatch.plan import JSON_SCHEMA_VERSION, plan, reports_evaluation_window, silent_alarm_warnings
     from monitor.spec import naming
 
     spec = load(args)  # raises before any AWS client exists
@@ -189,10 +219,14 @@ def _provision_plan(args: argparse.Namespace):
     live = cloudwatch.read_live(
         aws, desired, prefix=f"{spec.name_prefix}-{env.name}-", owner=owner, dashboard_name=dashboard[0], confirm_owned=args.prune
     )
-    result = plan(desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune).with_warnings(live.warnings)
+    # boto3 also takes the endpoint from AWS_ENDPOINT_URL(_CLOUDWATCH): ask the client where it went.
+    window_reported = reports_evaluation_window(aws.cloudwatch.meta.endpoint_url)
+    result = plan(
+        desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune, window_reported=window_reported
+    ).with_warnings(live.warnings)
     if args.metric_check:
         result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))
-    context = {"spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
+    context = {"schema_version": JSON_SCHEMA_VERSION, "spec": spec.path, "environment": env.name, "owner": owner, "region": aws.region, "alarms": len(desired), "dashboard": dashboard[0]}
     return context, result, aws, cost.estimate(spec, desired, env)
 
 
@@ -359,7 +393,13 @@ def cmd_explain(args: argparse.Namespace) -> ExitStatus:
     from monitor.truth import scenarios
 
     spec = load(args)
+    from monitor.spec.presets import expansion_text
+
     index = scenarios.AlarmIndex.build(spec, spec.environment(args.env))
+    if not args.alarms:
+        for queue in spec.queues:
+            if queue.framework:
+                sys.stdout.write(expansion_text(queue) + "\n")
     sys.stdout.write(scenarios.explain_text(index, index.select(args.alarms)))
     return ExitStatus.SUCCESS
 
@@ -384,6 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="print the CloudWatch alarm definitions the spec produces (offline)")
     add_spec_args(p)
     p.add_argument("--output", choices=("json", "yaml"), default="json")
+    p.add_argument(
+        "--format",
+        choices=("api", "cloudformation", "terraform"),
+        default="api",
+        help="api: the PutMetricAlarm/PutDashboard parameters (default); cloudformation: a template; terraform: *.tf.json",
+    )
     p.set_defaults(handler=cmd_render)
 
     p = sub.add_parser("status", help="alarm states and latest queue metrics, one row per queue, worst first")
@@ -391,6 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_aws_args(p)
     p.add_argument("--watch", type=_positive_seconds, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     p.add_argument("--output", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--since", type=_since, default="30m", metavar="DURATION", help="trend window: sparkline and change over e.g. 30m (default), 2h, 1d"
+    )
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec (for editors)")
@@ -431,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_aws_args(p)
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.set_defaults(handler=cmd_verify)
+
+    p = sub.add_parser("doctor", help="read the queues' keys (read-only) and report every alarm that would be blind")
+    add_spec_args(p)
+    add_aws_args(p)
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.set_defaults(handler=cmd_doctor)
 
     p = sub.add_parser("test", help="run alarm scenarios against the rendered alarms (offline)")
     p.add_argument("files", nargs="*", metavar="FILE", help="scenario files (default: every *.yaml under scenarios/ next to the spec)")

@@ -37,6 +37,7 @@ OLDEST_AGE = 15 * 60
 GROWTH_PER_MINUTE = 120
 DEAD_LETTER_AT = (3, RUNS - OUTAGE_RUNS - 1)  # minutes when a job fails into the DLQ
 STEP = 60
+TREND_WINDOW = f"{RUNS * STEP // 60}m"  # status --since: the simulated minutes
 
 
 class DemoError(MonitorError):
@@ -247,9 +248,10 @@ def run_demo(spec_path: str, out: TextIO, cli_main: Callable[[list[str]], int]) 
         firing = [name for name, state in result.states.items() if state == "ALARM"]
         _say(out, f"  {len(firing)} of {len(alarms)} alarms in ALARM now; the emulator's alarm states are set to match")
 
-        _heading(out, f"provision-alarms status --env {DEMO_ENV}")
+        # The window is the simulated minutes: each queue's sparkline and change show them.
+        _heading(out, f"provision-alarms status --env {DEMO_ENV} --since {TREND_WINDOW}")
         with contextlib.redirect_stdout(out):
-            cli_main(["status", "--spec", spec_path, "--env", DEMO_ENV])
+            cli_main(["status", "--spec", spec_path, "--env", DEMO_ENV, "--since", TREND_WINDOW])
 
         _heading(out, "Why they fire")
         from monitor.truth.evaluator import explain

@@ -1,17 +1,19 @@
-"""`provision-alarms status`: alarm states and the latest queue metrics, one row per queue, worst first.
+"""`provision-alarms status`: alarm states, the latest queue metrics and their recent trend, worst first.
 
-The core is pure (`metric_queries`, `build_report`, `render_table`, `report_json`, `format_age`);
-`collect_status` is the thin layer that asks CloudWatch, with a client it is handed.
+The core is pure (`metric_queries`, `build_report`, `render_table`, `report_json`, `format_age`,
+`sparkline`); `collect_status` is the thin layer that asks CloudWatch, with a client it is handed.
+The latest values and the trends come from the same GetMetricData calls (500 series a call).
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
@@ -24,8 +26,14 @@ from monitor.spec.metrics import Metric
 from monitor.spec.model import DelayedQueue, Environment, Queue, Spec, Stream
 
 LOOKBACK = timedelta(minutes=15)  # how far back the latest datapoint is looked for
-QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData
+QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData (the smallest)
 JSON_FORMAT_VERSION = 1  # bump when the JSON structure changes incompatibly
+DEFAULT_SINCE = timedelta(minutes=30)  # the trend window of --since
+MAX_SINCE = timedelta(days=15)  # CloudWatch keeps one-minute datapoints for 15 days
+TREND_POINTS = 60  # at most this many points a series: a longer --since widens the period
+SPARK_WIDTH = 8  # characters of a sparkline
+SPARK_BARS = "▁▂▃▄▅▆▇█"  # on a terminal that shows Unicode
+SPARK_ASCII = "_.-:=+*#"  # elsewhere: the same eight levels in ASCII
 
 # The statistic that gives "the latest value" of each metric the table shows.
 QUEUE_METRICS: tuple[tuple[str, Metric, str], ...] = (
@@ -70,6 +78,7 @@ KIND_LABELS = {
     AlarmKind.CONSUMER_GROUP_LAG: "lag",
     AlarmKind.STUCK_PENDING: "stuck",
     AlarmKind.DELAYED_OVERDUE: "overdue",
+    AlarmKind.READ_ERRORS: "unreadable",
 }
 
 # ANSI styles, used only when stdout is a terminal and NO_COLOR is not set.
@@ -77,6 +86,8 @@ RED, YELLOW, GREEN, MAGENTA, BOLD, RESET = "\x1b[31m", "\x1b[33m", "\x1b[32m", "
 STATE_STYLES = {State.ALARM: BOLD + RED, State.INSUFFICIENT_DATA: YELLOW, State.ABSENT: MAGENTA, State.OK: GREEN}
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 ELLIPSIS = "…"
+ASCII_ELLIPSIS = "..."
+RISING, FALLING = YELLOW, GREEN  # a trend's change, coloured: more waiting is worse
 
 
 # ---------------------------------------------------------------- the report (pure)
@@ -122,6 +133,7 @@ class QueueStatus(_Alarmed):
     queue: Queue
     values: Mapping[str, Sample]  # by QUEUE_METRICS key; absent when no datapoint in LOOKBACK
     alarms: tuple[AlarmStatus, ...]
+    series: Mapping[str, tuple[Sample, ...]] = field(default_factory=dict)  # by QUEUE_METRICS key, oldest first, within --since
 
     def rank(self) -> tuple:
         worst = _worst(self.alarms)
@@ -188,6 +200,8 @@ class StatusReport:
     targets: tuple[TargetStatus, ...]
     streams: tuple[StreamStatus, ...] = ()  # worst first
     delayed: tuple[DelayedStatus, ...] = ()  # worst first
+    since: timedelta = DEFAULT_SINCE  # the trend window
+    period: int = QUERY_PERIOD  # seconds per point of the series
 
     @property
     def alarms(self) -> list[AlarmStatus]:
@@ -211,13 +225,13 @@ class MetricQuery:
     stat: str
     group: str | None = None  # the consumer group, for GROUP_METRICS
 
-    def request(self, spec: Spec, env: Environment) -> dict:
+    def request(self, spec: Spec, env: Environment, period: int = QUERY_PERIOD) -> dict:
         """One GetMetricData MetricDataQuery."""
         return {
             "Id": self.id,
             "MetricStat": {
                 "Metric": {"Namespace": spec.namespace, "MetricName": self.metric.name, "Dimensions": self.metric.dimensions(env.name, self.subject, self.group)},
-                "Period": QUERY_PERIOD,
+                "Period": period,
                 "Stat": self.stat,
             },
             "ReturnData": True,
@@ -232,8 +246,8 @@ def metric_queries(spec: Spec, env: Environment) -> list[MetricQuery]:
             if (key == "in_flight" and not queue.processing) or (key == "dead_letter" and not queue.dead_letter):
                 continue
             wanted.append((queue.key, key, metric, stat, None))
-    for key, metric, stat in TARGET_METRICS:
-        wanted.append((env.redis.name, key, metric, stat, None))
+    for target in env.targets:
+        wanted += [(target.name, key, metric, stat, None) for key, metric, stat in TARGET_METRICS]
     for stream in spec.streams:  # only the listed groups: the spec does not know the others
         wanted += [(stream.key, key, metric, stat, None) for key, metric, stat in STREAM_METRICS]
         wanted += [(stream.key, key, metric, stat, group) for group in stream.groups for key, metric, stat in GROUP_METRICS]
@@ -265,8 +279,11 @@ def build_report(
     samples: Mapping[str, Sample],
     queries: Sequence[MetricQuery],
     now: datetime,
+    series: Mapping[str, Sequence[Sample]] | None = None,
+    since: timedelta = DEFAULT_SINCE,
+    period: int = QUERY_PERIOD,
 ) -> StatusReport:
-    """Join rendered alarms with their states (by name) and queries with their latest samples (by id)."""
+    """Join rendered alarms with their states (by name) and queries with their latest samples and series (by id)."""
     Scope = metrics.Scope
     by_subject: dict[tuple[Scope, str], list[AlarmStatus]] = {}
     by_group: dict[tuple[str, str], list[AlarmStatus]] = {}
@@ -279,17 +296,24 @@ def build_report(
             by_group.setdefault((subject, group), []).append(status)
     values: dict[tuple[Scope, str], dict[str, Sample]] = {}
     group_values: dict[tuple[str, str], dict[str, Sample]] = {}
+    trends: dict[tuple[Scope, str], dict[str, tuple[Sample, ...]]] = {}
+    start = window_start(now, since, period)
     for query in queries:
         if query.id in samples:
             where = group_values.setdefault((query.subject, query.group), {}) if query.group else values.setdefault((query.metric.scope, query.subject), {})
             where[query.key] = samples[query.id]
+        points = tuple(p for p in (series or {}).get(query.id, ()) if p.timestamp >= start)
+        if points and not query.group:
+            trends.setdefault((query.metric.scope, query.subject), {})[query.key] = points
 
     def ordered(items: list[AlarmStatus]) -> tuple[AlarmStatus, ...]:
         return tuple(sorted(items, key=lambda a: (STATE_ORDER[a.state], SEVERITY_ORDER[a.severity], list(AlarmKind).index(a.kind), a.tier)))
 
-    queues = [QueueStatus(q, values.get((Scope.QUEUE, q.key), {}), ordered(by_subject.get((Scope.QUEUE, q.key), []))) for q in spec.queues]
-    target = env.redis.name
-    targets = [TargetStatus(target, values.get((Scope.TARGET, target), {}), ordered(by_subject.get((Scope.TARGET, target), [])))]
+    queues = [
+        QueueStatus(q, values.get((Scope.QUEUE, q.key), {}), ordered(by_subject.get((Scope.QUEUE, q.key), [])), trends.get((Scope.QUEUE, q.key), {}))
+        for q in spec.queues
+    ]
+    targets = [TargetStatus(t.name, values.get((Scope.TARGET, t.name), {}), ordered(by_subject.get((Scope.TARGET, t.name), []))) for t in env.targets]
     streams = [
         StreamStatus(
             s,
@@ -314,6 +338,8 @@ def build_report(
         targets=tuple(targets),
         streams=tuple(sorted(streams, key=lambda s: _rank(s.alarms, s.stream.key))),
         delayed=tuple(sorted(delayed, key=lambda d: _rank(d.alarms, d.delayed.key))),
+        since=since,
+        period=period,
     )
 
 
@@ -340,14 +366,85 @@ def format_age(seconds: float | None) -> str:
     return f"{total}s"
 
 
+def parse_since(text: str) -> timedelta:
+    """'30m', '2h', '1h30m', '90s', '1d' as a duration, at most MAX_SINCE; ValueError saying what is allowed."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    parts = re.findall(r"(\d+)([smhd])", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ValueError(f"'{text}' is not a duration: write a number and a unit (s, m, h, d), e.g. 30m, 2h, 1h30m")
+    since = timedelta(seconds=sum(int(n) * units[u] for n, u in parts))
+    if not timedelta(minutes=1) <= since <= MAX_SINCE:
+        raise ValueError(f"'{text}': the trend window is 1m to {format_age(MAX_SINCE.total_seconds())} (CloudWatch keeps one-minute data that long)")
+    return since
+
+
+def trend_period(since: timedelta) -> int:
+    """Seconds per point for a window: one minute, or wider so that a series has at most TREND_POINTS points."""
+    minutes = -(-int(since.total_seconds()) // (TREND_POINTS * QUERY_PERIOD))
+    return max(1, minutes) * QUERY_PERIOD
+
+
+def change(points: Sequence[Sample]) -> float | None:
+    """The latest value minus the first one in the window; None with fewer than two points."""
+    return points[-1].value - points[0].value if len(points) >= 2 else None
+
+
+def sparkline(points: Sequence[Sample], *, start: datetime, end: datetime, bars: str = SPARK_BARS, width: int = SPARK_WIDTH) -> str:
+    """The window as `width` characters, each the highest value of its slice, scaled from 0 to the highest
+    of all; a space where a slice has no point. '' without points."""
+    if not points:
+        return ""
+    span = max((end - start).total_seconds(), 1.0) / width
+    slices: list[float | None] = [None] * width
+    for point in points:
+        index = min(width - 1, max(0, int((point.timestamp - start).total_seconds() // span)))
+        slices[index] = point.value if slices[index] is None else max(slices[index], point.value)
+    top = max(v for v in slices if v is not None)
+    levels = len(bars) - 1
+
+    def bar(value: float | None) -> str:
+        if value is None:
+            return " "
+        return bars[round(max(0.0, value) / top * levels) if top > 0 else 0]
+
+    return "".join(bar(v) for v in slices)
+
+
 def _count(sample: Sample | None) -> str:
     if sample is None:
         return "-"
-    return f"{sample.value:.0f}" if float(sample.value).is_integer() else f"{sample.value:.1f}"
+    return _number(sample.value)
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _signed(value: float, formatter) -> str:
+    """+12, -3, +5m 3s; '0' for no change."""
+    if value == 0:
+        return "0"
+    return ("+" if value > 0 else "-") + formatter(abs(value))
 
 
 Segment = tuple[str, str]  # (text, ANSI style or "")
 Cell = tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class Look:
+    """What the output can show: ANSI colour, Unicode (sparkline bars, the ellipsis)."""
+
+    colour: bool = False
+    unicode: bool = False
+
+    @property
+    def ellipsis(self) -> str:
+        return ELLIPSIS if self.unicode else ASCII_ELLIPSIS
+
+    @property
+    def bars(self) -> str:
+        return SPARK_BARS if self.unicode else SPARK_ASCII
 
 
 def _plain(text: str) -> Cell:
@@ -358,31 +455,31 @@ def _cell_len(cell: Cell) -> int:
     return sum(len(text) for text, _ in cell)
 
 
-def _truncate(cell: Cell, width: int) -> Cell:
+def _truncate(cell: Cell, width: int, ellipsis: str = ELLIPSIS) -> Cell:
     """Cut a cell to `width` characters, ending with an ellipsis when something was cut."""
     if _cell_len(cell) <= width:
         return cell
-    if width <= 0:
-        return ()
-    room, out = width - len(ELLIPSIS), []
+    if width <= len(ellipsis):
+        return ((_paint(cell, False)[:width], ""),)
+    room, out = width - len(ellipsis), []
     for text, style in cell:
         if room <= 0:
             break
         out.append((text[:room], style))
         room -= len(text[:room])
-    out.append((ELLIPSIS, ""))
+    out.append((ellipsis, ""))
     return tuple(out)
 
 
-def _middle(text: str, width: int) -> str:
+def _middle(text: str, width: int, ellipsis: str = ELLIPSIS) -> str:
     """Shorten a queue key in the middle: its start and its end both tell queues apart."""
     if len(text) <= width:
         return text
-    if width <= len(ELLIPSIS):
+    if width <= len(ellipsis):
         return text[:width]
-    head = (width - len(ELLIPSIS) + 1) // 2
-    tail = width - len(ELLIPSIS) - head
-    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+    head = (width - len(ellipsis) + 1) // 2
+    tail = width - len(ellipsis) - head
+    return text[:head] + ellipsis + (text[-tail:] if tail else "")
 
 
 def _paint(cell: Cell, colour: bool) -> str:
@@ -409,84 +506,145 @@ def _alarms_cell(alarms: Sequence[AlarmStatus], *, compact: bool = False) -> Cel
     return tuple(segments)
 
 
-# Columns: header, right-aligned. QUEUE and ALARMS shrink; the optional ones go when there is no room.
-_COLUMNS = (("QUEUE", False), ("DEPTH", True), ("OLDEST", True), ("IN-FLIGHT", True), ("DLQ", True), ("ALARMS", False))
-_QUEUE, _ALARMS = 0, 5
-_DROP_ORDER = (3, 4, 2)  # IN-FLIGHT, then DLQ, then OLDEST
+@dataclass(frozen=True)
+class TrendView:
+    """What a trend cell needs besides the row: the window and how to draw."""
+
+    start: datetime
+    end: datetime
+    look: Look
+
+
+def _trend_cell(points: Sequence[Sample], formatter, view: TrendView, change_width: int) -> Cell:
+    """'▁▂▃▅▇█   +120': the sparkline, then the change since the window's first point, right-aligned."""
+    if not points:
+        return _plain("-")
+    spark = sparkline(points, start=view.start, end=view.end, bars=view.look.bars)
+    moved = change(points)
+    text = _signed(moved, formatter) if moved is not None else ""
+    style = "" if not moved else (RISING if moved > 0 else FALLING)
+    return ((spark + " " + " " * (change_width - len(text)), ""), (text, style))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the queue table: its header, alignment, and the cell of a queue's row.
+
+    drop: the order in which optional columns go when the table is too wide (None: never dropped).
+    trend: a QUEUE_METRICS key whose series the column draws (cells are then built by `_trend_cell`).
+    """
+
+    header: str
+    right: bool
+    cell: Callable[[QueueStatus], Cell] | None = None
+    drop: int | None = None
+    trend: tuple[str, Callable[[float], str]] | None = None
+
+
+def _queue_columns(report: StatusReport) -> tuple[Column, ...]:
+    """The queue table's columns, left to right; a new column is one more entry here."""
+    window = format_age(report.since.total_seconds()).replace(" ", "")
+    return (
+        Column("QUEUE", False, lambda q: _plain(q.queue.key)),
+        Column("DEPTH", True, lambda q: _plain(_count(q.values.get("depth")))),
+        Column(f"DEPTH {window}", False, drop=4, trend=("depth", _number)),
+        Column("OLDEST", True, lambda q: _plain(format_age(q.values["oldest_age_seconds"].value) if "oldest_age_seconds" in q.values else "-"), drop=5),
+        Column(f"OLDEST {window}", False, drop=2, trend=("oldest_age_seconds", format_age)),
+        Column("IN-FLIGHT", True, lambda q: _plain(_count(q.values.get("in_flight")) if q.queue.processing else ""), drop=0),
+        Column("DLQ", True, lambda q: _plain(_count(q.values.get("dead_letter")) if q.queue.dead_letter else ""), drop=1),
+        Column("ALARMS", False, lambda q: _alarms_cell(q.alarms)),
+    )
+
+
 QUEUE_KEEP_WIDTH = 40  # queue keys up to this long are kept whole while columns can be dropped
 QUEUE_MIN_WIDTH = 16  # a shortened queue key stays recognisable
 ALARMS_MIN_WIDTH = 28  # room for the worst state and an alarm or two
+SHORTEN_QUEUE_AT = 3  # columns whose drop rank is below this go before queue keys are shortened
 _GAP = "  "
 
 
-def _fit_widths(natural: list[int], width: int | None) -> tuple[list[int], list[int]]:
+def _fit_widths(natural: list[int], width: int | None, drops: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
     """(column widths, indexes of the columns kept) so that a row fits `width` (None: no limit).
 
-    The numbers stay whole and ALARMS keeps at least ALARMS_MIN_WIDTH. Queue keys stay whole (up to
-    QUEUE_KEEP_WIDTH) while dropping optional columns makes room; only then are they shortened.
+    The first column is the queue key, the last the alarms; `drops` are (rank, column index) of the
+    optional ones. The numbers stay whole and ALARMS keeps at least ALARMS_MIN_WIDTH. Optional
+    columns go lowest rank first; queue keys stay whole (up to QUEUE_KEEP_WIDTH) until the ranks
+    below SHORTEN_QUEUE_AT are gone, and are shortened before the others go.
     """
+    queue, alarms = 0, len(natural) - 1
     widths = list(natural)
+    kept = list(range(len(natural)))
     if width is None:
-        return widths, list(range(len(_COLUMNS)))
-    alarms_floor = min(natural[_ALARMS], ALARMS_MIN_WIDTH)
-    for queue_floor in (min(natural[_QUEUE], QUEUE_KEEP_WIDTH), min(natural[_QUEUE], QUEUE_MIN_WIDTH)):
-        kept = list(range(len(_COLUMNS)))
-        for drop in (None, *_DROP_ORDER):
-            if drop is not None:
-                kept.remove(drop)
-            room = width - sum(natural[i] for i in kept if i not in (_QUEUE, _ALARMS)) - len(_GAP) * (len(kept) - 1)
-            widths[_QUEUE] = min(natural[_QUEUE], max(queue_floor, room - alarms_floor))
-            widths[_ALARMS] = min(natural[_ALARMS], room - widths[_QUEUE])
-            if widths[_ALARMS] >= alarms_floor:
+        return widths, kept
+    alarms_floor = min(natural[alarms], ALARMS_MIN_WIDTH)
+    steps: list[int | None] = [None] + [index for _, index in sorted(drops)]
+    shorten_after = sum(1 for rank, _ in drops if rank < SHORTEN_QUEUE_AT)
+    for number, drop in enumerate(steps):
+        if drop is not None:
+            kept.remove(drop)
+        floors = [min(natural[queue], QUEUE_KEEP_WIDTH)]
+        if number >= shorten_after:
+            floors.append(min(natural[queue], QUEUE_MIN_WIDTH))
+        for queue_floor in floors:
+            room = width - sum(natural[i] for i in kept if i not in (queue, alarms)) - len(_GAP) * (len(kept) - 1)
+            widths[queue] = min(natural[queue], max(queue_floor, room - alarms_floor))
+            widths[alarms] = min(natural[alarms], room - widths[queue])
+            if widths[alarms] >= alarms_floor:
                 return widths, kept
-    widths[_ALARMS] = max(1, widths[_ALARMS])  # narrower than any sensible table: lines are cut
+    widths[alarms] = max(1, widths[alarms])  # narrower than any sensible table: lines are cut
     return widths, kept
 
 
-def _fit_line(cell: Cell, width: int | None, colour: bool) -> str:
-    return _paint(cell if width is None else _truncate(cell, width), colour)
+def _fit_line(cell: Cell, width: int | None, look: Look) -> str:
+    return _paint(cell if width is None else _truncate(cell, width, look.ellipsis), look.colour)
 
 
-def render_table(report: StatusReport, *, width: int | None = None, colour: bool = False) -> str:
-    """The status as text: a summary line, one row per queue (worst first), one line per Redis target."""
+def _queue_rows(report: StatusReport, columns: Sequence[Column], look: Look) -> list[list[Cell]]:
+    view = TrendView(window_start(report.generated_at, report.since, report.period), report.generated_at, look)
+    rows: list[list[Cell]] = [[] for _ in report.queues]
+    for column in columns:
+        if column.trend is None:
+            for row, q in zip(rows, report.queues):
+                row.append(column.cell(q))
+            continue
+        key, formatter = column.trend
+        moves = [change(q.series.get(key, ())) for q in report.queues]
+        change_width = max((len(_signed(m, formatter)) for m in moves if m is not None), default=0)
+        for row, q in zip(rows, report.queues):
+            row.append(_trend_cell(q.series.get(key, ()), formatter, view, change_width))
+    return rows
+
+
+def render_table(report: StatusReport, *, width: int | None = None, colour: bool = False, unicode: bool = False) -> str:
+    """The status as text: a summary line, one row per queue (worst first) with its trend, one line per Redis target."""
+    look = Look(colour, unicode)
     counts = ", ".join(f"{report.count(s)} {s.value}" for s in STATE_ORDER if report.count(s) or s in (State.ALARM, State.OK))
     when = report.generated_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     summary_style = STATE_STYLES[State.ALARM] if report.count(State.ALARM) else ""
     summary: Cell = ((f"{report.environment}: ", ""), (counts, summary_style), (f" ({report.region}, {report.namespace}, {when})", ""))
-    lines = [_fit_line(summary, width, colour)]
-    header = [_plain(c[0]) for c in _COLUMNS]
-    rows: list[list[Cell]] = [header]
-    for q in report.queues:
-        v = q.values
-        rows.append(
-            [
-                _plain(q.queue.key),
-                _plain(_count(v.get("depth"))),
-                _plain(format_age(v["oldest_age_seconds"].value) if "oldest_age_seconds" in v else "-"),
-                _plain(_count(v.get("in_flight")) if q.queue.processing else ""),
-                _plain(_count(v.get("dead_letter")) if q.queue.dead_letter else ""),
-                _alarms_cell(q.alarms),
-            ]
-        )
-    natural = [max(_cell_len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
-    widths, kept = _fit_widths(natural, width)
-    if widths[_ALARMS] < natural[_ALARMS]:  # name only the alarms that are not OK
+    lines = [_fit_line(summary, width, look)]
+    columns = _queue_columns(report)
+    rows: list[list[Cell]] = [[_plain(c.header) for c in columns], *_queue_rows(report, columns, look)]
+    natural = [max(_cell_len(row[i]) for row in rows) for i in range(len(columns))]
+    widths, kept = _fit_widths(natural, width, [(c.drop, i) for i, c in enumerate(columns) if c.drop is not None])
+    alarms = len(columns) - 1
+    if widths[alarms] < natural[alarms]:  # name only the alarms that are not OK
         for row, q in zip(rows[1:], report.queues):
-            row[_ALARMS] = _alarms_cell(q.alarms, compact=True)
+            row[alarms] = _alarms_cell(q.alarms, compact=True)
     for row in rows:
         line: list[Segment] = []
         for position, i in enumerate(kept):
             last = position == len(kept) - 1
-            cell = _plain(_middle(row[i][0][0], widths[i])) if i == _QUEUE else _truncate(row[i], widths[i])
+            cell = _plain(_middle(row[i][0][0], widths[i], look.ellipsis)) if i == 0 else _truncate(row[i], widths[i], look.ellipsis)
             pad = " " * (widths[i] - _cell_len(cell))
-            if _COLUMNS[i][1]:  # right-aligned
+            if columns[i].right:
                 line += [(pad, ""), *cell]
             else:
                 line += [*cell, ("" if last else pad, "")]
             if not last:
                 line.append((_GAP, ""))
-        lines.append(_fit_line(tuple(line), width, colour))
-    lines += _stream_lines(report, width, colour) + _delayed_lines(report, width, colour)
+        lines.append(_fit_line(tuple(line), width, look))
+    lines += _stream_lines(report, width, look) + _delayed_lines(report, width, look)
     for t in report.targets:
         connection_style = {"OK": STATE_STYLES[State.OK], "FAILING": STATE_STYLES[State.ALARM]}.get(t.connection, STATE_STYLES[State.INSUFFICIENT_DATA])
         beat = t.values.get("heartbeat")
@@ -499,11 +657,11 @@ def render_table(report: StatusReport, *, width: int | None = None, colour: bool
         cell = head + _alarms_cell(t.alarms)
         if width is not None and _cell_len(cell) > width:
             cell = head + _alarms_cell(t.alarms, compact=True)
-        lines.append(_fit_line(cell, width, colour))
+        lines.append(_fit_line(cell, width, look))
     return "\n".join(lines) + "\n"
 
 
-def _simple_table(header: Sequence[str], rows: Sequence[Sequence[Cell]], width: int | None, colour: bool) -> list[str]:
+def _simple_table(header: Sequence[str], rows: Sequence[Sequence[Cell]], width: int | None, look: Look) -> list[str]:
     """Columns padded to their widest cell; the first is left-aligned, the last (alarms) free, the rest right-aligned."""
     table = [[_plain(h) for h in header], *rows]
     widths = [max(_cell_len(row[i]) for row in table) for i in range(len(header))]
@@ -518,11 +676,11 @@ def _simple_table(header: Sequence[str], rows: Sequence[Sequence[Cell]], width: 
                 line += [*cell]
             else:
                 line += [(pad, ""), *cell, (_GAP, "")]
-        out.append(_fit_line(tuple(line), width, colour).rstrip())
+        out.append(_fit_line(tuple(line), width, look).rstrip())
     return out
 
 
-def _stream_lines(report: StatusReport, width: int | None, colour: bool) -> list[str]:
+def _stream_lines(report: StatusReport, width: int | None, look: Look) -> list[str]:
     """A row per stream (its length) and under it a row per listed consumer group."""
     if not report.streams:
         return []
@@ -534,17 +692,17 @@ def _stream_lines(report: StatusReport, width: int | None, colour: bool) -> list
             v = g.values
             idle = format_age(v["oldest_pending_idle_seconds"].value) if "oldest_pending_idle_seconds" in v else "-"
             rows.append([_plain("  " + g.name), _plain(""), _plain(_count(v.get("lag"))), _plain(_count(v.get("pending"))), _plain(idle), _alarms_cell(g.alarms)])
-    return _simple_table(("STREAM / GROUP", "LENGTH", "LAG", "PENDING", "OLDEST-PENDING", "ALARMS"), rows, width, colour)
+    return _simple_table(("STREAM / GROUP", "LENGTH", "LAG", "PENDING", "OLDEST-PENDING", "ALARMS"), rows, width, look)
 
 
-def _delayed_lines(report: StatusReport, width: int | None, colour: bool) -> list[str]:
+def _delayed_lines(report: StatusReport, width: int | None, look: Look) -> list[str]:
     if not report.delayed:
         return []
     rows = [
         [_plain(d.delayed.key), _plain(_count(d.values.get("total"))), _plain(_count(d.values.get("overdue"))), _alarms_cell(d.alarms)]
         for d in report.delayed
     ]
-    return _simple_table(("DELAYED", "TOTAL", "OVERDUE", "ALARMS"), rows, width, colour)
+    return _simple_table(("DELAYED", "TOTAL", "OVERDUE", "ALARMS"), rows, width, look)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -576,6 +734,9 @@ def report_json(report: StatusReport) -> dict:
                 "dead_letter": value(v.get("dead_letter")),
                 "sampled_at": _iso(latest),
                 "alarms": _alarms_json(q.alarms),
+                # The window's points, oldest first, and the latest minus the first (None: fewer than two).
+                "series": {key: [[_iso(p.timestamp), p.value] for p in points] for key, points in q.series.items()},
+                "change": {key: change(points) for key, points in q.series.items()},
             }
         )
     targets = []
@@ -634,6 +795,7 @@ def report_json(report: StatusReport) -> dict:
         "targets": targets,
     }
     # New keys only, so no version bump; present when the spec has streams or delayed sets.
+    document["trend"] = {"since_seconds": int(report.since.total_seconds()), "period_seconds": report.period}
     if report.streams:
         document["streams"] = streams
     if report.delayed:
@@ -651,31 +813,42 @@ def fetch_alarm_states(cloudwatch, names: Sequence[str]) -> dict[str, tuple[str,
     return {a["AlarmName"]: (a["StateValue"], a.get("StateReason", "")) for a in describe_alarms(cloudwatch, names=list(names))}
 
 
-def fetch_latest(cloudwatch, requests: Sequence[dict], *, start: datetime, end: datetime) -> dict[str, Sample]:
-    """{query id: the most recent datapoint} for queries that have one between start and end."""
+def window_start(now: datetime, length: timedelta, period: int) -> datetime:
+    """The start of a window ending now, on a period boundary (as GetMetricData's points are)."""
+    moment = (now - length).timestamp()
+    return datetime.fromtimestamp(moment - moment % period, timezone.utc)
+
+
+def fetch_series(cloudwatch, requests: Sequence[dict], *, start: datetime, end: datetime) -> dict[str, tuple[Sample, ...]]:
+    """{query id: its datapoints between start and end, oldest first}: 500 queries a call, never one per queue."""
     from monitor.cloudwatch.api import metric_data
 
-    series = metric_data(cloudwatch, requests, start=start, end=end, ScanBy="TimestampDescending")
-    latest = {}
-    for query_id, points in series.items():
-        if points:
-            moment, value = max(points, key=lambda point: point[0])
-            latest[query_id] = Sample(float(value), moment)
-    return latest
+    found = metric_data(cloudwatch, requests, start=start, end=end, ScanBy="TimestampDescending")
+    return {query_id: tuple(Sample(float(v), t) for t, v in sorted(points, key=lambda p: p[0])) for query_id, points in found.items() if points}
 
 
-def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | None = None) -> StatusReport:
-    """Ask CloudWatch for the alarm states and latest values, and build the report."""
+def latest_samples(series: Mapping[str, Sequence[Sample]], *, now: datetime) -> dict[str, Sample]:
+    """{query id: its most recent point}, for points no older than LOOKBACK."""
+    return {query_id: points[-1] for query_id, points in series.items() if points and points[-1].timestamp >= now - LOOKBACK}
+
+
+def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | None = None, since: timedelta = DEFAULT_SINCE) -> StatusReport:
+    """Ask CloudWatch for the alarm states, the series of the last `since` (and LOOKBACK), and build the report."""
     from monitor.cloudwatch.clients import translate_errors
 
     now = now or datetime.now(timezone.utc)
     alarms = render_alarms(spec, env)
     queries = metric_queries(spec, env)
+    period = trend_period(since)
     with translate_errors():
         states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in alarms])
-        samples = fetch_latest(cloudwatch, [q.request(spec, env) for q in queries], start=now - LOOKBACK, end=now)
+        start = window_start(now, max(since, LOOKBACK), period)
+        series = fetch_series(cloudwatch, [q.request(spec, env, period) for q in queries], start=start, end=now)
     region = cloudwatch.meta.region_name
-    return build_report(spec, env, region=region, alarms=alarms, states=states, samples=samples, queries=queries, now=now)
+    return build_report(
+        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(series, now=now), queries=queries, now=now,
+        series=series, since=since, period=period,
+    )
 
 
 # ---------------------------------------------------------------- the command
@@ -688,8 +861,38 @@ def terminal_width(stream: TextIO) -> int | None:
     return None
 
 
-def use_colour(stream: TextIO) -> bool:
-    return _isatty(stream) and not os.environ.get("NO_COLOR")
+def use_colour(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
+    """ANSI colour on a terminal, unless NO_COLOR is set (no-color.org) or TERM is dumb."""
+    return _isatty(stream) and not environ.get("NO_COLOR") and environ.get("TERM") != "dumb"
+
+
+def use_unicode(stream: TextIO, environ: Mapping[str, str] = os.environ) -> bool:
+    """Sparkline bars and the ellipsis on a terminal whose locale and stream are UTF-8 (and TERM is not dumb).
+
+    The locale is read from the environment: Python writes UTF-8 even under the C locale (and sets
+    LC_CTYPE=C.UTF-8 itself), but the terminal behind it then need not show it.
+    """
+    if not _isatty(stream) or environ.get("TERM") == "dumb":
+        return False
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    return _utf8_locale(environ) and encoding == "utf8"
+
+
+# What Python's C-locale coercion (PEP 538) writes into LC_CTYPE by itself when the locale is C.
+_COERCED_CTYPES = {"C.UTF-8", "C.utf8", "UTF-8"}
+
+
+def _utf8_locale(environ: Mapping[str, str]) -> bool:
+    """Whether the locale the user set (LC_ALL, else LC_CTYPE, else LANG) is UTF-8."""
+    def utf8(name: str) -> bool:
+        return re.search(r"utf-?8", name, re.I) is not None
+
+    if environ.get("LC_ALL"):
+        return utf8(environ["LC_ALL"])
+    ctype = environ.get("LC_CTYPE", "")
+    if ctype and ctype not in _COERCED_CTYPES:
+        return utf8(ctype)
+    return utf8(environ.get("LANG", ""))
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -705,7 +908,7 @@ def show(report: StatusReport, output: str, stream: TextIO, *, compact: bool = F
 
         stream.write(json.dumps(report_json(report), indent=None if compact else 2) + "\n")
     else:
-        stream.write(render_table(report, width=terminal_width(stream), colour=use_colour(stream)))
+        stream.write(render_table(report, width=terminal_width(stream), colour=use_colour(stream), unicode=use_unicode(stream)))
     stream.flush()
 
 
@@ -718,17 +921,18 @@ def run(
     watch: float | None = None,
     stream: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    since: timedelta = DEFAULT_SINCE,
 ) -> ExitStatus:
-    """Show the status once, or every `watch` seconds until Ctrl-C; the exit status of the last one."""
+    """Show the status (trends over `since`) once, or every `watch` seconds until Ctrl-C; the exit status of the last one."""
     stream = stream or sys.stdout
     if not watch:
-        report = collect_status(spec, env, cloudwatch)
+        report = collect_status(spec, env, cloudwatch, since=since)
         show(report, output, stream)
         return report.exit_status
     status = ExitStatus.SUCCESS
     try:
         while True:
-            report = collect_status(spec, env, cloudwatch)
+            report = collect_status(spec, env, cloudwatch, since=since)
             if output == "table" and _isatty(stream):
                 stream.write(CLEAR_SCREEN)
             show(report, output, stream, compact=True)  # JSON: one document per line

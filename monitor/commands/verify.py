@@ -25,6 +25,7 @@ from monitor.collect.connection import (
     resolve_settings,
     scrub,
 )
+from monitor.collect.reader import key_types
 from monitor.errors import AwsError, ExitStatus
 from monitor.spec import metrics, naming
 from monitor.spec.model import Environment, Spec
@@ -112,59 +113,48 @@ def check_redis(settings: RedisSettings, token: Secret | None) -> tuple[Check, A
     return Check("redis", subject, Status.PASS, f"{answered} ({transport}, {auth}{version})"), client
 
 
-def queue_keys(spec: Spec) -> list[tuple[str, str]]:
-    """(role, key) of every list the spec declares: each queue, its processing and dead-letter lists."""
-    keys = []
+def queue_keys(spec: Spec) -> list[tuple[str, str, str]]:
+    """(role, key, Redis type) of every key the spec's queues read: each part's keys, each key once."""
+    keys: dict[str, tuple[str, str, str]] = {}
     for queue in spec.queues:
-        keys.append(("queue", queue.key))
-        if queue.processing:
-            keys.append(("processing", queue.processing))
-        if queue.dead_letter:
-            keys.append(("dead letter", queue.dead_letter))
-    return keys
-
-
-def _types(client, keys: Sequence[str]) -> list[str] | None:
-    """TYPE of each key in one round trip; None when the ACL user may not run TYPE."""
-    import redis
-
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.type(key)
-    try:
-        return [t.decode() if isinstance(t, bytes) else t for t in pipe.execute()]
-    except redis.exceptions.NoPermissionError:
-        return None
+        parts = queue.source.parts()
+        for role, part in (("queue", parts.waiting), ("processing", parts.in_flight), ("dead letter", parts.dead), ("delayed", parts.delayed)):
+            for key_source in part:
+                keys.setdefault(key_source.key, (role, key_source.key, key_source.type.value))
+    return list(keys.values())
 
 
 def check_queue_keys(client, spec: Spec) -> list[Check]:
     """TYPE of every declared key and LLEN of the lists: two round trips whatever the count.
 
     An ACL user without TYPE (the collector's least user) gets LLEN alone: 0 means absent (Redis
-    never keeps an empty list) and WRONGTYPE means not a list.
+    never keeps an empty list) and WRONGTYPE means not a list; keys of other types are then not checked.
     """
     keys = queue_keys(spec)
-    types = _types(client, [key for _, key in keys])
-    measured = [key for i, (_, key) in enumerate(keys) if types is None or types[i] == "list"]
+    types = key_types(client, [key for _, key, _ in keys])
+    measured = [key for i, (_, key, expected) in enumerate(keys) if expected == "list" and (types is None or types[i] == "list")]
     pipe = client.pipeline(transaction=False)
     for key in measured:
         pipe.llen(key)
     depths = dict(zip(measured, pipe.execute(raise_on_error=False)))
     checks = []
-    for i, (role, key) in enumerate(keys):
+    for i, (role, key, expected) in enumerate(keys):
         name = f"{role} key"
         depth = depths.get(key)
+        if types is None and expected != "list":
+            checks.append(Check(name, key, Status.SKIPPED, f"a {expected} is expected; this user may not run TYPE"))
+            continue
         kind = types[i] if types is not None else ("none" if depth == 0 else "list" if isinstance(depth, int) else "other")
         if isinstance(depth, Exception) and "WRONGTYPE" not in str(depth):
             raise depth
-        if kind == "list":
-            checks.append(Check(name, key, Status.PASS, f"list, depth {depth}"))
+        if kind == expected:
+            checks.append(Check(name, key, Status.PASS, f"list, depth {depth}" if kind == "list" else kind))
         elif kind == "none":
-            # Redis deletes an emptied list, so an absent key is simply an empty queue.
+            # Redis deletes an emptied list (or set), so an absent key is simply an empty part.
             checks.append(Check(name, key, Status.PASS, "empty (key absent)"))
         else:
             what = f"a {kind}" if types is not None else "WRONGTYPE"
-            checks.append(Check(name, key, Status.FAIL, f"{what}, not a list: the collector cannot read it (QueueReadErrors)"))
+            checks.append(Check(name, key, Status.FAIL, f"{what}, not a {expected}: the collector cannot read it (QueueReadErrors)"))
     return checks
 
 

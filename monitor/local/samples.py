@@ -3,7 +3,9 @@
 - hokusai:model_ready_queue: LPUSHed envelopes whose `timestamp` is datetime.utcnow().isoformat()
   (no zone: UTC); consumers BRPOPLPUSH the tail into :processing; failures go to :dlq wrapped as
   {"original_message": "<envelope JSON>", "error", "failed_at", "original_queue"}.
-- hokusai:mint_requests: raw JSON LPUSHed with an ISO-8601 UTC `timestamp`; dead letters in :dlq.
+- hokusai:mint_requests: raw JSON LPUSHed with an ISO-8601 UTC `timestamp`; the consumer
+  (hokusai-token's contract-deployer) BRPOPLPUSHes into :processing, parks transient failures in the
+  sorted set :retry (score = due time, epoch ms) and LPUSHes them back when due; dead letters in :dlq.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ MODEL_READY_PROCESSING = f"{MODEL_READY}:processing"
 MODEL_READY_DLQ = f"{MODEL_READY}:dlq"
 MINT = "hokusai:mint_requests"
 MINT_DLQ = f"{MINT}:dlq"
+MINT_PROCESSING = f"{MINT}:processing"
+MINT_RETRY = f"{MINT}:retry"
 
 
 def utc_naive(epoch: float) -> str:
@@ -61,7 +65,18 @@ def push_backlog(client, now: float, count: int, oldest_age: float, *, start_id:
     pipe.execute()
 
 
-def seed_hokusai(client, now: float, *, backlog: int = 1500, oldest_age: float = 900, in_flight: int = 2, dead_letters: int = 3, mint: int = 4) -> None:
+def seed_hokusai(
+    client,
+    now: float,
+    *,
+    backlog: int = 1500,
+    oldest_age: float = 900,
+    in_flight: int = 2,
+    dead_letters: int = 3,
+    mint: int = 4,
+    mint_in_flight: int = 0,
+    mint_retrying: int = 0,
+) -> None:
     """The demo's state: a model-ready backlog with stuck and dead messages, a healthy mint queue."""
     push_backlog(client, now, backlog, oldest_age)
     pipe = client.pipeline(transaction=False)
@@ -71,4 +86,8 @@ def seed_hokusai(client, now: float, *, backlog: int = 1500, oldest_age: float =
         pipe.lpush(MODEL_READY_DLQ, model_ready_dead_letter(now - 3600 + i, now - 1800 + i, f"dead-{i}"))
     for i in range(mint):
         pipe.lpush(MINT, mint_request(now - 20 + i * 5, 1000 + i))
+    for i in range(mint_in_flight):
+        pipe.lpush(MINT_PROCESSING, mint_request(now - 60 + i, 2000 + i))
+    for i in range(mint_retrying):  # due in 30 s, as the consumer's backoff would set it
+        pipe.zadd(MINT_RETRY, {mint_request(now - 90 + i, 3000 + i): int((now + 30) * 1000)})
     pipe.execute()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.spec import naming
+from monitor.spec import naming, presets
 from monitor.spec.kinds import (
     DELAYED_KINDS,
     QUEUE_KINDS,
@@ -15,8 +15,21 @@ from monitor.spec.sources import (
     OldestEnd,
     QueueSource,
     ScoreUnit,
+    TimeKind,
     TimestampFormat,
 )
+
+
+def raw_queue_key(raw) -> str | None:
+    """The key a raw queue entry names: its `key`, or its preset's main waiting key."""
+    if not isinstance(raw, dict):
+        return None
+    if "framework" in raw:
+        try:
+            return presets.expand(raw["framework"], raw["queue"], raw.get("prefix")).key
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None  # the schema check reports it
+    return raw.get("key")
 
 
 class QueueParts:
@@ -39,38 +52,58 @@ class QueueParts:
         seen_keys: dict[str, int] = {}
         for index, raw in enumerate(raw_queues):
             path = ("queues", index)
+            preset = isinstance(raw, dict) and "framework" in raw
+            if preset and self.ok(path):
+                raw = dict(raw, key=raw_queue_key(raw))
             if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
                 continue
             key = raw["key"]
             if key in seen_keys:
-                self.error(path + ("key",), f"queue '{key}' is declared twice (first at queues[{seen_keys[key]}]); each queue once")
+                self.error(path + ("queue" if preset else "key",), f"queue '{key}' is declared twice (first at queues[{seen_keys[key]}]); each queue once")
                 continue
             seen_keys[key] = index
             if not self.ok(path):
                 if self.ok(path + ("alarms",)) and isinstance(raw.get("alarms"), dict):
                     # Elsewhere broken, but its alarm tiers can still be checked: report all in one run.
-                    self._rules(path + ("alarms",), default_alarms, raw["alarms"], QUEUE_KINDS, runbooks, collector, lambda kind: True)
+                    self._rules(path + ("alarms",), default_alarms, raw["alarms"], QUEUE_KINDS, runbooks, collector, lambda kind: True, has=lambda _: True)
                 continue
-            for role in ("processing", "dead_letter"):
+            for role in ("processing", "dead_letter", "retry"):
                 if raw.get(role) == key:
-                    self.error(path + (role,), f"the {role} list cannot be the queue itself ('{key}')")
-            source = QueueSource(
-                key=key, processing_key=raw.get("processing"), dead_letter_key=raw.get("dead_letter"), **self._read_fields(raw, queue_defaults)
-            )
+                    self.error(path + (role,), f"the {role} key cannot be the queue itself ('{key}')")
+            if preset:
+                source = presets.expand(raw["framework"], raw["queue"], raw.get("prefix"))
+                default_name = naming.slug(f"{raw['framework']}-{raw['queue']}")
+            else:
+                source = QueueSource(
+                    key=key, processing_key=raw.get("processing"), dead_letter_key=raw.get("dead_letter"), **self._read_fields(raw, queue_defaults)
+                )
+                default_name = naming.slug(key)
             queue_runbooks = {**runbooks, **(raw.get("runbooks") or {})}
+            parts = source.parts()
+            measured = {"processing": bool(parts.in_flight), "dead_letter": bool(parts.dead)}
 
-            def needs(kind: AlarmKind, raw=raw) -> bool:
-                return kind.info.needs is None or bool(raw.get(kind.info.needs))
+            def needs(kind: AlarmKind) -> bool:
+                if kind is AlarmKind.PROCESSING_LAG:
+                    return parts.time.kind is not TimeKind.NONE
+                return kind.info.needs is None or measured[kind.info.needs]
 
-            rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, QUEUE_KINDS, queue_runbooks, collector, needs)
+            def has(name: str, raw=raw) -> bool:
+                """Whether the queue has the part a queue_depth tier's `parts` names (a preset: if it keeps one)."""
+                return measured[name] if name in measured else bool(raw.get(name))
+
+            rules = self._rules(
+                path + ("alarms",), default_alarms, raw.get("alarms") or {}, QUEUE_KINDS, queue_runbooks, collector, needs, has=has
+            )
             queues.append(
                 Queue(
                     key=key,
-                    name=raw.get("name") or naming.slug(key),
+                    name=raw.get("name") or default_name,
                     source=source,
                     alarms=tuple(rules),
                     description=raw.get("description", ""),
                     target=raw.get("target"),
+                    retry=raw.get("retry"),
+                    framework=raw["framework"] if preset else None,
                 )
             )
         return queues
@@ -115,6 +148,14 @@ class QueueParts:
                 DelayedQueue(key=raw["key"], name=raw.get("name") or naming.slug(raw["key"]), source=source, alarms=tuple(rules), description=raw.get("description", ""))
             )
         return delayed
+
+    def _check_retry_sets(self, raw_queues, delayed: list[DelayedQueue]) -> None:
+        """A queue's retry set must be declared under `delayed`, or nothing reads it."""
+        declared = {item.key for item in delayed}
+        for index, raw in enumerate(raw_queues if isinstance(raw_queues, list) else []):
+            retry = raw.get("retry") if isinstance(raw, dict) else None
+            if isinstance(retry, str) and retry not in declared and self.ok(("delayed",)):
+                self.error(("queues", index, "retry"), f"the retry set '{retry}' is not declared under 'delayed' (add it there with its score_unit)")
 
     def _first(self, path: tuple, key: str, seen: set[str]) -> bool:
         """False (and an error) when this section already declared the key."""

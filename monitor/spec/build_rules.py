@@ -17,6 +17,11 @@ from monitor.spec.kinds import (
 )
 from monitor.spec import runbooks as runbooks_ref
 from monitor.spec.model import AlarmRule, Collector
+from monitor.spec.sources import QueuePart
+
+# What a queue needs for each part a queue_depth tier may count (the queue field that must be set).
+PART_NEEDS = {QueuePart.WAITING: None, QueuePart.IN_FLIGHT: "processing", QueuePart.RETRY: "retry"}
+from monitor.spec.windows import WindowKind, timezone_problem, wall_clock_period_problem
 
 
 class AlarmRules:
@@ -29,14 +34,19 @@ class AlarmRules:
         if self.unlinked_runbooks:
             self.warnings.append(self.doc.problem(("runbooks",), runbooks_ref.unlinked_warning(self.unlinked_runbooks)))
 
-    def _rules(self, path, defaults: dict, overrides: dict, kinds, runbooks: dict, collector: Collector, needs) -> list[AlarmRule]:
-        """Merge default tiers with this queue's overrides, field by field, and check each result."""
+    def _rules(self, path, defaults: dict, overrides: dict, kinds, runbooks: dict, collector: Collector, needs, has=None) -> list[AlarmRule]:
+        """Merge default tiers with this queue's overrides, field by field, and check each result.
+
+        `has(field)` says whether the queue sets a field (processing, retry) that a tier's `parts`
+        needs; None for subjects that are not list queues, where `parts` is never allowed.
+        """
         rules: list[AlarmRule] = []
         for kind in kinds:
             base = defaults.get(kind.value) or {}
             own = overrides.get(kind.value) or {}
             if own and not needs(kind):
-                self.error(path + (kind.value,), f"a {kind.value} alarm needs the queue's '{kind.info.needs}' list, which is not set")
+                what = f"the queue's '{kind.info.needs}' list, which is not set" if kind.info.needs else "an enqueue time, which this queue's jobs do not carry"
+                self.error(path + (kind.value,), f"a {kind.value} alarm needs {what}")
                 continue
             if not needs(kind):
                 continue
@@ -52,14 +62,18 @@ class AlarmRules:
                 merged = {**inherited, **(own.get(tier) or {})}
                 if merged.get("enabled", True) is False:
                     continue
-                rule = self._rule(kind, tier, merged, tier_path, runbooks, collector)
+                rule = self._rule(kind, tier, merged, tier_path, runbooks, collector, has)
                 if rule is not None:
                     rules.append(rule)
         return rules
 
-    def _rule(self, kind: AlarmKind, tier: str, raw: dict, path, runbooks: dict, collector: Collector) -> AlarmRule | None:
+    def _rule(self, kind: AlarmKind, tier: str, raw: dict, path, runbooks: dict, collector: Collector, has=None) -> AlarmRule | None:
         info = kind.info
         before = len(self.problems)
+        parts = self._parts(kind, raw.get("parts"), path, has)
+        idle = raw.get("only_when_idle", False)
+        if idle and kind is not AlarmKind.IN_FLIGHT_DEPTH:
+            self.error(path + ("only_when_idle",), f"'only_when_idle' is for in_flight_depth tiers only, not for {kind.value}")
         severity = raw.get("severity", tier)
         if severity not in {s.value for s in Severity}:
             self.error(path, f"tier '{tier}' is not a severity name, so it needs 'severity: critical|warning|info'")
@@ -87,6 +101,9 @@ class AlarmRules:
             )
         if datapoints > evaluation_periods:
             self.error(path + ("datapoints_to_alarm",), f"found {datapoints}; must be at most evaluation_periods ({evaluation_periods})")
+        window = WindowKind(raw.get("evaluation_window", WindowKind.SLIDING.value))
+        timezone = raw.get("timezone")
+        self._check_window(window, timezone, period, path)
         self._check_threshold(kind, comparison, threshold, path)
         runbook = raw.get("runbook") or runbooks.get(kind.value)
         if not runbook:
@@ -108,7 +125,41 @@ class AlarmRules:
             treat_missing_data=TreatMissingData(raw.get("treat_missing_data", info.treat_missing_data.value)),
             runbook=runbook,
             description=raw.get("description", ""),
+            parts=parts,
+            only_when_idle=bool(idle),
+            evaluation_window=window,
+            timezone=timezone,
         )
+
+    def _parts(self, kind: AlarmKind, raw, path, has) -> tuple[QueuePart, ...]:
+        """The parts a queue_depth tier counts, each checked against what the queue declares."""
+        if raw is None:
+            return ()
+        if kind is not AlarmKind.QUEUE_DEPTH or has is None:
+            self.error(path + ("parts",), f"'parts' is for queue_depth tiers of queues only, not for {kind.value}")
+            return ()
+        parts = tuple(dict.fromkeys(QueuePart(p) for p in raw))
+        for part in parts:
+            field = PART_NEEDS[part]
+            if field and not has(field):
+                self.error(path + ("parts",), f"counting '{part.value}' needs the queue's '{field}' key, which is not set")
+        return parts if parts != (QueuePart.WAITING,) else ()
+
+    def _check_window(self, window: WindowKind, timezone: str | None, period: int, path) -> None:
+        """A wall-clock window needs one of its periods and a real time zone; a sliding one takes no time zone."""
+        if window is WindowKind.SLIDING:
+            if timezone is not None:
+                self.error(
+                    path + ("timezone",),
+                    f"a time zone goes with evaluation_window: {WindowKind.WALL_CLOCK.value}; this tier's window is {window.value}",
+                    key=True,
+                )
+            return
+        problem = wall_clock_period_problem(period)
+        if problem:
+            self.error(path + ("evaluation_window",), problem)
+        if timezone is not None and (problem := timezone_problem(timezone)):
+            self.error(path + ("timezone",), problem)
 
     def _check_threshold(self, kind: AlarmKind, comparison: Comparison, threshold: float, path) -> None:
         """Reject thresholds that make an alarm always or never fire for the kind's metric."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from monitor.spec import naming
+from monitor.spec.build_queues import raw_queue_key
 from monitor.spec.declaration import MAX_ALARM_TAGS
 from monitor.spec.model import group_subject
 
@@ -22,13 +23,13 @@ class CrossChecks:
 
     def _check_names(self, data, queues, target_alarms, environments) -> None:
         prefix = data["name_prefix"]
-        index_of = {q.get("key"): i for i, q in enumerate(data.get("queues") or [])}
+        index_of = {raw_queue_key(q): i for i, q in enumerate(data.get("queues") or [])}
         seen: dict[str, str] = {}
         for queue in queues:
             path = ("queues", index_of[queue.key])
             if queue.name in seen:
                 self.error(
-                    path + ("name" if "name" in data["queues"][path[1]] else "key",),
+                    path + (next(f for f in ("name", "key", "queue") if f in data["queues"][path[1]]),),
                     f"queue name '{queue.name}' (used in alarm names) is also the name of queue '{seen[queue.name]}'; give one a distinct 'name'",
                 )
             seen[queue.name] = queue.key

@@ -18,12 +18,15 @@ from monitor.spec.kinds import (
     TreatMissingData,
 )
 from monitor.spec import runbooks
-from monitor.spec.schema import Bool, Field, ListOf, Num, Obj, Str
+from monitor.spec.presets import Framework
+from monitor.spec.schema import Bool, Either, Field, ListOf, Num, Obj, Str
 from monitor.spec.sources import (
     OldestEnd,
+    QueuePart,
     ScoreUnit,
     TimestampFormat,
 )
+from monitor.spec.windows import MAX_TIMEZONE_LENGTH, TIMEZONE_HINT, WALL_CLOCK_PERIODS_HINT, WindowKind
 
 DEFAULT_SPEC_PATH = "alarms.yaml"
 SCHEMA_FILE_NAME = "alarms.schema.json"
@@ -69,9 +72,31 @@ def _tier_schema() -> Obj:
             "evaluation_periods": Field(Num(integer=True, minimum=1, doc="N: how many recent periods are looked at.")),
             "datapoints_to_alarm": Field(Num(integer=True, minimum=1, doc="M: how many of the N periods must breach (default N).")),
             "treat_missing_data": Field(Str(enum=tuple(t.value for t in TreatMissingData), doc="What a period without data counts as.")),
+            "evaluation_window": Field(
+                Str(
+                    enum=tuple(w.value for w in WindowKind),
+                    doc="sliding (the default): every evaluation looks at the periods counted back from it. wall_clock: "
+                    f"periods aligned to the clock (needs a period of {WALL_CLOCK_PERIODS_HINT}), each counted once it has ended.",
+                )
+            ),
+            "timezone": Field(
+                Str(max_length=MAX_TIMEZONE_LENGTH, doc=f"Time zone of a wall_clock window (default UTC): {TIMEZONE_HINT}.")
+            ),
             "enabled": Field(Bool(doc="false removes this tier (for one queue, or everywhere when set in defaults).")),
             "runbook": Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT, doc="Runbook for this tier, written into the alarm description: a URL, or #section of the shipped docs/runbooks.md.")),
             "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),
+            "only_when_idle": Field(
+                Bool(
+                    doc="in_flight_depth only: count in-flight messages only in periods when nothing waited (Maximum QueueDepth 0), so consumers busy with a backlog do not fire it and a message left by a crashed worker does."
+                )
+            ),
+            "parts": Field(
+                ListOf(
+                    Str(enum=tuple(p.value for p in QueuePart)),
+                    min_items=1,
+                    doc="queue_depth only: the parts of the queue this tier counts, summed with metric math: waiting (QueueDepth, the default), in_flight (InFlightDepth, needs 'processing'), retry (DelayedTotal of the queue's 'retry' set).",
+                )
+            ),
         },
     )
 
@@ -107,8 +132,26 @@ _QUEUE = Obj(
         "description": Field(Str(max_length=300)),
         "processing": Field(Str(doc="The processing (in-flight) list, where consumers move messages they work on."), nullable=True),
         "dead_letter": Field(Str(doc="The dead-letter list."), nullable=True),
+        "retry": Field(
+            Str(doc="The sorted set where failed jobs wait before they are pushed back (declare it under 'delayed' too); a queue_depth tier can count it with parts: [retry]."),
+            nullable=True,
+        ),
         **_QUEUE_READ_FIELDS,
         "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target holds it (default: the environment's first).")),
+        "alarms": Field(_alarms_schema(QUEUE_KINDS)),
+        "runbooks": Field(_RUNBOOKS),
+    },
+)
+
+_PRESET = Obj(
+    doc="A job framework's queue: the preset knows its keys, types and where enqueue times live (docs/frameworks.md).",
+    fields={
+        "framework": Field(Str(enum=tuple(f.value for f in Framework), doc="The job framework that keeps the queue."), required=True),
+        "queue": Field(Str(max_length=200, doc="The framework's own queue name, e.g. default."), required=True),
+        "prefix": Field(Str(min_length=0, max_length=200, doc="The framework's key prefix, when it is not the framework's default.")),
+        "name": Field(_QUEUE.fields["name"].node),
+        "description": Field(Str(max_length=300)),
+        "target": Field(_QUEUE.fields["target"].node),
         "alarms": Field(_alarms_schema(QUEUE_KINDS)),
         "runbooks": Field(_RUNBOOKS),
     },
@@ -257,7 +300,7 @@ SPEC_SCHEMA = Obj(
             Obj(keys=Str(pattern=_SLUG, pattern_hint="an environment name (lower case letters, digits and '-')", max_length=40), values=_ENVIRONMENT),
             required=True,
         ),
-        "queues": Field(ListOf(_QUEUE)),
+        "queues": Field(ListOf(Either(discriminator="framework", present=_PRESET, absent=_QUEUE, doc="A Redis list queue, or a framework's queue (framework: ...)."))),
         "patterns": Field(ListOf(_PATTERN)),
         "streams": Field(ListOf(_STREAM)),
         "delayed": Field(ListOf(_DELAYED)),

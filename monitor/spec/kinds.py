@@ -88,6 +88,7 @@ class AlarmKind(str, enum.Enum):
     CONSUMER_GROUP_LAG = "consumer_group_lag"
     STUCK_PENDING = "stuck_pending"
     DELAYED_OVERDUE = "delayed_overdue"
+    READ_ERRORS = "read_errors"
 
     @property
     def info(self) -> "KindInfo":
@@ -106,6 +107,7 @@ class KindInfo:
     treat_missing_data: TreatMissingData
     meaning: str  # what a breach means, for descriptions
     needs: str | None = None  # the queue field the kind needs (processing / dead_letter / groups), if any
+    summed: tuple[Metric, ...] = ()  # further metrics of the same subject added to `metric` (metric math)
 
     @property
     def scope(self) -> Scope:
@@ -193,6 +195,16 @@ KIND_INFO: dict[AlarmKind, KindInfo] = {
         "Minimum",
         TreatMissingData.NOT_BREACHING,
         "jobs past their due time are still in the delayed set (the scheduler that moves due jobs to the work queue is stuck)",
+    ),
+    # Warning, not paging: the queue's other alarms are blind while this one breaches, which a
+    # person should fix in working hours; a broken Redis pages through connection_failure.
+    AlarmKind.READ_ERRORS: KindInfo(
+        metrics.QUEUE_READ_ERRORS,
+        Comparison.GE,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "the collector cannot read this queue's oldest message (not JSON, no timestamp) or one of its keys (wrong type), so its other alarms are blind",
+        summed=(metrics.MESSAGE_PARSE_ERRORS,),
     ),
 }
 

@@ -87,6 +87,7 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         patterns = self._patterns(data.get("patterns") or [], queue_defaults, collector)
         streams = self._streams(data.get("streams") or [], default_alarms, runbooks, collector)
         delayed = self._delayed(data.get("delayed") or [], default_alarms, runbooks, collector)
+        self._check_retry_sets(data.get("queues") or [], delayed)
         target_alarms = tuple(
             self._rules(("target_alarms",), {}, data.get("target_alarms") or {}, TARGET_KINDS, runbooks, collector, needs=lambda _: True)
         )

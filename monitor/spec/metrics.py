@@ -51,11 +51,11 @@ class Metric:
         return dims
 
 
-QUEUE_DEPTH = Metric("QueueDepth", Unit.COUNT, Scope.QUEUE, "Messages waiting in the queue (LLEN).")
+QUEUE_DEPTH = Metric("QueueDepth", Unit.COUNT, Scope.QUEUE, "Messages waiting in the queue (LLEN; a framework preset sums its waiting keys).")
 IN_FLIGHT_DEPTH = Metric(
-    "InFlightDepth", Unit.COUNT, Scope.QUEUE, "Messages taken by a consumer and not yet finished (LLEN of the processing list)."
+    "InFlightDepth", Unit.COUNT, Scope.QUEUE, "Messages taken by a consumer and not yet finished (LLEN of the processing list, or a preset's in-flight keys)."
 )
-DEAD_LETTER_DEPTH = Metric("DeadLetterDepth", Unit.COUNT, Scope.QUEUE, "Messages in the dead-letter list (LLEN).")
+DEAD_LETTER_DEPTH = Metric("DeadLetterDepth", Unit.COUNT, Scope.QUEUE, "Messages in the dead-letter list (LLEN), or a preset's failed/dead set.")
 OLDEST_MESSAGE_AGE = Metric(
     "OldestMessageAgeSeconds",
     Unit.SECONDS,

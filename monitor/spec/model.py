@@ -16,10 +16,12 @@ from monitor.spec.kinds import (
 from monitor.spec.sources import (
     DelayedSource,
     OldestEnd,
+    QueuePart,
     QueueSource,
     StreamSource,
     TimestampFormat,
 )
+from monitor.spec.windows import WindowKind
 from monitor.spec.yamlload import (
     Problem,
 )
@@ -94,6 +96,10 @@ class AlarmRule:
     treat_missing_data: TreatMissingData
     runbook: str | None = None
     description: str = ""
+    parts: tuple[QueuePart, ...] = ()  # queue_depth only: the parts summed; () = the kind's metric alone
+    only_when_idle: bool = False  # in_flight_depth only: count periods in which nothing waited
+    evaluation_window: WindowKind = WindowKind.SLIDING
+    timezone: str | None = None  # wall_clock only; None means UTC
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,8 @@ class Queue:
     alarms: tuple[AlarmRule, ...] = ()
     description: str = ""
     target: str | None = None  # the Redis target's name; None: the environment's first
+    retry: str | None = None  # the key of a `delayed` sorted set where failed jobs wait to come back
+    framework: str | None = None  # the preset the source comes from (monitor.spec.presets), if any
 
     @property
     def processing(self) -> str | None:

@@ -319,6 +319,27 @@ class Obj(Node):
         return schema
 
 
+@dataclass(frozen=True)
+class Either(Node):
+    """A mapping of one of two shapes: `present` when it has the key `discriminator`, else `absent`."""
+
+    discriminator: str = ""
+    present: Obj = None  # type: ignore[assignment]
+    absent: Obj = None  # type: ignore[assignment]
+    doc: str = ""
+
+    @property
+    def expected(self) -> str:
+        return "a mapping"
+
+    def check(self, value, path, doc, out):
+        chosen = self.present if isinstance(value, dict) and self.discriminator in value else self.absent
+        return chosen.check(value, path, doc, out)
+
+    def json_schema(self):
+        return self._with_doc({"anyOf": [self.present.json_schema(), self.absent.json_schema()]})
+
+
 def check(root: Node, doc: Document) -> list[Problem]:
     """Every problem of the document against the schema, in file order."""
     return accepted_view(root, doc)[0]

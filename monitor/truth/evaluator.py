@@ -5,46 +5,64 @@ Alarms are the PutMetricAlarm parameter dicts the project renders (boto3 shapes)
 samples per metric; several samples may fall in one period.
 
     data = {MetricKey.of("Hokusai/Queues", "QueueDepth", {"Queue": "q"}): [(t, value), ...]}
-    timeline = evaluate(alarm, data, start, end)            # one Evaluation per period boundary
+    timeline = evaluate(alarm, data, start, end)            # one Evaluation per minute (10 s: high resolution)
     transitions(timeline)                                   # only the evaluations that changed state
     state_at(timeline, t)                                   # the state in force at time t
     explain(alarm)                                          # when it fires and clears, in words
 
-Semantics (docs/aws-facts.md, "How CloudWatch evaluates an alarm"):
-- Periods are aligned to multiples of Period since the epoch; each is reduced to one datapoint by
-  the statistic (SampleCount, Average, Sum, Minimum, Maximum; percentiles raise NotSupported).
-- An evaluation at boundary T looks at the EVALUATION_RANGE (N + 2 periods) ending at T. With at
-  least N real datapoints the N most recent decide; otherwise all real ones plus the fewest filled
-  points needed to reach N (filled into the newest empty periods) decide, as TreatMissingData says.
-- M (DatapointsToAlarm, default N) breaching points: ALARM, else OK; under "missing" and "ignore"
-  see `decide` for when the data are not enough to say.
-- Evaluation happens once per period boundary (CloudWatch evaluates every minute for periods of
-  a minute or more; between two boundaries the datapoints it sees are the same ones, so one
-  evaluation per period gives the same states, only the timing within a period is coarser).
+Semantics (shared/docs/aws-facts.md, "How CloudWatch evaluates an alarm"):
+- CloudWatch evaluates every minute (every 10 s for 10/20/30 s periods), not once per period.
+- Each evaluation at time T looks at the evaluation range: N + 2 periods (an ASSUMPTION: AWS
+  documents the range only by example, 5 periods for N = 3, and says it depends on the period).
+  With the default sliding window (EvaluationWindow absent or SlidingWindow) the periods are
+  counted back from T: [T - P, T), [T - 2P, T - P), ... With a WallClockWindow they are the latest
+  periods aligned to the clock in its time zone (a day to midnight, a week to Monday 00:00) that
+  have ended by T: a datapoint counts only once its period is over.
+- Each period is reduced to one datapoint by the statistic (SampleCount, Average, Sum, Minimum,
+  Maximum; percentiles raise NotSupported); it breaches if `value <op> threshold`.
+- With at least N real datapoints the N most recent decide; otherwise see `decide` for how
+  TreatMissingData fills the rest, and the rule against premature ALARM under "missing".
 - Metric math is computed over the evaluation range only, as CloudWatch queries it: DIFF and RATE
-  have no value at the oldest period of the range.
+  have no value at the oldest period of the range. Anomaly detection bands raise NotSupported.
 """
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import enum
+import functools
 import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from monitor.errors import ExitStatus, MonitorError
 from monitor.spec.kinds import Comparison, TreatMissingData, period_words
 from monitor.spec.metrics import ENVIRONMENT
+from monitor.spec.windows import (
+    DEFAULT_TIMEZONE,
+    WindowKind,
+    timezone_of,
+    wall_clock_period_problem,
+)
 from monitor.truth import metric_math
 
-# AWS documents the evaluation range only by example: N=3 retrieves the 5 most recent periods.
-# We use N + 2 for every N; it reproduces every documented truth-table row.
+# ASSUMPTION: AWS documents the evaluation range only by example (N=3 retrieves the 5 most recent
+# periods) and says it depends on the period; we use N + 2 for every N. It reproduces every
+# documented truth-table row, but no document states it for other N.
 EVALUATION_RANGE_EXTRA_PERIODS = 2
 # PutMetricAlarm: Period is 10, 20, 30 (high resolution) or a multiple of 60.
 HIGH_RESOLUTION_PERIODS = (10, 20, 30)
 SECONDS_PER_MINUTE = 60
+# CloudWatch evaluates every minute, and every 10 s for high-resolution periods (aws-facts.md).
+HIGH_RESOLUTION_EVALUATION_SECONDS = 10
+# The two members of PutMetricAlarm's EvaluationWindow union (botocore's CloudWatch model).
+SLIDING_WINDOW = "SlidingWindow"
+WALL_CLOCK_WINDOW = "WallClockWindow"
+# The metric math function of anomaly detection alarms (with ThresholdMetricId instead of Threshold).
+ANOMALY_BAND_FUNCTION = "ANOMALY_DETECTION_BAND"
 # The three operators PutMetricAlarm accepts only for anomaly detection bands.
 ANOMALY_BAND_OPERATORS = (
     "LessThanLowerOrGreaterThanUpperThreshold",
@@ -150,6 +168,18 @@ class ExpressionQuery:
 
 
 @dataclass(frozen=True)
+class Window:
+    """An alarm's evaluation window: sliding (the default) or wall clock in a time zone."""
+
+    kind: WindowKind = WindowKind.SLIDING
+    timezone: str | None = None  # wall clock only; None means UTC
+    tz: dt.tzinfo = field(default=dt.timezone.utc, compare=False)
+
+
+SLIDING = Window()
+
+
+@dataclass(frozen=True)
 class AlarmConfig:
     """The parts of a PutMetricAlarm request that decide its state."""
 
@@ -163,6 +193,7 @@ class AlarmConfig:
     metrics: tuple[MetricQuery, ...]
     expressions: tuple[ExpressionQuery, ...]
     returned: str  # id of the query whose values are compared with the threshold
+    window: Window = SLIDING
 
     @property
     def range_periods(self) -> int:
@@ -174,7 +205,7 @@ class AlarmConfig:
 class Datapoint:
     """One datapoint an evaluation used: real, or filled in for an empty period (value None)."""
 
-    time: int  # start of its period
+    time: int  # start of its period (for a sliding window, counted back from the evaluation)
     value: float | None
     real: bool
     breaching: bool  # filled points count as breaching only under TreatMissingData=breaching
@@ -182,7 +213,7 @@ class Datapoint:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The outcome of one evaluation at `time` (a period boundary)."""
+    """The outcome of one evaluation at `time` (a whole minute, or a 10 s step for high resolution)."""
 
     time: int
     state: State
@@ -216,6 +247,8 @@ def parse_alarm(params: Mapping) -> AlarmConfig:
     m = int(params.get("DatapointsToAlarm", n))
     if not 1 <= m <= n:
         raise InvalidAlarm(f"alarm {name}: DatapointsToAlarm ({m}) must be between 1 and EvaluationPeriods ({n})")
+    if "ThresholdMetricId" in params:
+        raise NotSupported(f"alarm {name}: anomaly detection (ThresholdMetricId {params['ThresholdMetricId']!r}) is not modelled")
     if "Metrics" in params:
         period, metrics, expressions, returned = _parse_math(name, params)
     else:
@@ -225,6 +258,7 @@ def parse_alarm(params: Mapping) -> AlarmConfig:
         expressions, returned = (), SINGLE_METRIC_ID
     if period <= 0 or (period not in HIGH_RESOLUTION_PERIODS and period % SECONDS_PER_MINUTE):
         raise InvalidAlarm(f"alarm {name}: Period {period} must be 10, 20, 30 or a multiple of 60")
+    window = parse_window(name, params.get("EvaluationWindow"), period)
     return AlarmConfig(
         name=name,
         period=period,
@@ -236,7 +270,35 @@ def parse_alarm(params: Mapping) -> AlarmConfig:
         metrics=metrics,
         expressions=expressions,
         returned=returned,
+        window=window,
     )
+
+
+def parse_window(name: str, value, period: int) -> Window:
+    """The Window of PutMetricAlarm's EvaluationWindow (None: sliding); InvalidAlarm with the allowed values."""
+    if value is None:
+        return SLIDING
+    members = (SLIDING_WINDOW, WALL_CLOCK_WINDOW)
+    if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in members:
+        raise InvalidAlarm(f"alarm {name}: EvaluationWindow must hold exactly one of {', '.join(members)}; found {value!r}")
+    kind, body = next(iter(value.items()))
+    body = body or {}
+    if kind == SLIDING_WINDOW:
+        if body:
+            raise InvalidAlarm(f"alarm {name}: SlidingWindow takes no options; found {body!r}")
+        return SLIDING
+    unknown = set(body) - {"Timezone"}
+    if unknown:
+        raise InvalidAlarm(f"alarm {name}: WallClockWindow takes only Timezone; found {', '.join(sorted(unknown))}")
+    problem = wall_clock_period_problem(period)
+    if problem:
+        raise InvalidAlarm(f"alarm {name}: {problem}")
+    timezone = body.get("Timezone")
+    try:
+        tz = timezone_of(timezone)
+    except ValueError as exc:
+        raise InvalidAlarm(f"alarm {name}: WallClockWindow Timezone {exc}") from None
+    return Window(WindowKind.WALL_CLOCK, timezone, tz)
 
 
 def _statistic(name: str, statistic: str | None, extended: str | None) -> Statistic:
@@ -271,6 +333,8 @@ def _parse_math(name: str, params: Mapping):
             statistic = _statistic(name, stat["Stat"], None)
             metrics.append(MetricQuery(query_id, MetricKey.from_metric(stat["Metric"]), statistic))
         elif "Expression" in entry:
+            if ANOMALY_BAND_FUNCTION in entry["Expression"].upper():
+                raise NotSupported(f"alarm {name}: anomaly detection band ({entry['Expression']}) is not modelled")
             expressions.append(ExpressionQuery(query_id, entry["Expression"], metric_math.parse(entry["Expression"])))
         else:
             raise InvalidAlarm(f"alarm {name}: Metrics entry {query_id} has neither MetricStat nor Expression")
@@ -289,7 +353,7 @@ def _parse_math(name: str, params: Mapping):
 
 
 def period_start(t: float, period: int) -> int:
-    """Start of the period holding time t (periods are aligned to multiples of `period`)."""
+    """Start of the epoch-aligned period holding time t (a wall-clock window in UTC, for periods up to a day)."""
     return math.floor(t / period) * period
 
 
@@ -307,11 +371,55 @@ def reduce(values: Sequence[float], statistic: Statistic) -> float:
 
 
 def aggregate(samples: Samples, statistic: Statistic, period: int) -> dict[int, float]:
-    """Per-period datapoints {period start: value} of raw samples; periods without samples are absent."""
+    """Per-period datapoints {period start: value} on epoch-aligned periods; periods without samples are absent."""
     buckets: dict[int, list[float]] = defaultdict(list)
     for t, value in samples:
         buckets[period_start(t, period)].append(value)
     return {start: reduce(values, statistic) for start, values in sorted(buckets.items())}
+
+
+def evaluation_interval(period: int) -> int:
+    """How often CloudWatch evaluates an alarm of this period: every 10 s (high resolution) or every minute."""
+    return HIGH_RESOLUTION_EVALUATION_SECONDS if period in HIGH_RESOLUTION_PERIODS else SECONDS_PER_MINUTE
+
+
+def evaluation_times(period: int, start: float, end: float) -> range:
+    """The evaluation times T with start < T <= end: whole minutes (or 10 s steps for high resolution)."""
+    step = evaluation_interval(period)
+    return range(math.floor(start / step) * step + step, math.floor(end) + 1, step)
+
+
+def clock_boundary(t: float, period: int, tz: dt.tzinfo) -> int:
+    """The latest wall-clock period boundary at or before t in time zone tz (a week starts on Monday 00:00)."""
+    local = dt.datetime.fromtimestamp(math.floor(t), tz)
+    if period == 60:
+        local = local.replace(second=0, microsecond=0)
+    elif period == 300:
+        local = local.replace(minute=local.minute - local.minute % 5, second=0, microsecond=0)
+    elif period == 3600:
+        local = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        day = local.date() if period == 86400 else local.date() - dt.timedelta(days=local.weekday())
+        local = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+    return int(local.timestamp())
+
+
+class _Samples:
+    """One metric's samples, sorted, reduced over any [start, end) by one statistic."""
+
+    def __init__(self, samples: Samples, statistic: Statistic):
+        ordered = sorted(samples)
+        self.times = [t for t, _ in ordered]
+        self.values = [v for _, v in ordered]
+        self.statistic = statistic
+        self._known: dict[tuple[float, float], float | None] = {}  # consecutive evaluations share most periods
+
+    def value(self, start: float, end: float) -> float | None:
+        key = (start, end)
+        if key not in self._known:
+            lo, hi = bisect.bisect_left(self.times, start), bisect.bisect_left(self.times, end)
+            self._known[key] = reduce(self.values[lo:hi], self.statistic) if hi > lo else None
+        return self._known[key]
 
 
 def decide(
@@ -324,11 +432,11 @@ def decide(
 ) -> tuple[State, tuple[Datapoint, ...], str]:
     """State from the evaluation range `points` (oldest first, value None = no data in that period).
 
-    With fewer than N real points under "missing" or "ignore", the filled points are unknown:
-    M real breaching points still mean ALARM and one real non-breaching point means OK; if only
-    breaching points exist but fewer than M, "ignore" keeps the state and "missing" goes to ALARM
-    when the oldest evaluated point is real (the metric stopped while breaching) and to
-    INSUFFICIENT_DATA otherwise, as the documented rows `X----` and `----X` require.
+    With fewer than N real points, "breaching" and "notBreaching" fill the newest empty periods.
+    Under "missing" and "ignore" only real points count: M breaching ones mean ALARM, one that does
+    not breach means OK. When every real point breaches but fewer than M do, "ignore" keeps the
+    state and "missing" goes to ALARM only if the oldest breaching point is at least M periods old
+    (CloudWatch's rule against premature alarms on intermittent data), else INSUFFICIENT_DATA.
     """
     n, m = evaluation_periods, datapoints_to_alarm
     real = [Datapoint(t, v, True, breaches(v)) for t, v in points if v is not None]
@@ -344,22 +452,30 @@ def decide(
     fills = [Datapoint(t, None, False, fill_breaching) for t in empty[len(empty) - (n - len(real)) :]]
     chosen = tuple(sorted(real + fills, key=lambda p: p.time))
     bad = sum(p.breaching for p in chosen)
-    good = sum(1 for p in real if not p.breaching)
     used = f"{len(real)} real and {len(fills)} filled as {treat_missing.value}: {_values(chosen)}"
-    if treat_missing in (TreatMissingData.BREACHING, TreatMissingData.NOT_BREACHING) or bad >= m:
+    if treat_missing in (TreatMissingData.BREACHING, TreatMissingData.NOT_BREACHING):
         state = State.ALARM if bad >= m else State.OK
         return state, chosen, f"{bad} of {n} datapoints breaching ({m} needed for ALARM); {used}"
-    if good:
-        return State.OK, chosen, f"{good} real datapoint(s) not breaching, {bad} breaching ({m} needed); {used}"
     if not real:
         if treat_missing is TreatMissingData.IGNORE:
             return previous, (), f"no data in the last {len(points)} periods; ignored, the state stays {previous.value}"
         return State.INSUFFICIENT_DATA, (), f"no data in the last {len(points)} periods"
+    good = sum(1 for p in real if not p.breaching)
+    if bad >= m:
+        return State.ALARM, chosen, f"{bad} real datapoints breaching ({m} needed for ALARM); {used}"
+    if good:
+        return State.OK, chosen, f"{good} real datapoint(s) not breaching, {bad} breaching ({m} needed); {used}"
     if treat_missing is TreatMissingData.IGNORE:
         return previous, chosen, f"{bad} breaching ({m} needed), the rest missing; the state stays {previous.value}; {used}"
-    if chosen[0].real:
-        return State.ALARM, chosen, f"the oldest evaluated datapoint breaches and none is not breaching (data stopped); {used}"
-    return State.INSUFFICIENT_DATA, chosen, f"{bad} breaching ({m} needed), the rest missing; {used}"
+    times = [t for t, _ in points]
+    age = len(points) - times.index(real[0].time)  # the newest period of the range is 1 period old
+    if age >= m:
+        return State.ALARM, chosen, (
+            f"every real datapoint breaches and the oldest is {age} periods old, at least DatapointsToAlarm ({m}); {used}"
+        )
+    return State.INSUFFICIENT_DATA, chosen, (
+        f"{bad} breaching ({m} needed), the rest missing, the oldest breaching only {age} period(s) old; {used}"
+    )
 
 
 def _values(points: Sequence[Datapoint]) -> str:
@@ -372,13 +488,9 @@ def _number(x: float) -> str:
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
 
-def _range_series(
-    config: AlarmConfig, per_query: Mapping[str, Mapping[int, float]], grid: Sequence[int]
-) -> dict[int, float]:
-    """The returned query's values over the evaluation range `grid`."""
-    env: dict[str, metric_math.Value] = {
-        q.id: {t: per_query[q.id][t] for t in grid if t in per_query[q.id]} for q in config.metrics
-    }
+def _range_series(config: AlarmConfig, per_query: Mapping[str, Mapping[int, float]], grid: Sequence[int]) -> dict[int, float]:
+    """The returned query's values over the evaluation range `grid` (period starts)."""
+    env: dict[str, metric_math.Value] = {q.id: dict(per_query[q.id]) for q in config.metrics}
     pending = {q.id: q.node for q in config.expressions}
 
     def resolve(query_id: str, chain: tuple[str, ...] = ()) -> metric_math.Value:
@@ -399,6 +511,23 @@ def _range_series(
     return {t: v for t, v in result.items() if t in in_range and math.isfinite(v)}
 
 
+def evaluation_range(config: AlarmConfig, t: int, boundary: Callable[[float], int] | None = None) -> list[tuple[int, int]]:
+    """The periods (start, end), oldest first, that the evaluation at time t looks at.
+
+    Sliding: periods counted back from t. Wall clock: the latest periods that have ended by t,
+    on clock boundaries (`boundary`, defaulting to clock_boundary in the window's time zone).
+    """
+    p, count = config.period, config.range_periods
+    if config.window.kind is WindowKind.SLIDING:
+        return [(t - k * p, t - (k - 1) * p) for k in range(count, 0, -1)]
+    edge = boundary or (lambda x: clock_boundary(x, p, config.window.tz))
+    edges = [edge(t)]
+    for _ in range(count):
+        edges.append(edge(edges[-1] - 1))
+    edges.reverse()
+    return list(zip(edges, edges[1:]))
+
+
 def evaluate(
     alarm: Mapping | AlarmConfig,
     data: MetricData,
@@ -407,25 +536,34 @@ def evaluate(
     *,
     initial_state: State | str = State.INSUFFICIENT_DATA,
 ) -> list[Evaluation]:
-    """Evaluate the alarm at every period boundary T with start < T <= end, each seeing the periods before T."""
+    """Evaluate the alarm at every evaluation time T with start < T <= end (each whole minute, or 10 s)."""
     config = alarm if isinstance(alarm, AlarmConfig) else parse_alarm(alarm)
-    per_query = {q.id: aggregate(data.get(q.key, ()), q.statistic, config.period) for q in config.metrics}
+    samples = {q.id: _Samples(data.get(q.key, ()), q.statistic) for q in config.metrics}
+    boundary = functools.lru_cache(maxsize=None)(lambda x: clock_boundary(x, config.period, config.window.tz))
+    breaches = lambda v: config.comparison.breaches(v, config.threshold)  # noqa: E731
     state = State(initial_state)
-    timeline = []
-    boundary = period_start(start, config.period) + config.period
-    while boundary <= end:
-        grid = [boundary - k * config.period for k in range(config.range_periods, 0, -1)]
+    timeline: list[Evaluation] = []
+    last_range = None
+    for t in evaluation_times(config.period, start, end):
+        periods = evaluation_range(config, t, boundary)
+        if periods == last_range:  # a wall-clock window sees the same ended periods until the next boundary
+            timeline.append(replace(timeline[-1], time=t))
+            continue
+        last_range = periods
+        per_query = {
+            q_id: {s: v for s, e in periods if (v := q.value(s, e)) is not None} for q_id, q in samples.items()
+        }
+        grid = [s for s, _ in periods]
         series = _range_series(config, per_query, grid)
         state, chosen, reason = decide(
-            [(t, series.get(t)) for t in grid],
-            lambda v: config.comparison.breaches(v, config.threshold),
+            [(s, series.get(s)) for s in grid],
+            breaches,
             config.evaluation_periods,
             config.datapoints_to_alarm,
             config.treat_missing,
             state,
         )
-        timeline.append(Evaluation(boundary, state, chosen, reason))
-        boundary += config.period
+        timeline.append(Evaluation(t, state, chosen, reason))
     return timeline
 
 
@@ -476,5 +614,17 @@ def explain(alarm: Mapping | AlarmConfig) -> str:
         window = f"in {m} of the last {n} {unit} periods"
     return (
         f"ALARM when {ref_words(config.returned)} {_COMPARISON_WORDS[config.comparison]} {_number(config.threshold)} "
-        f"{window}; OK otherwise; {_MISSING_WORDS[config.treat_missing]}."
+        f"{window}{window_words(config)}; OK otherwise; {_MISSING_WORDS[config.treat_missing]}."
     )
+
+
+def window_words(config: AlarmConfig) -> str:
+    """How the periods are laid out, as a clause: '' when a sliding window's periods are whole evaluation steps."""
+    interval = evaluation_interval(config.period)
+    if config.window.kind is WindowKind.WALL_CLOCK:
+        where = config.window.timezone or DEFAULT_TIMEZONE
+        return f", whole periods on the clock in {where}, each counted once it has ended (wall-clock window)"
+    if config.period == interval:
+        return ""
+    every = "10 seconds" if interval == HIGH_RESOLUTION_EVALUATION_SECONDS else "minute"
+    return f", counted back from each evaluation every {every} (sliding window)"

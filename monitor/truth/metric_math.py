@@ -1,7 +1,8 @@
 """A small, safe subset of CloudWatch metric math: parse an expression, evaluate it over period series.
 
-Supported: numbers, query ids, + - * / ^ with CloudWatch precedence, unary minus, parentheses, and
-the functions DIFF, RATE, ABS and FILL(series, number | series | REPEAT | LINEAR).
+Supported: numbers, query ids, + - * / ^ with CloudWatch precedence, unary minus, parentheses, the
+comparisons == != < <= > >= (1 or 0, below every arithmetic operator), and the functions DIFF, RATE,
+ABS, FILL(series, number | series | REPEAT | LINEAR) and IF(condition, value, value).
 A series is a mapping {period start (epoch seconds): value}; a period with no value is absent.
 Arithmetic between two series keeps only the timestamps present in both; a division by zero
 leaves that timestamp without a value. DIFF and RATE have no value at a series' first point.
@@ -38,6 +39,7 @@ class Function(str, enum.Enum):
     RATE = "RATE"
     ABS = "ABS"
     FILL = "FILL"
+    IF = "IF"
 
 
 class FillMode(str, enum.Enum):
@@ -84,8 +86,10 @@ class Call:
 Node = Union[Number, Ref, Keyword, Negate, BinaryOp, Call]
 
 _TOKENS = re.compile(
-    r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*/^(),]))"
+    r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>==|!=|<=|>=|[-+*/^(),<>]))"
 )
+COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
+ARITY = {Function.FILL: 2, Function.IF: 3}
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,9 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 class _Parser:
-    """Recursive descent: sum := product (+|- product)*, product := unary (*|/ unary)*,
-    unary := - unary | power, power := atom (^ unary)?, atom := number | id | CALL(args) | (sum)."""
+    """Recursive descent: comparison := sum (cmp sum)?, sum := product (+|- product)*,
+    product := unary (*|/ unary)*, unary := - unary | power, power := atom (^ unary)?,
+    atom := number | id | CALL(comparison, ...) | (comparison)."""
 
     def __init__(self, text: str):
         self.text = text
@@ -139,9 +144,15 @@ class _Parser:
             raise self.fail(token, f"expected {text!r}")
 
     def parse(self) -> Node:
-        node = self.sum()
+        node = self.comparison()
         if self.peek().kind != "end":
             raise self.fail(self.peek(), "expected an operator")
+        return node
+
+    def comparison(self) -> Node:
+        node = self.sum()
+        if self.peek().kind == "op" and self.peek().text in COMPARISONS:
+            node = BinaryOp(self.take().text, node, self.sum())
         return node
 
     def sum(self) -> Node:
@@ -174,7 +185,7 @@ class _Parser:
         if token.kind == "number":
             return Number(float(token.text))
         if token.kind == "op" and token.text == "(":
-            node = self.sum()
+            node = self.comparison()
             self.expect(")")
             return node
         if token.kind != "name":
@@ -192,19 +203,19 @@ class _Parser:
                 f"by the offline evaluator; supported: {SUPPORTED}"
             )
         self.expect("(")
-        args = [self.sum()]
+        args = [self.comparison()]
         while self.peek().kind == "op" and self.peek().text == ",":
             self.take()
-            args.append(self.sum())
+            args.append(self.comparison())
         self.expect(")")
         function = Function(name.text)
-        arity = 2 if function is Function.FILL else 1
+        arity = ARITY.get(function, 1)
         if len(args) != arity:
             raise ExpressionError(
                 f"{function.value} takes {arity} argument{'s' if arity > 1 else ''}, got {len(args)} "
                 f"at position {name.position} in {self.text!r}"
             )
-        for arg in args[: arity - 1] if function is Function.FILL else args:
+        for arg in args[:1] if function is Function.FILL else args:
             if isinstance(arg, Keyword):
                 raise ExpressionError(f"{arg.mode.value} is only valid as the second argument of FILL in {self.text!r}")
         return Call(function, tuple(args))
@@ -256,6 +267,8 @@ def _apply(op: str, a: float, b: float) -> float | None:
             result = a * b
         elif op == "/":
             result = a / b
+        elif op in COMPARISONS:
+            result = float({"==": a == b, "!=": a != b, "<=": a <= b, ">=": a >= b, "<": a < b, ">": a > b}[op])
         else:
             result = a**b
     except (ZeroDivisionError, OverflowError, ValueError):
@@ -291,6 +304,8 @@ def _series_arg(function: Function, value: Value) -> Series:
 def _call(node: Call, env: Mapping[str, Value], grid: Sequence[int]) -> Value:
     if node.function is Function.FILL:
         return _fill(_series_arg(Function.FILL, evaluate(node.args[0], env, grid)), node.args[1], env, grid)
+    if node.function is Function.IF:
+        return _if(*(evaluate(arg, env, grid) for arg in node.args))
     value = evaluate(node.args[0], env, grid)
     if node.function is Function.ABS:
         return abs(value) if not isinstance(value, dict) else {t: abs(v) for t, v in value.items()}
@@ -299,6 +314,18 @@ def _call(node: Call, env: Mapping[str, Value], grid: Sequence[int]) -> Value:
     if node.function is Function.DIFF:
         return {t: series[t] - series[p] for p, t in zip(times, times[1:])}
     return {t: (series[t] - series[p]) / (t - p) for p, t in zip(times, times[1:])}  # RATE: per second
+
+
+def _if(condition: Value, when_true: Value, when_false: Value) -> Value:
+    """IF: per timestamp of the condition, the first value where it is non-zero, else the second."""
+
+    def at(value: Value, t: int) -> float | None:
+        return value.get(t) if isinstance(value, dict) else value
+
+    if not isinstance(condition, dict):
+        return when_true if condition else when_false
+    out = {t: at(when_true if c else when_false, t) for t, c in condition.items()}
+    return {t: v for t, v in out.items() if v is not None}
 
 
 def _fill(series: Series, how: Node, env: Mapping[str, Value], grid: Sequence[int]) -> Series:
@@ -327,7 +354,19 @@ def _fill(series: Series, how: Node, env: Mapping[str, Value], grid: Sequence[in
     return dict(sorted(filled.items()))
 
 
-_OPERATOR_WORDS = {"+": "plus", "-": "minus", "*": "times", "/": "divided by", "^": "to the power of"}
+_OPERATOR_WORDS = {
+    "+": "plus",
+    "-": "minus",
+    "*": "times",
+    "/": "divided by",
+    "^": "to the power of",
+    "==": "is",
+    "!=": "is not",
+    "<": "is below",
+    "<=": "is at most",
+    ">": "is above",
+    ">=": "is at least",
+}
 
 
 def describe(node: Node, describe_ref: Callable[[str], str], number: Callable[[float], str] = str) -> str:
@@ -345,6 +384,8 @@ def describe(node: Node, describe_ref: Callable[[str], str], number: Callable[[f
         if isinstance(n, BinaryOp):
             return f"{nested(n.left)} {_OPERATOR_WORDS[n.op]} {nested(n.right)}"
         inner = words(n.args[0])
+        if n.function is Function.IF:
+            return f"{nested(n.args[1])} while {inner}, else {nested(n.args[2])}"
         if n.function is Function.DIFF:
             return f"the increase of {inner} between periods"
         if n.function is Function.RATE:

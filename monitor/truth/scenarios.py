@@ -32,8 +32,8 @@ import datetime as dt
 import difflib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from monitor.cloudwatch.alarms import Alarm, render_alarms
@@ -41,6 +41,7 @@ from monitor.errors import ExitStatus, SpecError, UsageError
 from monitor.spec import metrics, naming
 from monitor.spec.kinds import TreatMissingData, period_words
 from monitor.spec.metrics import Scope
+from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind
 from monitor.spec.model import Environment, Spec, group_subject
 from monitor.spec.schema import REJECTED, Field, ListOf, Node, Num, Obj, Str, accepted_view
 from monitor.spec.yamlload import (
@@ -50,7 +51,9 @@ from monitor.spec.yamlload import (
     format_path,
     load_document,
 )
-from monitor.truth import evaluator
+from monitor.truth import composite, evaluator
+from monitor.truth.composite import ActionEvent
+from monitor.truth.composite import Outcome as ActionOutcome
 from monitor.truth.evaluator import (
     Evaluation,
     MetricData,
@@ -68,6 +71,10 @@ DEFAULT_PERIOD = 60
 MAX_RUN_SECONDS = 14 * 24 * 3600
 TARGET_PREFIXES = ("redis:", "target:")
 STATES = tuple(s.value for s in State)
+# What an `actions:` expectation can say about an alarm's actions in its window.
+ACTIONS_RAN, ACTIONS_SUPPRESSED, ACTIONS_NONE = "ran", "suppressed", "none"
+ACTIONS_EXPECTED = (ACTIONS_RAN, ACTIONS_SUPPRESSED, ACTIONS_NONE)
+Render = Callable[[Spec, Environment], list[Alarm]]
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _DURATION_HINT = "an offset from start such as 90s, 15m, 1h30m or 2d, or an ISO-8601 time such as 2026-01-01T00:15:00Z"
@@ -91,6 +98,7 @@ class Expectation:
     start: int
     end: int  # == start for a single `at`
     line: int
+    actions: str | None = None  # ran | suppressed | none: about the actions of changes into `state`
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,8 @@ class Failure:
     actual: State
     evaluation: Evaluation | None  # None: not evaluated yet at that time
     history: tuple[Evaluation, ...]  # the transitions of the whole run
+    events: tuple[ActionEvent, ...] = ()  # actions expectations: the changes in the window and their actions
+    found: str = ""  # actions expectations: ran, suppressed, none or mixed
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,8 @@ class ScenarioResult:
     scenario: Scenario
     outcomes: tuple[Outcome, ...]
     not_modelled: Mapping[str, str]  # alarm name -> why the evaluator cannot run it (left out of none_in)
+    actions: Mapping[str, tuple[ActionEvent, ...]] = field(default_factory=dict)  # alarm name -> its actions' fate
+    composites: tuple[str, ...] = ()  # names of the composite alarms that ran
 
     @property
     def passed(self) -> bool:
@@ -150,8 +162,9 @@ class AlarmIndex:
     aliases: Mapping[str, str]  # every accepted subject/kind/tier spelling (normalised) -> AlarmName
 
     @classmethod
-    def build(cls, spec: Spec, env: Environment) -> AlarmIndex:
-        alarms = {a["AlarmName"]: a for a in render_alarms(spec, env)}
+    def build(cls, spec: Spec, env: Environment, render: Render = render_alarms) -> AlarmIndex:
+        """`render` gives the environment's alarms: PutMetricAlarm dicts and PutCompositeAlarm dicts alike."""
+        alarms = {a["AlarmName"]: a for a in render(spec, env)}
         labels, aliases = {}, {}
         target = env.redis.name
         subjects = [(q.name, (q.key, q.name), q.alarms) for q in spec.queues]
@@ -324,6 +337,8 @@ SCENARIO_SCHEMA = Obj(
                         "alarm": Field(Str(pattern_hint="an alarm: QUEUE/KIND/TIER or its full name")),
                         "state": Field(_STATE),
                         "none_in": Field(_STATE),
+                        "actions": Field(Str(enum=ACTIONS_EXPECTED)),
+                        "entering": Field(_STATE),
                     }
                 ),
                 min_items=1,
@@ -337,12 +352,14 @@ SCENARIO_SCHEMA = Obj(
 # ---------------------------------------------------------------- loading
 
 
-def load_scenario(path: str | Path, spec: Spec, env_name: str | None = None) -> Scenario:
+def load_scenario(path: str | Path, spec: Spec, env_name: str | None = None, *, render: Render = render_alarms) -> Scenario:
     """Read and validate one scenario file against the spec; raise ScenarioError with every problem."""
-    return load_scenarios([path], spec, env_name)[0]
+    return load_scenarios([path], spec, env_name, render=render)[0]
 
 
-def load_scenarios(paths: Iterable[str | Path], spec: Spec, env_name: str | None = None) -> list[Scenario]:
+def load_scenarios(
+    paths: Iterable[str | Path], spec: Spec, env_name: str | None = None, *, render: Render = render_alarms
+) -> list[Scenario]:
     """Every scenario, or ScenarioError with the problems of all files at once."""
     scenarios, problems = [], []
     for path in paths:
@@ -351,7 +368,7 @@ def load_scenarios(paths: Iterable[str | Path], spec: Spec, env_name: str | None
         except LoadError as exc:  # its wording is the spec's; these are scenario files
             problems += [_reworded(p) for p in exc.problems]
             continue
-        builder = _Builder(doc, spec, env_name)
+        builder = _Builder(doc, spec, env_name, render)
         scenario = builder.build()
         problems += sorted(builder.problems, key=lambda p: (p.line, p.column))
         if scenario is not None:
@@ -369,8 +386,8 @@ def _reworded(problem: Problem) -> Problem:
 class _Builder:
     """Builds a Scenario from a document, collecting problems with their positions."""
 
-    def __init__(self, doc: Document, spec: Spec, env_name: str | None):
-        self.doc, self.spec, self.env_name = doc, spec, env_name
+    def __init__(self, doc: Document, spec: Spec, env_name: str | None, render: Render = render_alarms):
+        self.doc, self.spec, self.env_name, self.render = doc, spec, env_name, render
         self.problems: list[Problem] = list(doc.problems)
 
     def error(self, path: tuple, message: str, *, key: bool = False) -> None:
@@ -419,7 +436,7 @@ class _Builder:
         end = start
         if "duration" in data and self.ok(("duration",)):
             end = self.time(("duration",), data["duration"], start) or start
-        index = AlarmIndex.build(self.spec, env)
+        index = AlarmIndex.build(self.spec, env, self.render)
         samples, series_end = self._series(data.get("series"), env, start, period)
         expectations = self._expectations(data.get("expect"), index, start)
         if self.problems:
@@ -521,13 +538,20 @@ class _Builder:
             line = self.doc.position(path)[0]
             has_alarm, has_none = "alarm" in item, "none_in" in item
             if has_alarm == has_none:
-                self.error(path, "give either alarm + state, or none_in: STATE (no alarm in that state)")
+                self.error(path, "give either alarm + state (or alarm + actions), or none_in: STATE (no alarm in that state)")
                 continue
-            if has_alarm and "state" not in item:
-                self.error(path, f"missing required field 'state' (one of {', '.join(STATES)})")
+            if has_alarm and ("state" in item) == ("actions" in item):
+                self.error(
+                    path,
+                    f"give either 'state' (one of {', '.join(STATES)}) or 'actions' (one of {', '.join(ACTIONS_EXPECTED)}) with alarm",
+                )
                 continue
-            if has_none and "state" in item:
-                self.error(path + ("state",), "state goes with alarm; none_in already names the state", key=True)
+            if "entering" in item and "actions" not in item:
+                self.error(path + ("entering",), "'entering' picks the state whose actions are checked: it goes with 'actions'", key=True)
+                continue
+            if has_none and ("state" in item or "actions" in item):
+                key = "state" if "state" in item else "actions"
+                self.error(path + (key,), f"{key} goes with alarm; none_in already names the state", key=True)
                 continue
             if "at" in item and ("from" in item or "until" in item):
                 self.error(path + ("at",), "give at, or from/until, not both", key=True)
@@ -547,7 +571,10 @@ class _Builder:
                 if last != -1 and last < first:
                     self.error(path + ("until",), f"until ({offset_words(last - start)}) is before from ({offset_words(first - start)})")
                     continue
-            if has_alarm:
+            if has_alarm and "actions" in item:
+                entering = State(item.get("entering", State.ALARM.value))
+                out.append(Expectation(index.label(name), (name,), entering, False, first, last, line, item["actions"]))
+            elif has_alarm:
                 out.append(Expectation(index.label(name), (name,), State(item["state"]), False, first, last, line))
             else:
                 out.append(Expectation("no alarm", (), State(item["none_in"]), True, first, last, line))
@@ -557,16 +584,47 @@ class _Builder:
 # ---------------------------------------------------------------- evaluating
 
 
+def run_alarms(alarms: Iterable[Alarm], data: MetricData, start: int, end: int) -> tuple[dict[str, list[Evaluation]], dict[str, str]]:
+    """(timelines by alarm name, {alarm name: why it is not modelled}) of metric and composite alarms alike.
+
+    A composite whose child or suppressor is not modelled is not modelled either.
+    """
+    alarms = list(alarms)
+    lines: dict[str, list[Evaluation]] = {}
+    not_modelled: dict[str, str] = {}
+    for alarm in alarms:
+        if not composite.is_composite(alarm):
+            try:
+                lines[alarm["AlarmName"]] = evaluator.evaluate(alarm, data, start, end)
+            except NotSupported as exc:
+                not_modelled[alarm["AlarmName"]] = str(exc)
+    pending = [a for a in alarms if composite.is_composite(a)]
+    while True:  # a composite over a not-modelled composite is not modelled: repeat until nothing changes
+        blocked = {a["AlarmName"]: str(why) for a in pending if (why := composite.not_modelled_children(a, not_modelled))}
+        if not blocked:
+            break
+        not_modelled.update(blocked)
+        pending = [a for a in pending if a["AlarmName"] not in blocked]
+    lines.update(composite.evaluate_composites(pending, lines))
+    return lines, not_modelled
+
+
 def timelines(alarms: Iterable[Alarm], data: MetricData, start: int, end: int) -> dict[str, list[Evaluation]]:
-    """Every evaluation of each alarm at the period boundaries in (start, end], by alarm name."""
-    return {a["AlarmName"]: evaluator.evaluate(a, data, start, end) for a in alarms}
+    """Every evaluation of each alarm in (start, end], by alarm name (composites evaluated with their children).
+
+    Raises evaluator.NotSupported for an alarm the evaluator does not model (percentiles, anomaly bands).
+    """
+    lines, not_modelled = run_alarms(alarms, data, start, end)
+    if not_modelled:
+        raise NotSupported(next(iter(not_modelled.values())))
+    return lines
 
 
 def evaluate_all(alarms: Iterable[Alarm], data: MetricData, start: int, end: int) -> dict[str, Evaluation]:
     """The state in force at `end` of each alarm, with the datapoints and reason that decided it.
 
-    An alarm with no period boundary in (start, end] has not been evaluated: INSUFFICIENT_DATA.
-    Raises evaluator.NotSupported for an alarm the evaluator does not model (percentiles).
+    An alarm with no evaluation in (start, end] has not been evaluated: INSUFFICIENT_DATA.
+    Raises evaluator.NotSupported for an alarm the evaluator does not model (percentiles, anomaly bands).
     """
     final = {}
     for name, timeline in timelines(alarms, data, start, end).items():
@@ -593,23 +651,27 @@ def samples_from_metric_data(namespace: str, metric_data: Iterable[Mapping]) -> 
 
 
 def run_scenario(scenario: Scenario, alarms: Sequence[Alarm]) -> ScenarioResult:
-    """Check every expectation of the scenario against the given rendered alarms."""
+    """Check every expectation of the scenario against the given alarms (metric and composite alike)."""
     by_name = {a["AlarmName"]: a for a in alarms}
-    lines: dict[str, list[Evaluation]] = {}
-    not_modelled: dict[str, str] = {}
-    for name, alarm in by_name.items():
-        try:
-            lines[name] = evaluator.evaluate(alarm, scenario.data, scenario.start, scenario.end)
-        except NotSupported as exc:
-            not_modelled[name] = str(exc)
+    lines, not_modelled = run_alarms(by_name.values(), scenario.data, scenario.start, scenario.end)
+    events = {
+        name: tuple(composite.actions(alarm, lines))
+        for name, alarm in by_name.items()
+        if name in lines and not (composite.is_composite(alarm) and name in not_modelled)
+    }
     outcomes = []
     for expectation in scenario.expectations:
         for name in expectation.alarms:
             if name in not_modelled:  # named explicitly: the scenario cannot be checked at all
                 raise NotSupported(f"{scenario.path}:{expectation.line}: {not_modelled[name]}")
         names = expectation.alarms or tuple(lines)
-        outcomes.append(Outcome(expectation, tuple(_check(expectation, names, lines))))
-    return ScenarioResult(scenario, tuple(outcomes), not_modelled)
+        if expectation.actions is None:
+            failures = _check(expectation, names, lines)
+        else:
+            failures = _check_actions(expectation, names, lines, events)
+        outcomes.append(Outcome(expectation, tuple(failures)))
+    composites = tuple(n for n, a in by_name.items() if composite.is_composite(a) and n not in not_modelled)
+    return ScenarioResult(scenario, tuple(outcomes), not_modelled, events, composites)
 
 
 def _check(expectation: Expectation, names: Sequence[str], lines: Mapping[str, list[Evaluation]]) -> list[Failure]:
@@ -624,6 +686,32 @@ def _check(expectation: Expectation, names: Sequence[str], lines: Mapping[str, l
             if (actual is expectation.state) == expectation.negated:
                 failures.append(Failure(name, t, actual, deciding, tuple(evaluator.transitions(timeline))))
                 break
+    return failures
+
+
+def actions_found(events: Sequence[ActionEvent]) -> str:
+    """ran (every one ran), suppressed (none ran), none (no change had actions) or mixed."""
+    if not events:
+        return ACTIONS_NONE
+    ran = {e.outcome is ActionOutcome.RAN for e in events}
+    return ACTIONS_RAN if ran == {True} else ACTIONS_SUPPRESSED if ran == {False} else "mixed"
+
+
+def _check_actions(
+    expectation: Expectation, names: Sequence[str], lines: Mapping[str, list[Evaluation]], events: Mapping[str, tuple[ActionEvent, ...]]
+) -> list[Failure]:
+    """Each alarm whose changes into the expected state, within the window, did not have their actions go as expected."""
+    failures = []
+    for name in names:
+        chosen = tuple(
+            e for e in events.get(name, ()) if e.state is expectation.state and expectation.start <= e.entered <= expectation.end
+        )
+        found = actions_found(chosen)
+        if found != expectation.actions:
+            timeline = lines[name]
+            failures.append(
+                Failure(name, expectation.start, State.INSUFFICIENT_DATA, None, tuple(evaluator.transitions(timeline)), chosen, found)
+            )
     return failures
 
 
@@ -646,14 +734,19 @@ def default_files(spec_path: str | Path) -> list[Path]:
     return [f.relative_to(Path.cwd()) if f.is_relative_to(Path.cwd()) else f for f in files]
 
 
-def run_files(paths: Iterable[str | Path], spec: Spec, env_name: str | None = None) -> list[ScenarioResult]:
-    """Load every scenario (all problems at once), render each environment's alarms once, and run them."""
-    scenarios = load_scenarios(paths, spec, env_name)
+def run_files(
+    paths: Iterable[str | Path], spec: Spec, env_name: str | None = None, *, render: Render = render_alarms
+) -> list[ScenarioResult]:
+    """Load every scenario (all problems at once), render each environment's alarms once, and run them.
+
+    `render` gives an environment's alarms; composite alarm dicts among them are run too.
+    """
+    scenarios = load_scenarios(paths, spec, env_name, render=render)
     rendered: dict[str, list[Alarm]] = {}
     results = []
     for scenario in scenarios:
         if scenario.environment not in rendered:
-            rendered[scenario.environment] = render_alarms(spec, spec.environments[scenario.environment])
+            rendered[scenario.environment] = render(spec, spec.environments[scenario.environment])
         results.append(run_scenario(scenario, rendered[scenario.environment]))
     return results
 
@@ -674,7 +767,14 @@ def _when(expectation: Expectation, start: int) -> str:
 def _claim(expectation: Expectation) -> str:
     if expectation.negated:
         return f"no alarm is in {expectation.state.value}"
+    if expectation.actions is not None:
+        return f"{expectation.label} {expectation.state.value} actions: {expectation.actions}"
     return f"{expectation.label} is {expectation.state.value}"
+
+
+def event_words(event: ActionEvent, start: int) -> str:
+    """e.g. 'ALARM at 12m: ran at 14m (WaitPeriod (120s) ended with redis-down not in ALARM)'."""
+    return f"{event.state.value} at {offset_words(event.entered - start)}: {event.outcome.value} at {offset_words(event.time - start)} ({event.why})"
 
 
 def _short_number(x: float) -> str:
@@ -692,7 +792,23 @@ def _datapoint_lines(evaluation: Evaluation, start: int) -> list[str]:
     return rows
 
 
+def _actions_failure_lines(failure: Failure, expectation: Expectation, scenario: Scenario) -> list[str]:
+    start = scenario.start
+    lines = [
+        f"        alarm:    {failure.alarm}",
+        f"        changes into {expectation.state.value} in {_when(expectation, start)}",
+        f"        expected: actions {expectation.actions}",
+        f"        actual:   actions {failure.found}",
+    ]
+    lines += [f"          {event_words(e, start)}" for e in failure.events]
+    history = " -> ".join(["INSUFFICIENT_DATA"] + [f"{t.state.value} at {offset_words(t.time - start)}" for t in failure.history])
+    lines.append(f"        history:  {history}")
+    return lines
+
+
 def _failure_lines(failure: Failure, expectation: Expectation, scenario: Scenario) -> list[str]:
+    if expectation.actions is not None:
+        return _actions_failure_lines(failure, expectation, scenario)
     start = scenario.start
     expected = f"not {expectation.state.value}" if expectation.negated else expectation.state.value
     lines = [
@@ -702,7 +818,7 @@ def _failure_lines(failure: Failure, expectation: Expectation, scenario: Scenari
         f"        actual:   {failure.actual.value}",
     ]
     if failure.evaluation is None:
-        lines.append("        not evaluated yet: no period boundary between start and this time")
+        lines.append("        not evaluated yet: no evaluation between start and this time")
     else:
         e = failure.evaluation
         lines.append(f"        decided at {offset_words(e.time - start)}: {e.reason}")
@@ -734,6 +850,9 @@ def report(results: Sequence[ScenarioResult]) -> str:
                 out += _failure_lines(failure, expectation, scenario)
         for name, why in result.not_modelled.items():
             out.append(f"  note: left out of none_in checks, not modelled: {why}")
+        for name in result.composites:  # the timeline of what a composite's actions did
+            events = result.actions.get(name, ())
+            out.append(f"  actions of {name}: " + ("; ".join(event_words(e, scenario.start) for e in events) or "none due"))
         out.append("")
     out.append(f"{passed} passed, {failed} failed")
     return "\n".join(out) + "\n"
@@ -742,22 +861,47 @@ def report(results: Sequence[ScenarioResult]) -> str:
 def timing_words(alarm: Alarm) -> str:
     """How long after the data change the alarm fires and clears, with a datapoint every period."""
     config = evaluator.parse_alarm(alarm)
-    n, m, period = config.evaluation_periods, config.datapoints_to_alarm, config.period
-    unit = period_words(period)
-    if n == 1:
-        words = f"Fires at the end of the first {unit} period that breaches; clears at the end of the first that does not."
+    n, m, period, r = config.evaluation_periods, config.datapoints_to_alarm, config.period, config.range_periods
+    unit, every = period_words(period), "10 seconds" if evaluator.evaluation_interval(period) < 60 else "minute"
+    silent = span_words(r * period)
+    if config.window.kind is WindowKind.WALL_CLOCK:
+        where = f"{unit} period on the clock in {config.window.timezone or DEFAULT_TIMEZONE}"
+        if n == 1:
+            words = f"Fires at the end of the first {where} that breaches; clears at the end of the first that does not."
+        else:
+            words = (
+                f"Fires at the end of the {_ordinal(m)} breaching {where} within {n}; clears at the latest at the end "
+                f"of the {_ordinal(n - m + 1)} period after the last breaching one."
+            )
+        stop = f"at the end of the {_ordinal(r)} period after the one holding the last datapoint"
     else:
-        words = (
-            f"Fires at the end of the {_ordinal(m)} breaching {unit} period within {n} "
-            f"(at the earliest {offset_words(m * period)} after a breach starts); clears at the latest at the end "
-            f"of the {_ordinal(n - m + 1)} period after the last breaching one."
-        )
-    silent = offset_words(config.range_periods * period)
+        if n == 1:
+            words = (
+                f"Evaluated every {every} over the last {span_words(period)}: fires at the first evaluation at which those "
+                f"{span_words(period)} breach; clears at the first at which they do not."
+            )
+        else:
+            onset = "after a breach starts" if m == 1 else f"more than {span_words((m - 1) * period)} after a breach starts"
+            words = (
+                f"Evaluated every {every} over the last {n} periods of {span_words(period)} counted back from it: with data in every period, "
+                f"fires at the first evaluation {onset} ({m} of {n} breaching); clears at the latest at the first "
+                f"evaluation more than {span_words((n - m + 1) * period)} after the last breaching data."
+            )
+        stop = f"at the first evaluation more than {silent} after the last datapoint"
     if config.treat_missing is TreatMissingData.BREACHING:
-        words += f" If the data stop, it fires once no datapoint is left in the last {config.range_periods} periods ({silent})."
+        words += f" If the data stop, it fires once no datapoint is left in the last {r} periods ({silent}): {stop}."
     elif config.treat_missing is TreatMissingData.MISSING:
-        words += f" If the data stop, INSUFFICIENT_DATA once no datapoint is left in the last {config.range_periods} periods ({silent})."
+        words += f" If the data stop, INSUFFICIENT_DATA once no datapoint is left in the last {r} periods ({silent}): {stop}."
     return words
+
+
+def span_words(seconds: int) -> str:
+    """A length of time in words: '5 minutes', '1 hour', '10 seconds', '90 seconds'."""
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def _ordinal(k: int) -> str:
@@ -768,8 +912,12 @@ def explain_text(index: AlarmIndex, names: Sequence[str]) -> str:
     """For each alarm: its label, its name, and when it fires and clears, in words."""
     blocks = []
     for name in names:
+        alarm = index.alarms[name]
         try:
-            words = f"{evaluator.explain(index.alarms[name])}\n  {timing_words(index.alarms[name])}"
+            if composite.is_composite(alarm):
+                words = composite.explain(alarm)
+            else:
+                words = f"{evaluator.explain(alarm)}\n  {timing_words(alarm)}"
         except NotSupported as exc:
             words = f"not modelled by the offline evaluator: {exc}"
         blocks.append(f"{index.label(name)}\n  {name}\n  {words}\n")

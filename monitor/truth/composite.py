@@ -1,0 +1,468 @@
+"""Composite alarms offline: AlarmRule expressions over other alarms' timelines, and actions suppression.
+
+A composite is a PutCompositeAlarm parameter dict (AlarmName, AlarmRule, AlarmActions, OKActions,
+InsufficientDataActions, ActionsEnabled, ActionsSuppressor, ActionsSuppressorWaitPeriod,
+ActionsSuppressorExtensionPeriod). Its children's timelines come from monitor.truth.evaluator.
+
+    rule = parse_rule('ALARM("a") AND NOT (OK(b) OR INSUFFICIENT_DATA(c))')
+    lines = evaluate_composites(composites, metric_timelines)   # {composite name: [Evaluation, ...]}
+    actions(alarm, timelines)                                   # when its actions ran or were suppressed
+
+Semantics (shared/docs/aws-facts.md, "Composite alarms"; botocore's CloudWatch model):
+- The rule is re-evaluated whenever a child is evaluated; TRUE means ALARM, FALSE means OK. A new
+  composite is INSUFFICIENT_DATA until its first evaluation. Children may be composites too.
+- Names in ALARM(...) may be bare or in double quotes, or alarm ARNs (the name is the part after
+  ":alarm:"). NOT binds tighter than AND, AND tighter than OR (ASSUMPTION: the usual order; AWS
+  documents the operators and parentheses, not their precedence; write parentheses when mixing).
+- Limits: AlarmRule at most 10,240 characters, 100 child alarms and 500 elements.
+- Actions run when the alarm enters a state that has actions (ActionsEnabled true). With an
+  ActionsSuppressor they are held while the suppressor is in ALARM and for ExtensionPeriod after
+  it leaves; when the composite changes state while its suppressor is not in ALARM, the actions
+  wait up to WaitPeriod for the suppressor to go into ALARM, and run after it if it does not.
+  Held actions run when the hold ends, if the composite is still in that state; if it has left
+  that state by then, they never run (suppressed). ASSUMPTION: the same applies to OK and
+  INSUFFICIENT_DATA actions as to ALARM actions (AWS describes suppression for "the composite
+  alarm's actions" without naming states).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from monitor.truth.evaluator import Evaluation, InvalidAlarm, NotSupported, State
+
+# botocore's CloudWatch model, PutCompositeAlarm AlarmRule: at most 10,240 characters, "as many
+# as 100 children alarms" and "as many as 500 elements" (child alarms, TRUE/FALSE, parentheses).
+MAX_RULE_LENGTH = 10240
+MAX_RULE_CHILDREN = 100
+MAX_RULE_ELEMENTS = 500
+# An alarm ARN: arn:aws:cloudwatch:REGION:ACCOUNT:alarm:NAME.
+_ARN = re.compile(r"arn:aws[a-z-]*:cloudwatch:[^:]*:[^:]*:alarm:(.+)")
+_WORD = re.compile(r"[A-Z_]+")
+ACTION_FIELDS = {State.ALARM: "AlarmActions", State.OK: "OKActions", State.INSUFFICIENT_DATA: "InsufficientDataActions"}
+SUPPRESSOR_FIELDS = ("ActionsSuppressorWaitPeriod", "ActionsSuppressorExtensionPeriod")
+
+
+class RuleSyntaxError(InvalidAlarm):
+    """An AlarmRule is not a valid expression, or goes over a documented limit."""
+
+
+class Operator(str, enum.Enum):
+    AND = "AND"
+    OR = "OR"
+    NOT = "NOT"
+
+
+# ---------------------------------------------------------------- the rule
+
+
+@dataclass(frozen=True)
+class StateOf:
+    """ALARM(x), OK(x) or INSUFFICIENT_DATA(x): true while alarm x is in that state."""
+
+    state: State
+    alarm: str
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: bool
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Rule"
+
+
+@dataclass(frozen=True)
+class Both:
+    """AND (all) or OR (any) of two or more operands."""
+
+    operator: Operator
+    operands: tuple["Rule", ...]
+
+
+Rule = StateOf | Constant | Not | Both
+
+
+def alarm_name(reference: str) -> str:
+    """The alarm name of a name or an alarm ARN."""
+    match = _ARN.fullmatch(reference)
+    return match.group(1) if match else reference
+
+
+class _Parser:
+    def __init__(self, text: str, composite: str):
+        self.text, self.pos, self.composite, self.elements = text, 0, composite, 0
+
+    def fail(self, message: str) -> RuleSyntaxError:
+        return RuleSyntaxError(f"composite alarm {self.composite}: AlarmRule at character {self.pos + 1}: {message}")
+
+    def skip(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def peek_word(self) -> str | None:
+        self.skip()
+        match = _WORD.match(self.text, self.pos)
+        return match.group() if match else None
+
+    def take(self, char: str) -> None:
+        self.skip()
+        if not self.text.startswith(char, self.pos):
+            found = repr(self.text[self.pos]) if self.pos < len(self.text) else "the end"
+            raise self.fail(f"expected '{char}', found {found}")
+        self.pos += 1
+
+    def parse(self) -> Rule:
+        rule = self.any_of()
+        self.skip()
+        if self.pos < len(self.text):
+            raise self.fail(f"unexpected {self.text[self.pos:self.pos + 20]!r}; expected AND, OR or the end")
+        return rule
+
+    def any_of(self) -> Rule:
+        return self.joined(Operator.OR, self.all_of)
+
+    def all_of(self) -> Rule:
+        return self.joined(Operator.AND, self.negated)
+
+    def joined(self, operator: Operator, operand) -> Rule:
+        parts = [operand()]
+        while self.peek_word() == operator.value:
+            self.pos += len(operator.value)
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else Both(operator, tuple(parts))
+
+    def negated(self) -> Rule:
+        if self.peek_word() == Operator.NOT.value:
+            self.pos += len(Operator.NOT.value)
+            return Not(self.negated())
+        return self.atom()
+
+    def atom(self) -> Rule:
+        self.skip()
+        if self.text.startswith("(", self.pos):
+            self.pos += 1
+            self.elements += 2  # the two parentheses
+            rule = self.any_of()
+            self.take(")")
+            return rule
+        word = self.peek_word()
+        if word in ("TRUE", "FALSE"):
+            self.pos += len(word)
+            self.elements += 1
+            return Constant(word == "TRUE")
+        if word in State._value2member_map_:
+            self.pos += len(word)
+            self.take("(")
+            name = self.name()
+            self.take(")")
+            self.elements += 1
+            return StateOf(State(word), alarm_name(name))
+        found = repr(self.text[self.pos:self.pos + 20]) if self.pos < len(self.text) else "the end"
+        raise self.fail(f"found {found}; expected ALARM(name), OK(name), INSUFFICIENT_DATA(name), TRUE, FALSE, NOT or '('")
+
+    def name(self) -> str:
+        self.skip()
+        if self.text.startswith('"', self.pos):
+            end = self.text.find('"', self.pos + 1)
+            if end < 0:
+                raise self.fail("a quoted alarm name has no closing '\"'")
+            name, self.pos = self.text[self.pos + 1 : end], end + 1
+        else:
+            end = self.text.find(")", self.pos)
+            if end < 0:
+                raise self.fail("an alarm name has no closing ')'")
+            name, self.pos = self.text[self.pos : end].strip(), end
+        if not name:
+            raise self.fail("empty alarm name")
+        return name
+
+
+def parse_rule(text: str, composite: str = "<unnamed>") -> Rule:
+    """The rule of an AlarmRule text; RuleSyntaxError with the position, or the limit broken."""
+    if not isinstance(text, str) or not text.strip():
+        raise RuleSyntaxError(f"composite alarm {composite}: AlarmRule is empty")
+    if len(text) > MAX_RULE_LENGTH:
+        raise RuleSyntaxError(f"composite alarm {composite}: AlarmRule is {len(text)} characters; at most {MAX_RULE_LENGTH} allowed")
+    parser = _Parser(text, composite)
+    rule = parser.parse()
+    children = children_of(rule)
+    if len(children) > MAX_RULE_CHILDREN:
+        raise RuleSyntaxError(f"composite alarm {composite}: AlarmRule names {len(children)} alarms; at most {MAX_RULE_CHILDREN} allowed")
+    if parser.elements > MAX_RULE_ELEMENTS:
+        raise RuleSyntaxError(
+            f"composite alarm {composite}: AlarmRule has {parser.elements} elements (alarms, TRUE/FALSE, parentheses); at most {MAX_RULE_ELEMENTS} allowed"
+        )
+    return rule
+
+
+def children_of(rule: Rule) -> frozenset[str]:
+    """Every alarm name the rule refers to."""
+    if isinstance(rule, StateOf):
+        return frozenset({rule.alarm})
+    if isinstance(rule, Not):
+        return children_of(rule.operand)
+    if isinstance(rule, Both):
+        return frozenset().union(*(children_of(r) for r in rule.operands))
+    return frozenset()
+
+
+def holds(rule: Rule, states: Mapping[str, State]) -> bool:
+    """Whether the rule is TRUE with the children in these states."""
+    if isinstance(rule, StateOf):
+        return states[rule.alarm] is rule.state
+    if isinstance(rule, Constant):
+        return rule.value
+    if isinstance(rule, Not):
+        return not holds(rule.operand, states)
+    results = (holds(r, states) for r in rule.operands)
+    return all(results) if rule.operator is Operator.AND else any(results)
+
+
+# ---------------------------------------------------------------- the composite
+
+
+@dataclass(frozen=True)
+class Suppressor:
+    alarm: str
+    wait: int  # seconds the actions wait for the suppressor to go into ALARM
+    extension: int  # seconds suppression lasts after the suppressor leaves ALARM
+
+
+@dataclass(frozen=True)
+class CompositeConfig:
+    name: str
+    text: str
+    rule: Rule
+    suppressor: Suppressor | None
+
+
+def is_composite(alarm: Mapping) -> bool:
+    """Whether a parameter dict is a PutCompositeAlarm request (it has an AlarmRule)."""
+    return "AlarmRule" in alarm
+
+
+def parse_composite(params: Mapping) -> CompositeConfig:
+    """The evaluation-relevant part of PutCompositeAlarm parameters; InvalidAlarm when they are not valid."""
+    name = params.get("AlarmName") or "<unnamed>"
+    rule = parse_rule(params.get("AlarmRule", ""), name)
+    suppressor = None
+    periods = [f for f in SUPPRESSOR_FIELDS if f in params]
+    if params.get("ActionsSuppressor"):
+        missing = [f for f in SUPPRESSOR_FIELDS if f not in params]
+        if missing:
+            raise InvalidAlarm(f"composite alarm {name}: ActionsSuppressor needs {' and '.join(missing)} (seconds)")
+        values = [params[f] for f in SUPPRESSOR_FIELDS]
+        for field_name, value in zip(SUPPRESSOR_FIELDS, values):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidAlarm(f"composite alarm {name}: {field_name} must be a whole number of seconds, 0 or more; found {value!r}")
+        suppressor = Suppressor(alarm_name(params["ActionsSuppressor"]), *values)
+    elif periods:
+        raise InvalidAlarm(f"composite alarm {name}: {', '.join(periods)} given without ActionsSuppressor")
+    return CompositeConfig(name, params["AlarmRule"], rule, suppressor)
+
+
+def _state_in_force(timeline: Sequence[Evaluation], t: int) -> State:
+    state = State.INSUFFICIENT_DATA
+    for evaluation in timeline:
+        if evaluation.time > t:
+            break
+        state = evaluation.state
+    return state
+
+
+def evaluate_composites(composites: Sequence[Mapping], timelines: Mapping[str, Sequence[Evaluation]]) -> dict[str, list[Evaluation]]:
+    """Timelines of the composites, evaluated whenever one of their children is (children may be composites).
+
+    Raises InvalidAlarm for an unknown child or suppressor, or composites that refer to each other
+    in a cycle; NotSupported when a child is not modelled (it is missing from `timelines` and
+    named in `not_modelled` of the caller).
+    """
+    configs = {c.name: c for c in map(parse_composite, composites)}
+    known = set(timelines) | set(configs)
+    for config in configs.values():
+        unknown = sorted(children_of(config.rule) - known)
+        if config.suppressor and config.suppressor.alarm not in known:
+            unknown.append(config.suppressor.alarm)
+        if unknown:
+            raise InvalidAlarm(
+                f"composite alarm {config.name}: unknown alarm(s) {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}"
+            )
+    done: dict[str, list[Evaluation]] = dict(timelines)
+
+    def resolve(name: str, chain: tuple[str, ...] = ()) -> list[Evaluation]:
+        if name in done:
+            return done[name]
+        if name in chain:
+            raise InvalidAlarm(f"composite alarms refer to each other in a cycle: {' -> '.join(chain + (name,))}")
+        config = configs[name]
+        children = sorted(children_of(config.rule))
+        lines = {child: resolve(child, chain + (name,)) for child in children}
+        times = sorted({e.time for line in lines.values() for e in line})
+        timeline = []
+        for t in times:
+            states = {child: _state_in_force(lines[child], t) for child in children}
+            truth = holds(config.rule, states)
+            words = ", ".join(f"{child} {state.value}" for child, state in states.items()) or "no children"
+            timeline.append(Evaluation(t, State.ALARM if truth else State.OK, (), f"{config.text} is {'TRUE' if truth else 'FALSE'}: {words}"))
+        done[name] = timeline
+        return timeline
+
+    return {name: resolve(name) for name in configs}
+
+
+def not_modelled_children(composite: Mapping, not_modelled: Mapping[str, str]) -> NotSupported | None:
+    """NotSupported naming the first child (or suppressor) the evaluator cannot run, or None."""
+    config = parse_composite(composite)
+    names = sorted(children_of(config.rule)) + ([config.suppressor.alarm] if config.suppressor else [])
+    for name in names:
+        if name in not_modelled:
+            return NotSupported(f"composite alarm {config.name}: its child {name} is not modelled ({not_modelled[name]})")
+    return None
+
+
+def rule_words(rule: Rule, top: bool = True) -> str:
+    """The rule in words: 'queue-depth is in ALARM and not (redis-down is in ALARM)'."""
+    if isinstance(rule, StateOf):
+        return f"{rule.alarm} is in {rule.state.value}"
+    if isinstance(rule, Constant):
+        return "always" if rule.value else "never"
+    if isinstance(rule, Not):
+        return f"not ({rule_words(rule.operand)})"
+    text = f" {rule.operator.value.lower()} ".join(rule_words(r, False) for r in rule.operands)
+    return text if top else f"({text})"
+
+
+def explain(params: Mapping) -> str:
+    """When the composite is in ALARM, and what happens to its actions, in words."""
+    config = parse_composite(params)
+    words = f"ALARM when {rule_words(config.rule)}; OK otherwise (re-evaluated whenever one of its alarms is)."
+    if params.get("ActionsEnabled", True) is False:
+        return words + " Its actions are disabled."
+    if config.suppressor:
+        sup = config.suppressor
+        words += (
+            f" Its actions are held while {sup.alarm} is in ALARM and for {sup.extension}s after it leaves ALARM; after a change "
+            f"they wait up to {sup.wait}s for {sup.alarm} to go into ALARM, and run when the hold ends if the state still holds."
+        )
+    return words
+
+
+# ---------------------------------------------------------------- actions
+
+
+class Outcome(str, enum.Enum):
+    RAN = "ran"
+    SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """The actions of one state change: when the alarm entered the state, and when they ran or why not."""
+
+    alarm: str
+    state: State
+    entered: int
+    outcome: Outcome
+    time: int  # when they ran, or when they were given up (the alarm left the state while they were held)
+    actions: tuple[str, ...]
+    why: str
+
+
+def _alarm_spans(timeline: Sequence[Evaluation]) -> list[tuple[float, float]]:
+    """[start, end) spans during which the alarm was in ALARM (end inf: until the end of the run)."""
+    spans, since = [], None
+    for evaluation in timeline:
+        if evaluation.state is State.ALARM and since is None:
+            since = evaluation.time
+        elif evaluation.state is not State.ALARM and since is not None:
+            spans.append((since, evaluation.time))
+            since = None
+    if since is not None:
+        spans.append((since, math.inf))
+    return spans
+
+
+def _holds(spans: Sequence[tuple[float, float]], extension: int) -> list[tuple[float, float, float]]:
+    """Merged suppression holds (start, end, when the suppressor left ALARM): ALARM spans plus ExtensionPeriod."""
+    merged: list[list[float]] = []
+    for start, end in spans:
+        hold_end = end + extension
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hold_end)
+            merged[-1][2] = end
+        else:
+            merged.append([start, hold_end, end])
+    return [(a, b, c) for a, b, c in merged]
+
+
+def actions(alarm: Mapping, timelines: Mapping[str, Sequence[Evaluation]]) -> list[ActionEvent]:
+    """When the alarm's actions ran or were suppressed, for every state change that has actions.
+
+    `timelines` holds this alarm's timeline and, for a composite with an ActionsSuppressor, the
+    suppressor's. A metric alarm has no suppressor: its actions run at each change.
+    """
+    name = alarm["AlarmName"]
+    if alarm.get("ActionsEnabled", True) is False:
+        return []
+    suppressor = parse_composite(alarm).suppressor if is_composite(alarm) else None
+    holds = _holds(_alarm_spans(timelines[suppressor.alarm]), suppressor.extension) if suppressor else []
+    changes, state = [], State.INSUFFICIENT_DATA
+    for evaluation in timelines[name]:
+        if evaluation.state is not state:
+            changes.append(evaluation.time)
+            state = evaluation.state
+    line = timelines[name]
+    events = []
+    for i, entered in enumerate(changes):
+        target = _state_in_force(line, entered)
+        targets = tuple(alarm.get(ACTION_FIELDS[target]) or ())
+        if not targets:
+            continue
+        left = changes[i + 1] if i + 1 < len(changes) else math.inf
+        if suppressor is None:
+            events.append(ActionEvent(name, target, entered, Outcome.RAN, entered, targets, "no actions suppressor"))
+            continue
+        events.append(_suppressed_or_run(name, target, entered, left, targets, suppressor, holds))
+    return events
+
+
+def _suppressed_or_run(name, target, entered, left, targets, suppressor: Suppressor, holds) -> ActionEvent:
+    """Follow one state change's actions through WaitPeriod, the suppressor's ALARM and ExtensionPeriod."""
+    by = suppressor.alarm
+
+    def ran(at: float, why: str) -> ActionEvent:
+        return ActionEvent(name, target, entered, Outcome.RAN, int(at), targets, why)
+
+    def suppressed(at: float, why: str) -> ActionEvent:
+        return ActionEvent(name, target, entered, Outcome.SUPPRESSED, int(at), targets, why)
+
+    current = next((h for h in holds if h[0] <= entered < h[1]), None)
+    if current is None:
+        # Not held now: wait up to WaitPeriod for the suppressor to go into ALARM.
+        wait_end = entered + suppressor.wait
+        current = next((h for h in holds if entered < h[0] <= wait_end), None)
+        if current is None:
+            if left <= wait_end:
+                return suppressed(left, f"left {target.value} before WaitPeriod ({suppressor.wait}s) ended; {by} never went into ALARM")
+            return ran(wait_end, f"WaitPeriod ({suppressor.wait}s) ended with {by} not in ALARM")
+        if left <= current[0]:
+            return suppressed(left, f"left {target.value} during WaitPeriod ({suppressor.wait}s)")
+    start, hold_end, suppressor_left = current
+    if start > entered:
+        reason = f"{by} went into ALARM {int(start - entered)}s after the change, within WaitPeriod ({suppressor.wait}s)"
+    elif entered < suppressor_left:
+        reason = f"{by} was in ALARM"
+    else:
+        reason = f"{by} had left ALARM {int(entered - suppressor_left)}s before, within ExtensionPeriod ({suppressor.extension}s)"
+    if left == math.inf and hold_end == math.inf:
+        return suppressed(entered, f"{reason}, until the end of the run")
+    if left <= hold_end:
+        return suppressed(left, f"{reason}; the alarm left {target.value} before the suppression ended")
+    return ran(hold_end, f"{reason}; ExtensionPeriod ({suppressor.extension}s) after {by} left ALARM ended")
