@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import boto3
+import jsonschema
 import pytest
 from support.fault_proxy import KINDS, FaultProxy
 from support_aws import client_hooks, no_backoff  # noqa: F401 (fixtures)
@@ -133,7 +134,7 @@ def test_writes_whose_answer_comes_too_late_are_retried_and_converge(proxy, caps
     proxy.configure(rate=0.5, seed=5, kinds=("slow",), slow_seconds=1.0, operations={"PutMetricAlarm"})
     status, result = run(capsys, proxy, "apply", spec)
     assert status == ExitStatus.SUCCESS, result["stderr"]
-    assert proxy.faults["slow"] >= 3 and result["api_attempts"]["PutMetricAlarm"] == 13 + proxy.faults["slow"]
+    assert proxy.faults["slow"] >= 3 and result["api_attempts"]["PutMetricAlarm"] == result["api_calls"]["PutMetricAlarm"] + proxy.faults["slow"]
     proxy.configure(operations=None)
     assert converged(capsys, proxy, spec)
 
@@ -210,6 +211,8 @@ def test_ctrl_c_at_any_point_exits_130_says_what_is_left_and_the_next_apply_conv
     status, result = run(capsys, proxy, "apply", spec, "--prune")
     assert status == ExitStatus.INTERRUPTED
     left = result["interrupted"]
+    document = {k: v for k, v in result.items() if k != "stderr"}
+    jsonschema.validate(document, json.loads((ROOT / "docs" / "plan-output.schema.json").read_text()))
     assert len(result["report"]) + len(left["in_flight"]) + len(left["not_done"]) == total
     assert len(left["in_flight"]) >= 1  # the call it stopped in: may or may not have happened
     assert "run apply again to finish" in result["stderr"]
@@ -262,7 +265,9 @@ def _seed_status_data(endpoint: str) -> None:
 
 def _shown(document: dict):
     """What status shows, less what moves with the clock (sample times are bucketed from the query's time)."""
-    rows = [{k: v for k, v in row.items() if k not in ("sampled_at", "last_heartbeat", "heartbeat_age_seconds")} for row in document["queues"] + document["targets"]]
+    moving = ("sampled_at", "last_heartbeat", "heartbeat_age_seconds", "series")
+    rows = [{k: v for k, v in row.items() if k not in moving} for row in document["queues"] + document["targets"]]
+    rows += [{key: [value for _, value in points] for key, points in row.get("series", {}).items()} for row in document["queues"]]
     return document["summary"], rows
 
 
@@ -270,7 +275,7 @@ def test_status_under_60_percent_faults_shows_what_it_shows_without_them(proxy, 
     _seed_status_data(moto_server)
     spec = ROOT / "alarms.yaml"
     clean_status, clean = run(capsys, proxy, "status", spec)
-    assert clean_status == ExitStatus.SUCCESS and clean["summary"]["OK"] == 13, clean["stderr"]
+    assert clean_status == ExitStatus.SUCCESS and clean["summary"]["OK"] > 10, clean["stderr"]
     for seed in range(8):  # a status run is two calls: several runs meet every kind of fault
         proxy.configure(rate=0.6, seed=seed)
         stormy_status, stormy = run(capsys, proxy, "status", spec)

@@ -5,9 +5,11 @@ loaded document against it collecting every problem with its position, and `to_j
 turns the same declaration into the JSON Schema that editors use.
 
 `accepted_view` is the one choke point between the raw YAML and the builders: the same walk returns
-a copy of the document holding only what the schema accepted (a wrongly typed field is left out,
-a mapping missing a required field or a list with a rejected entry is left out of its parent). So
-code after the checks only ever sees values of the declared types, whatever the file held.
+a copy of the document holding only what the schema accepted: a wrongly typed field is left out, a
+mapping missing a required field is left out of its parent, a rejected entry of a list of mappings
+stays in its place as an empty mapping (so entries keep their index), and a list of other values
+with a rejected entry is left out. So code after the checks only ever sees values of the declared
+types, whatever the file held, and skips entries that have problems.
 """
 
 from __future__ import annotations
@@ -208,9 +210,15 @@ class ListOf(Node):
         if self.max_items is not None and len(value) > self.max_items:
             out.append(doc.problem(path, f"has {len(value)} entries; at most {self.max_items} allowed"))
         items = [self.item.check(item, path + (index,), doc, out) for index, item in enumerate(value)]
-        # Builders name entries by their index in the file: a list missing one entry would shift them.
-        if not sized or any(item is REJECTED for item in items):
+        if not sized:
             return REJECTED
+        if any(item is REJECTED for item in items):
+            # Builders name entries by their index in the file, so a rejected entry keeps its place:
+            # as an empty mapping in a list of mappings (its problems are reported; builders skip
+            # entries with problems), else the whole list is left out.
+            if not isinstance(self.item, (Obj, Either)):
+                return REJECTED
+            items = [{} if item is REJECTED else item for item in items]
         return items
 
     def json_schema(self):
