@@ -146,7 +146,8 @@ class Aws:
 
     @property
     def retries(self) -> int:
-        return sum(self.attempts.values()) - sum(self.calls.values())
+        # Per operation, and never below 0: a call stopped by Ctrl-C before it was sent has no attempt.
+        return sum(max(0, self.attempts[op] - n) for op, n in self.calls.items())
 
     @property
     def total_attempts(self) -> int:
