@@ -235,3 +235,11 @@ def test_a_value_with_newlines_is_quoted_on_the_one_line_of_its_problem(tmp_path
     assert status == ExitStatus.INVALID
     assert_placed_problems(err, path)
     assert "version: found 'a\\nb' (a string)" in err
+
+
+def test_a_nul_byte_after_non_ascii_text_is_placed_by_character_not_byte(tmp_path):
+    path = write(tmp_path, "alarms.yaml", SPEC.read_text().replace("team: hokusai-data-pipeline", "team: hokusaï-dätä\x00", 1))
+    line = SPEC.read_text().split("\n").index("  team: hokusai-data-pipeline") + 1
+    status, _, err = run(["validate", "--spec", str(path)])
+    assert status == ExitStatus.INVALID
+    assert err.startswith(f"{path}:{line}:21: not valid YAML: character U+0000")

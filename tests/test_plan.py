@@ -215,6 +215,16 @@ def test_silent_alarm_warnings():
     assert warning.startswith("no metric in namespace Shop/Queues has data yet") and "2 alarms" in warning
 
 
+def test_an_alarm_on_a_metric_published_only_when_not_0_is_not_called_silent():
+    published = {("Shop/Queues", "QueueDepth", (("Environment", "prod"), ("Queue", "orders")))}
+    errors = desired_alarm("errors", MetricName="MessageParseErrors", TreatMissingData="notBreaching")
+    assert silent_alarm_warnings([errors], published) == []  # no parse error in two weeks: nothing to publish
+    blind = desired_alarm("blind", MetricName="MessageParseErrors", TreatMissingData="missing")
+    (warning,) = silent_alarm_warnings([blind], published)
+    assert "MessageParseErrors, which is published only when not 0" in warning and "use notBreaching" in warning
+    assert "no data in the last two weeks" not in warning
+
+
 def test_json_form():
     data = plan([desired_alarm("b", threshold=2)], [described(desired_alarm("b"))], None, None, owner=OWNER, prune=False).to_json()
     assert data["changes"] == [{"action": "update", "resource": "alarm", "name": "b", "diff": {"Threshold": {"old": 1000, "new": 2}}}]

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
 from monitor.cloudwatch.alarms import Alarm, alarm_metric
-from monitor.spec import naming
+from monitor.spec import metrics, naming
 
 # `plan --output json` (and apply's) document version: docs/plan-output.schema.json describes it.
 # Raised when a field is removed, renamed or changes meaning; new fields do not raise it.
@@ -431,15 +431,25 @@ def silent_alarm_warnings(desired_alarms: Sequence[Alarm], published: Iterable[t
 
     ListMetrics only knows metrics with data in the last two weeks; when a namespace has nothing
     at all, one line says so (the collector has not run yet) instead of one per alarm.
+    A metric published only when non-zero (Metric.omit_zero) is rightly absent while all is well:
+    its alarm is not silent, unless missing data is not treated as not breaching.
     """
     published = set(published)
     namespaces_seen = {ns for ns, _, _ in published}
     silent_by_ns: dict[str, list[Alarm]] = {}
+    warnings = []
     for alarm in desired_alarms:
         metric = alarm_metric(alarm)
-        if metric not in published:
+        known = metrics.BY_NAME.get(metric[1])
+        if known is not None and known.omit_zero:
+            treat = alarm.get("TreatMissingData", "missing")
+            if treat != "notBreaching":
+                warnings.append(
+                    f"alarm {alarm['AlarmName']} watches {metric[1]}, which is published only when not 0: with "
+                    f"TreatMissingData={treat} a run without errors reads as missing data, not as 0; use notBreaching"
+                )
+        elif metric not in published:
             silent_by_ns.setdefault(metric[0], []).append(alarm)
-    warnings = []
     for ns, alarms in sorted(silent_by_ns.items()):
         if ns not in namespaces_seen:
             warnings.append(

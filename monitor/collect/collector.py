@@ -35,7 +35,7 @@ from monitor.collect.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.collect.publish import Point, iter_datums, iter_emf_lines, put_metric_data
+from monitor.collect.publish import Point, iter_datums, iter_emf_lines, send_points
 from monitor.collect.queue_types import read_typed_queues
 from monitor.collect.reader import QueueReading, discover, read_queues
 from monitor.spec import metrics
@@ -324,12 +324,12 @@ class Collector:
                 self.emit(line)
             summary.points = summary.published = counted.count
             return
-        data = iter_datums(counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution)
         if self.dry_run or self.cloudwatch is None:
-            self.last_datums = list(data)  # kept only when nothing is sent: for printing and inspection
+            # Kept only when nothing is sent: for printing and inspection.
+            self.last_datums = list(iter_datums(counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution))
             summary.points = counted.count
             return
-        report = put_metric_data(self.cloudwatch, self.spec.namespace, data)
+        report = send_points(self.cloudwatch, self.spec.namespace, counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution)
         summary.points = counted.count
         summary.published = report.published
         summary.put_requests = report.requests

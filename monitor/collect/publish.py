@@ -1,15 +1,27 @@
-"""Metric payloads (pure) and their sending: PutMetricData in as few requests as allowed, or EMF lines."""
+"""Metric payloads (pure) and their sending: PutMetricData in as few requests as allowed, or EMF lines.
+
+PutMetricData bodies are written here, in the JSON 1.0 protocol botocore uses for CloudWatch,
+gzipped by botocore's rule (unless compression is disabled, as for the emulator) and handed to
+botocore to sign, send and retry. Letting botocore validate and serialise
+60,000 datums itself cost 83 % of a whole run at 10,000 queues (its validation ~47 %, serialisation
+~29 %); the bodies written here equal botocore's own, byte for byte (tests/test_publish.py).
+A client that resolves to another protocol (an older botocore: query) is served by botocore itself.
+"""
 
 from __future__ import annotations
 
+import calendar
+import gzip
 import itertools
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Iterable, Iterator
+from math import isfinite
+from datetime import datetime, timezone
+from json.encoder import encode_basestring_ascii as _json_string  # what json.dumps uses for str
+from typing import Any, Iterable, Iterator, NamedTuple
 
-from monitor.spec.metrics import Metric
+from monitor.spec.metrics import Metric, Scope
 
 MAX_DATUMS_PER_REQUEST = 1000  # PutMetricData: 1000 MetricData entries per request
 MAX_REQUEST_BYTES = 1024 * 1024  # PutMetricData: 1 MB per request
@@ -17,14 +29,15 @@ MAX_REQUEST_BYTES = 1024 * 1024  # PutMetricData: 1 MB per request
 # timestamp, value and unit as JSON would spell them; encodings differ, so leave a wide margin.
 REQUEST_BYTES_BUDGET = MAX_REQUEST_BYTES // 2
 DATUM_OVERHEAD_BYTES = 200
+# Bodies written here know their exact size: "1 MB" read the strict way, as 10^6 bytes before gzip.
+BODY_BYTES_LIMIT = 1_000_000
 EMF_MAX_METRICS_PER_DIRECTIVE = 100  # Embedded Metric Format limit
 
 Datum = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One value of one metric for one queue or target."""
+class Point(NamedTuple):
+    """One value of one metric for one queue or target (a tuple: 60,000 of them are made per run at 10,000 queues)."""
 
     metric: Metric
     subject: str  # queue key or Redis target name
@@ -32,11 +45,17 @@ class Point:
     group: str | None = None  # the consumer group, for metrics of Scope.GROUP
 
 
+def publishable(points: Iterable[Point]) -> Iterator[Point]:
+    """The points worth a datum: finite (CloudWatch rejects NaN and infinity), and not a 0 of an omit_zero metric."""
+    for point in points:
+        value = point.value
+        if math.isfinite(value) and (value or not point.metric.omit_zero):
+            yield point
+
+
 def iter_datums(points: Iterable[Point], *, environment: str, timestamp: datetime, storage_resolution: int = 60) -> Iterator[Datum]:
     """PutMetricData MetricData entries, all stamped with the one collection time, made one at a time."""
-    for point in points:
-        if not math.isfinite(point.value):  # CloudWatch rejects NaN and infinity
-            continue
+    for point in publishable(points):
         yield {
             "MetricName": point.metric.name,
             "Dimensions": point.metric.dimensions(environment, point.subject, point.group),
@@ -78,25 +97,149 @@ class PublishReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def send(self, count: int, call) -> None:
+        """Make one request of `count` datums; a failure is recorded, not raised."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
-def put_metric_data(client, namespace: str, data: Iterable[Datum]) -> PublishReport:
-    """Send every batch; a failed batch is recorded and does not stop the others."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    report = PublishReport()
-    for batch in batches(data):
-        report.requests += 1
+        self.requests += 1
         try:
-            client.put_metric_data(Namespace=namespace, MetricData=batch)
+            call()
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            report.failed += len(batch)
-            report.errors.append(f"PutMetricData: {error.get('Code', 'error')}: {error.get('Message', '')}".strip())
+            self.failed += count
+            self.errors.append(f"PutMetricData: {error.get('Code', 'error')}: {error.get('Message', '')}".strip())
         except BotoCoreError as exc:
-            report.failed += len(batch)
-            report.errors.append(f"PutMetricData: {type(exc).__name__}: {exc}")
+            self.failed += count
+            self.errors.append(f"PutMetricData: {type(exc).__name__}: {exc}")
         else:
-            report.published += len(batch)
+            self.published += count
+
+
+def put_metric_data(client, namespace: str, data: Iterable[Datum]) -> PublishReport:
+    """Send every batch through botocore's own serialiser; a failed batch does not stop the others."""
+    report = PublishReport()
+    for batch in batches(data):
+        report.send(len(batch), lambda: client.put_metric_data(Namespace=namespace, MetricData=batch))
+    return report
+
+
+# ---------------------------------------------------------------- PutMetricData bodies, JSON 1.0
+
+def json_timestamp(timestamp: datetime) -> str:
+    """A timestamp as botocore's JSON serialiser writes it: epoch seconds, an int when whole."""
+    seconds = calendar.timegm(timestamp.astimezone(timezone.utc).timetuple())
+    if timestamp.microsecond:
+        return repr((seconds * 10**6 + timestamp.microsecond) / 10**6)
+    return str(seconds)
+
+
+class _DatumText:
+    """The text of one metric's datums around the parts that vary: subject, consumer group, value."""
+
+    def __init__(self, metric: Metric, environment: str, stamp: str, storage_resolution: int):
+        names = [d["Name"] for d in metric.dimensions(environment, "", "" if metric.scope is Scope.GROUP else None)]
+        self.head = (
+            f'{{"MetricName": {_json_string(metric.name)}, "Dimensions": [{{"Name": {_json_string(names[0])}, '
+            f'"Value": {_json_string(environment)}}}, {{"Name": {_json_string(names[1])}, "Value": '
+        )
+        self.group = f'}}, {{"Name": {_json_string(names[2])}, "Value": ' if len(names) > 2 else None
+        self.middle = f'}}], "Timestamp": {stamp}, "Value": '
+        self.tail = f', "Unit": {_json_string(metric.unit.value)}, "StorageResolution": {storage_resolution}}}'
+
+    def render(self, point: Point) -> str:
+        subject = _json_string(point.subject)
+        if self.group is not None:
+            subject += self.group + _json_string(point.group)
+        return f"{self.head}{subject}{self.middle}{float(point.value)!r}{self.tail}"
+
+
+def request_bodies(
+    points: Iterable[Point], *, namespace: str, environment: str, timestamp: datetime, storage_resolution: int = 60
+) -> Iterator[tuple[int, bytes]]:
+    """(datum count, JSON body) per PutMetricData request: at most 1000 datums and BODY_BYTES_LIMIT bytes each.
+
+    The same bytes botocore's JSONSerializer makes of Namespace + MetricData (as iter_datums gives
+    them): keys in that order, json.dumps' default separators, ASCII escapes.
+    """
+    stamp = json_timestamp(timestamp)
+    head, tail = f'{{"Namespace": {_json_string(namespace)}, "MetricData": [', "]}"
+    empty = len(head) + len(tail)
+    texts: dict[str, _DatumText] = {}  # by metric name: hashing a str is cached, hashing a Metric is not
+    current: list[str] = []
+    size = empty
+    for point in points:
+        metric, value = point.metric, point.value
+        if not (isfinite(value) and (value or not metric.omit_zero)):  # publishable(), inlined: 50,000 points a run
+            continue
+        text = texts.get(metric.name)
+        if text is None:
+            text = texts[metric.name] = _DatumText(metric, environment, stamp, storage_resolution)
+        datum = text.render(point)
+        size += len(datum) + 2  # and ", " before the next
+        if size > BODY_BYTES_LIMIT + 2 or len(current) == MAX_DATUMS_PER_REQUEST:
+            if current:
+                yield len(current), f"{head}{', '.join(current)}{tail}".encode("ascii")
+            current, size = [], empty + len(datum) + 2
+        current.append(datum)
+    if current:
+        yield len(current), f"{head}{', '.join(current)}{tail}".encode("ascii")
+
+
+# Our own client parameter: taken out of the call before botocore validates it (leaving a body of
+# only the Namespace, too small to compress), put in as the body once botocore has made the request.
+_BODY_PARAMETER = "MonitorPreparedBody"
+# botocore gzips at level 9; level 1 took 8 ms instead of 47 ms for a run's 41 bodies (10,000
+# queues), for 4 % more bytes on the wire.
+GZIP_LEVEL = 1
+
+
+def _take_body(params: dict, context: dict, **_) -> None:
+    body = params.pop(_BODY_PARAMETER, None)
+    if body is not None:
+        context[_BODY_PARAMETER] = body
+
+
+def _use_body(request, **_) -> None:
+    """request-created, before botocore's signer: the prepared body (and its encoding) becomes the request's."""
+    prepared = request.context.get(_BODY_PARAMETER)
+    if prepared is not None:
+        body, encoding = prepared
+        request.data = body
+        if encoding:
+            request.headers["Content-Encoding"] = encoding
+
+
+def _encoder(client):
+    """The body as botocore would send it: gzipped unless compression is disabled or the body is small."""
+    config = client.meta.config
+    if config.disable_request_compression is True:  # as botocore.compress decides
+        return lambda body: (body, None)
+    smallest = config.request_min_compression_size_bytes
+    return lambda body: (gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), "gzip") if len(body) >= smallest else (body, None)
+
+
+def speaks_json(client) -> bool:
+    """True when the client talks JSON 1.0 to CloudWatch (botocore 1.42+), the protocol request_bodies writes."""
+    model = client.meta.service_model
+    return getattr(model, "resolved_protocol", model.protocol) == "json"
+
+
+def send_points(
+    client, namespace: str, points: Iterable[Point], *, environment: str, timestamp: datetime, storage_resolution: int = 60
+) -> PublishReport:
+    """Publish the points in ceil(datums/1000) requests, bodies written here; a failed request does not stop the others."""
+    if not speaks_json(client):
+        data = iter_datums(points, environment=environment, timestamp=timestamp, storage_resolution=storage_resolution)
+        return put_metric_data(client, namespace, data)
+    events = client.meta.events
+    events.register_first("provide-client-params.cloudwatch.PutMetricData", _take_body, unique_id="monitor-take-body")
+    events.register_first("request-created.cloudwatch.PutMetricData", _use_body, unique_id="monitor-use-body")
+    encode = _encoder(client)
+    report = PublishReport()
+    bodies = request_bodies(points, namespace=namespace, environment=environment, timestamp=timestamp, storage_resolution=storage_resolution)
+    for count, body in bodies:
+        prepared = encode(body)
+        report.send(count, lambda: client.put_metric_data(Namespace=namespace, **{_BODY_PARAMETER: prepared}))
     return report
 
 
@@ -107,8 +250,7 @@ def iter_emf_lines(points: Iterable[Point], *, namespace: str, environment: str,
     grouped: memory stays one subject's worth whatever the number of queues.
     """
     epoch_ms = int(timestamp.timestamp() * 1000)
-    finite = (p for p in points if math.isfinite(p.value))
-    for (_, subject, consumer_group), run in itertools.groupby(finite, key=lambda p: (p.metric.scope, p.subject, p.group)):
+    for (_, subject, consumer_group), run in itertools.groupby(publishable(points), key=lambda p: (p.metric.scope, p.subject, p.group)):
         group = list(run)
         for start in range(0, len(group), EMF_MAX_METRICS_PER_DIRECTIVE):
             chunk = group[start : start + EMF_MAX_METRICS_PER_DIRECTIVE]

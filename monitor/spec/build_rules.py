@@ -18,10 +18,13 @@ from monitor.spec.kinds import (
 from monitor.spec import runbooks as runbooks_ref
 from monitor.spec.model import AlarmRule, Collector
 from monitor.spec.sources import QueuePart
+from monitor.spec.windows import WindowKind, timezone_problem, wall_clock_period_problem
 
 # What a queue needs for each part a queue_depth tier may count (the queue field that must be set).
 PART_NEEDS = {QueuePart.WAITING: None, QueuePart.IN_FLIGHT: "processing", QueuePart.RETRY: "retry"}
-from monitor.spec.windows import WindowKind, timezone_problem, wall_clock_period_problem
+
+_PART_FIELDS = tuple(field for field in PART_NEEDS.values() if field)
+_SEVERITIES = frozenset(s.value for s in Severity)
 
 
 class AlarmRules:
@@ -42,16 +45,24 @@ class AlarmRules:
         """
         rules: list[AlarmRule] = []
         for kind in kinds:
-            base = defaults.get(kind.value) or {}
-            own = overrides.get(kind.value) or {}
+            name = kind.value
+            base = defaults.get(name) or {}
+            own = overrides.get(name) or {}
             if own and not needs(kind):
                 what = f"the queue's '{kind.info.needs}' list, which is not set" if kind.info.needs else "an enqueue time, which this queue's jobs do not carry"
-                self.error(path + (kind.value,), f"a {kind.value} alarm needs {what}")
+                self.error(path + (name,), f"a {name} alarm needs {what}")
                 continue
             if not needs(kind):
                 continue
             for tier in list(base) + [t for t in own if t not in base]:
-                tier_path = path + (kind.value, tier) if tier in own else ("defaults", "alarms", kind.value, tier)
+                if tier not in own:
+                    # A default tier, untouched: the same rule (and the same problems, reported once)
+                    # for every queue that has the same runbook. 10,000 queues build it once.
+                    rule = self._default_rule(kind, tier, base, runbooks, collector, has)
+                    if rule is not None:
+                        rules.append(rule)
+                    continue
+                tier_path = path + (name, tier)
                 if not self.ok(tier_path):
                     continue
                 inherited = dict(base.get(tier) or {})
@@ -67,6 +78,20 @@ class AlarmRules:
                     rules.append(rule)
         return rules
 
+    def _default_rule(self, kind: AlarmKind, tier: str, base: dict, runbooks: dict, collector: Collector, has) -> AlarmRule | None:
+        raw = base.get(tier) or {}
+        # What else the rule depends on: the queue's fields, when the tier counts `parts`.
+        fields = None if has is None else tuple(has(f) for f in _PART_FIELDS) if isinstance(raw, dict) and "parts" in raw else True
+        key = (kind, tier, id(base), runbooks.get(kind.value), fields)
+        cache = self.default_rules
+        if key not in cache:
+            tier_path = ("defaults", "alarms", kind.value, tier)
+            usable = self.ok(tier_path) and isinstance(raw, dict) and raw.get("enabled", True) is not False
+            cache[key] = self._rule(kind, tier, dict(raw), tier_path, runbooks, collector, has) if usable else None
+        elif cache[key] is not None and cache[key].runbook and not runbooks_ref.is_link(cache[key].runbook):
+            self.unlinked_runbooks += 1  # counted per tier, as _rule counts the first
+        return cache[key]
+
     def _rule(self, kind: AlarmKind, tier: str, raw: dict, path, runbooks: dict, collector: Collector, has=None) -> AlarmRule | None:
         info = kind.info
         before = len(self.problems)
@@ -75,7 +100,7 @@ class AlarmRules:
         if idle and kind is not AlarmKind.IN_FLIGHT_DEPTH:
             self.error(path + ("only_when_idle",), f"'only_when_idle' is for in_flight_depth tiers only, not for {kind.value}")
         severity = raw.get("severity", tier)
-        if severity not in {s.value for s in Severity}:
+        if severity not in _SEVERITIES:
             self.error(path, f"tier '{tier}' is not a severity name, so it needs 'severity: critical|warning|info'")
             return None
         if "threshold" not in raw:
