@@ -19,7 +19,10 @@ from support.servers import (
     reset_moto,
 )
 
+from monitor.local import moto_cloudwatch
 from monitor.local.emulator import local_aws
+
+moto_cloudwatch.install()  # every test's emulator has composite alarms and anomaly detectors (also plain moto.mock_aws)
 from monitor.local.redis_server import LocalCluster, RedisServer, new_password
 
 
@@ -143,5 +146,6 @@ def moto_server(_moto_server, aws_env, monkeypatch) -> str:
 @pytest.fixture(name="mock_aws")
 def mock_aws_fixture(aws_env):
     """The AWS emulator in-process (moto.mock_aws) for the duration of the test."""
+    moto_cloudwatch.install()
     with moto.mock_aws():
         yield

@@ -34,7 +34,7 @@ def test_render_json_without_credentials():
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["environment"] == "development"
-    assert len(document["alarms"]) == 18
+    assert len(document["alarms"]) == 23  # 20 metric alarms and 3 composites
 
 
 def test_render_yaml():

@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 
 from monitor.collect.collector import Collector, lambda_handler
+from monitor.collect.connection import open_client, resolve_settings
 from monitor.errors import ExitStatus
 from monitor.local import samples
 from monitor.local.redis_server import free_port
@@ -133,10 +134,16 @@ def test_bare_host_redis_url_as_hokusai_config_reads_it(redis_password, redis_tl
 
 def test_tls_client_against_a_plain_server_is_a_tls_failure(redis_plain):
     # The plain server never answers the ClientHello (unless it happens to hold a newline, when it
-    # answers -ERR and the handshake fails at once): either way the reason is tls, not timeout.
+    # answers -ERR and the handshake fails at once); it answers a plain-text PING, so: tls.
     for _ in range(3):
         summary = make_collector(redis_plain, environ={"REDIS_TLS_ENABLED": "true"}).run()
         assert (summary.connection_failure, summary.failure_reason) == (1, "tls"), summary.failure
+
+
+def test_tls_client_against_a_hung_server_is_a_timeout(hung_server):
+    # The handshake times out as against a plain-text server, but nothing answers plain text either.
+    summary = make_collector(hung_server, environ={"REDIS_TLS_ENABLED": "true", "REDIS_AUTH_TOKEN": "x" * 20}).run()
+    assert (summary.connection_failure, summary.failure_reason) == (1, "timeout"), summary.failure
 
 
 def test_acl_user_with_only_read_commands(redis_acl):
@@ -181,23 +188,28 @@ def test_refused_connection_is_a_signal(redis_factory):
     assert (summary.connection_failure, summary.failure_reason) == (1, "refused")
 
 
-def test_hung_server_times_out_quickly(hung_server):
+def test_hung_server_is_given_up_on_with_the_configured_timeouts(hung_server, redis_plain):
     spec = demo_spec()
-    collector = Collector(
-        spec,
-        spec.environment("demo"),
-        environ={"REDIS_HOST": hung_server.host, "REDIS_PORT": str(hung_server.port), "REDIS_AUTH_TOKEN": "x" * 20},
-        emit=lambda line: None,
-    )
-    started = time.monotonic()
-    summary = collector.run()
+    environ = {"REDIS_HOST": hung_server.host, "REDIS_PORT": str(hung_server.port), "REDIS_AUTH_TOKEN": "x" * 20}
+    summary = Collector(spec, spec.environment("demo"), environ=environ, emit=lambda line: None).run()
+    # The server accepts the connection and never answers AUTH: the read times out, and that is the end.
     assert (summary.connection_failure, summary.failure_reason) == (1, "timeout")
-    assert time.monotonic() - started < spec.collector.read_timeout_seconds + spec.collector.connect_timeout_seconds + 1
+    assert "Timeout reading" in summary.failure, summary.failure
+    # The client the collector opens uses the spec's timeouts on its socket and does not retry.
+    plain = {"REDIS_HOST": redis_plain.host, "REDIS_PORT": str(redis_plain.port), "REDIS_TLS_ENABLED": "false"}
+    client = open_client(resolve_settings(spec.environment("demo"), spec.collector, plain), None)
+    try:
+        assert client.connection_pool.connection_kwargs["socket_connect_timeout"] == spec.collector.connect_timeout_seconds
+        assert client.connection._sock.gettimeout() == spec.collector.read_timeout_seconds
+        assert client.connection.retry.get_retries() == 0
+    finally:
+        client.close()
 
 
 def test_dns_failure_is_a_signal():
+    # A name no host may have (a space): the resolver refuses it without asking any DNS server.
     spec = demo_spec()
-    collector = Collector(spec, spec.environment("demo"), environ={"REDIS_HOST": "no-such-host.invalid", "REDIS_AUTH_TOKEN": "x" * 20}, emit=lambda line: None)
+    collector = Collector(spec, spec.environment("demo"), environ={"REDIS_HOST": "no such host", "REDIS_AUTH_TOKEN": "x" * 20}, emit=lambda line: None)
     summary = collector.run()
     assert (summary.connection_failure, summary.failure_reason) == (1, "dns")
 

@@ -12,7 +12,7 @@ import yaml
 from moto import mock_aws
 
 from monitor.cloudwatch import dashboard
-from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.alarms import drain_expression, render_alarms
 from monitor.cloudwatch.dashboard import (
     GRID_COLUMNS,
     MAX_ALARMS_PER_WIDGET,
@@ -144,8 +144,16 @@ def test_thresholds_are_drawn_with_the_rule_period_and_statistic(shipped):
     mint = next(q for q in spec.queues if q.key == "hokusai:mint_requests")
     widget = next(w for w in body["widgets"] if w["properties"].get("title") == "hokusai:mint_requests: depth")
     lines = {(v["value"], v["color"]) for v in widget["properties"]["annotations"]["horizontal"]}
-    rules = [r for r in mint.alarms if r.kind is AlarmKind.QUEUE_DEPTH]
-    assert {r.threshold for r in rules} == {value for value, _ in lines} == {50, 1}
+    rules = [r for r in mint.alarms if r.kind is AlarmKind.QUEUE_DEPTH and not r.parts]
+    assert {r.threshold for r in rules} == {value for value, _ in lines} == {50}  # "unsettled" has a graph of its own
+    # The time to drain: the alarm's own metric math (depth hidden, RATE hidden, the estimate drawn) and its threshold.
+    drain = next(w for w in body["widgets"] if w["properties"].get("title") == "hokusai:mint_requests: time to drain (warning)")
+    drawn = [line[0] for line in drain["properties"]["metrics"] if isinstance(line[0], dict)]
+    assert drawn == [
+        {"expression": "RATE(depth)", "label": "QueueDepth change per second", "id": "rate", "visible": False},
+        {"expression": drain_expression(1000), "label": "Seconds until empty", "id": "time_to_drain"},
+    ]
+    assert [(a["value"], a["label"]) for a in drain["properties"]["annotations"]["horizontal"]] == [(1800, "warning > 1800 (3/5 x 60s)")]
     assert widget["properties"]["period"] == 300 and widget["properties"]["stat"] == "Maximum"
     age = next(w for w in body["widgets"] if w["properties"].get("title") == "hokusai:model_ready_queue: oldest message age")
     assert sorted(a["value"] for a in age["properties"]["annotations"]["horizontal"]) == [300, 900]
@@ -241,3 +249,13 @@ def test_schedule_seconds():
     assert dashboard.schedule_seconds("rate(5 minutes)") == 300
     assert dashboard.schedule_seconds("rate(2 hours)") == 7200
     assert dashboard.schedule_seconds("cron(0/5 * * * ? *)") == 60
+
+
+def test_a_patterns_row_draws_its_alarms_thresholds():
+    spec = load_spec(str(ROOT / "examples" / "tenants" / "alarms.yaml"), environ={})
+    _, body = dashboard.render_dashboard(spec, spec.environment("production"))
+    widget = next(w for w in body["widgets"] if w["properties"].get("title") == "tenant:*:jobs: depth")
+    labels = sorted((a["value"], a["label"]) for a in widget["properties"]["annotations"]["horizontal"])
+    assert labels == [(500, "PatternDepthMax critical > 500 (3/5 x 60s)"), (5000, "PatternDepthSum warning > 5000 (3/5 x 60s)")]
+    alarm_widget = next(w for w in body["widgets"] if w["type"] == "alarm")
+    assert any(arn.endswith(":alarm:tenants-production-tenant-jobs-unhealthy-critical") for arn in alarm_widget["properties"]["alarms"])

@@ -12,7 +12,8 @@ import pytest
 
 from monitor.cloudwatch.alarms import render_alarms
 from monitor.cloudwatch.dashboard import render_dashboard
-from monitor.spec import metrics
+from monitor.spec import metrics, naming
+from monitor.spec.kinds import AlarmKind
 from monitor.spec.load import load_spec
 from tests.support.dashboard_rules import parse_search, problems
 
@@ -283,3 +284,45 @@ def test_a_key_no_search_can_express_gets_a_note_instead_of_a_wrong_graph(tmp_pa
     notes = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text" and "No graph:" in w["properties"]["markdown"]]
     assert len(notes) == 2 * 3
     assert sum("AWS allows 1024" in n for n in notes) == 3 and sum("has no escape for" in n for n in notes) == 3
+
+
+def _graphs_with_threshold(body: dict) -> list[tuple[dict, float]]:
+    return [
+        (w["properties"], a["value"])
+        for w in body["widgets"]
+        if w["type"] == "metric"
+        for a in w["properties"].get("annotations", {}).get("horizontal", [])
+    ]
+
+
+def test_a_metric_math_threshold_sits_on_a_graph_of_the_alarms_own_expression():
+    spec, env, body = rendered(ROOT / "alarms.yaml", "development")
+    assert problems(body) == []
+    math_alarms = {a["AlarmName"]: a for a in render_alarms(spec, env) if "Metrics" in a and "DIFF(" not in str(a["Metrics"])}
+    checked = set()
+    for queue in spec.queues:
+        for rule in (r for r in queue.alarms if r.kind in (AlarmKind.QUEUE_DEPTH, AlarmKind.IN_FLIGHT_DEPTH)):  # the graphed kinds
+            name = naming.alarm_name(spec.name_prefix, env.name, queue.name, rule.kind, rule.tier)
+            alarm = math_alarms.get(name)
+            if alarm is None:
+                continue
+            result = next(q for q in alarm["Metrics"] if q["ReturnData"])
+            graphs = [p for p, value in _graphs_with_threshold(body) if p["title"] == f"{queue.key}: {rule.tier} ({result['Label']})"]
+            assert len(graphs) == 1, name
+            lines = graphs[0]["metrics"]
+            drawn = [line[0] for line in lines if isinstance(line[0], dict)]
+            assert drawn == [{"expression": result["Expression"], "label": result["Label"], "id": result["Id"]}]
+            inputs = {line[-1]["id"]: (line[1], line[-1]["stat"], line[-1].get("visible")) for line in lines if isinstance(line[0], str)}
+            assert inputs == {q["Id"]: (q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Stat"], False) for q in alarm["Metrics"] if "MetricStat" in q}
+            assert [a["value"] for a in graphs[0]["annotations"]["horizontal"]] == [rule.threshold]
+            checked.add((queue.key, rule.tier))
+    assert ("hokusai:mint_requests", "unsettled") in checked  # QueueDepth + FILL(InFlightDepth) + FILL(DelayedTotal)
+    assert ("hokusai:model_ready_queue", "warning") in checked  # in_flight_depth only_when_idle
+    # No single-metric graph carries a threshold of an alarm that is not on that metric alone.
+    for props, value in _graphs_with_threshold(body):
+        if props["title"].endswith((": depth", ": in flight")):
+            key = props["title"].rsplit(": ", 1)[0]
+            queue = next(q for q in spec.queues if q.key == key)
+            kind = "queue_depth" if props["title"].endswith("depth") else "in_flight_depth"
+            plain = [r.threshold for r in queue.alarms if r.kind.value == kind and not r.parts and not r.only_when_idle]
+            assert value in plain, (props["title"], value)

@@ -46,13 +46,13 @@ def test_the_model_ready_queue_alarms_fire(demo):
 def test_the_mint_queue_stays_ok(demo):
     result, _, _ = demo
     mint = states_of(result, "mint_requests")
-    assert len(mint) == 9 and set(mint.values()) == {"OK"}
+    assert len(mint) == 11 and set(mint.values()) == {"OK"}  # 10 tiers and the unhealthy composite
     assert result.states["hokusai-queues-demo-redis-primary-collector-heartbeat-critical"] == "OK"
 
 
 def test_the_output_shows_what_a_person_wants(demo):
     _, text, _ = demo
-    assert "Plan: 19 to create, 0 to update, 0 to delete" in text
+    assert "Plan: 24 to create, 0 to update, 0 to delete" in text
     assert "minute  0  model_ready_queue depth=1500 age=9" in text  # the 15-minute-old backlog, published
     assert "Redis unreachable (refused): ConnectionFailure=1" in text
     assert "dead-letter-arrivals-critical: OK at minute 1, ALARM at minute 4" in text  # a DLQ arrival pages

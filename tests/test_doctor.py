@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.alarms import metric_alarms, render_alarms
 from monitor.commands import doctor
 from monitor.commands.cli import main
 from monitor.commands.doctor import KeyReading, Section, SubjectReading, Verdict, diagnose
@@ -58,7 +58,7 @@ def test_everything_readable_is_ok_and_exits_zero(shipped):
     spec, env, alarms = shipped
     report = diagnose(spec.path, env.name, alarms, [queue(READY), queue(MINT), retry_set()])
     assert report.exit_status is ExitStatus.SUCCESS
-    assert report.count(Verdict.OK) == len(alarms) - 2  # the two target alarms watch the collector, not a key
+    assert report.count(Verdict.OK) == len(metric_alarms(alarms)) - 2  # the two target alarms watch the collector, not a key (composites watch alarms)
     assert report.count(Verdict.BLIND) == report.count(Verdict.UNVERIFIED) == 0
     by_name = {a.name: a for s in report.subjects for a in s.alarms}
     unsettled = by_name["hokusai-queues-development-hokusai-mint_requests-queue-depth-unsettled"]
@@ -140,9 +140,9 @@ def test_table_and_json_say_the_same(shipped):
     text = doctor.render_table(report)
     assert f"queue {MINT}" in text and "hash (not list)" in text
     assert "BLIND       hokusai-queues-development-hokusai-mint_requests-dead-letter-depth-warning" in text
-    assert text.rstrip().endswith("2 blind, 0 unverified, 14 ok: the blind alarms can never fire as things are")
+    assert text.rstrip().endswith("2 blind, 0 unverified, 16 ok: the blind alarms can never fire as things are")
     document = doctor.report_json(report)
-    assert document["ok"] is False and document["counts"] == {"ok": 14, "unverified": 0, "blind": 2}
+    assert document["ok"] is False and document["counts"] == {"ok": 16, "unverified": 0, "blind": 2}
     mint = next(s for s in document["subjects"] if s["key"] == MINT)
     assert mint["keys"][2] == {"part": "dead", "key": f"{MINT}:dlq", "expected": "list", "type": "hash", "count": None}
 

@@ -668,3 +668,18 @@ def test_anomaly_detection_bands_are_not_modelled_never_guessed():
     alarm.pop("ThresholdMetricId")
     with pytest.raises(NotSupported, match="ANOMALY_DETECTION_BAND"):
         parse_alarm(alarm)
+
+
+@pytest.mark.parametrize("timezone", [None, "Europe/Berlin", "+05:30"])
+def test_the_window_field_written_is_the_window_read_back(timezone):
+    from monitor.cloudwatch.plan import _window
+    from monitor.spec.windows import WindowKind, read_window_field, window_field
+    from monitor.truth.evaluator import parse_window
+
+    field = window_field(WindowKind.WALL_CLOCK, timezone)
+    assert read_window_field(field) == (WindowKind.WALL_CLOCK, timezone)
+    assert parse_window("a", field, 3600).timezone == timezone
+    assert _window(field) == ("WallClockWindow", timezone or "UTC")
+    assert window_field(WindowKind.SLIDING, None) is None
+    assert read_window_field(None) == read_window_field({"SlidingWindow": {}}) == (WindowKind.SLIDING, None)
+    assert _window(None) is _window({"SlidingWindow": {}}) is None

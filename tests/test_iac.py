@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import boto3
 import pytest
@@ -15,7 +16,7 @@ import yaml
 
 from monitor.cloudwatch import iac
 from monitor.commands.cli import main
-from monitor.errors import ExitStatus
+from monitor.errors import ExitStatus, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = str(ROOT / "alarms.yaml")
@@ -208,6 +209,28 @@ def test_composite_depends_on_its_children_in_the_template_only():
     assert iac.rule_children(COMPOSITE["AlarmRule"]) == [DEPTH["AlarmName"], ANOMALY["AlarmName"], "some-alarm-elsewhere"]
 
 
+def test_children_named_by_arn_are_depended_on_too():
+    arn = f"arn:aws:cloudwatch:us-east-1:111122223333:alarm:{DEPTH['AlarmName']}"
+    by_arn = {
+        **COMPOSITE,
+        "AlarmRule": f"ALARM({arn}) OR ALARM(\"{ANOMALY['AlarmName']}\")",
+        "ActionsSuppressor": f"arn:aws:cloudwatch:us-east-1:111122223333:alarm:{ANOMALY['AlarmName']}",
+    }
+    assert iac.rule_children(by_arn["AlarmRule"]) == [DEPTH["AlarmName"], ANOMALY["AlarmName"]]
+    template = iac.cloudformation_template([DEPTH, ANOMALY, by_arn], None, description="test")
+    ids = {r["Properties"].get("AlarmName"): rid for rid, r in template["Resources"].items()}
+    assert template["Resources"][ids[by_arn["AlarmName"]]]["DependsOn"] == [ids[DEPTH["AlarmName"]], ids[ANOMALY["AlarmName"]]]
+    config = iac.terraform_config([DEPTH, ANOMALY, by_arn], None)
+    composite = config["resource"][iac.TF_COMPOSITE_ALARM][by_arn["AlarmName"]]
+    assert composite["depends_on"] == [f"aws_cloudwatch_metric_alarm.{DEPTH['AlarmName']}", f"aws_cloudwatch_metric_alarm.{ANOMALY['AlarmName']}"]
+
+
+def test_a_malformed_alarm_rule_is_refused_with_its_position():
+    broken = {**COMPOSITE, "AlarmRule": "ALARM(a) AND"}
+    with pytest.raises(UsageError, match="AlarmRule at character 13"):
+        iac.cloudformation_template([broken], None, description="test")
+
+
 def test_anomaly_band_alarms_get_one_detector_each_metric():
     twin = {**copy.deepcopy(ANOMALY), "AlarmName": "demo-test-jobs-depth-anomaly-low", "ComparisonOperator": "LessThanLowerThreshold"}
     template = iac.cloudformation_template([*LITERALS, twin], None, description="test")
@@ -298,9 +321,27 @@ def test_terraform_dashboard_reads_the_account_from_data_sources():
 
 
 def test_unknown_parameter_is_refused_not_dropped():
-    future = {**DEPTH, "EvaluationWindow": {"SlidingWindow": {}}}
-    with pytest.raises(iac.IacError, match="EvaluationWindow has no Terraform argument"):
+    future = {**DEPTH, "FutureParameter": {"On": True}}
+    with pytest.raises(iac.IacError, match="FutureParameter has no Terraform argument"):
         iac.terraform_config([future], None)
+
+
+def test_a_wall_clock_window_renders_for_cloudformation_and_is_refused_plainly_for_terraform(tmp_path, capsys):
+    text = Path(SPEC).read_text()
+    spec = tmp_path / "wall.yaml"
+    marker = "      warning:\n        threshold: 0\n        period: 300\n        evaluation_periods: 6\n        only_when_idle: true\n"
+    assert marker in text
+    spec.write_text(text.replace(marker, marker + "        evaluation_window: wall_clock\n        timezone: Europe/Berlin\n"))
+    args = ["render", "--spec", str(spec), "--env", "development"]
+    assert main([*args, "--format", "cloudformation"]) == ExitStatus.SUCCESS
+    template = json.loads(capsys.readouterr().out)
+    windows = [r["Properties"]["EvaluationWindow"] for r in template["Resources"].values() if "EvaluationWindow" in r.get("Properties", {})]
+    assert windows and all(w == {"WallClockWindow": {"Timezone": "Europe/Berlin"}} for w in windows)
+    assert main([*args, "--format", "terraform"]) == ExitStatus.INVALID
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert "aws_cloudwatch_metric_alarm has no evaluation-window argument" in out.err
+    assert "--format cloudformation" in out.err and "provision-alarms apply" in out.err
 
 
 def test_too_many_resources_for_one_template():
@@ -350,8 +391,17 @@ def test_one_source_three_outputs(three_outputs):
     api, cfn, tf = three_outputs
     alarms = {a["AlarmName"]: a for a in api["alarms"]}
     assert len(alarms) == len(api["alarms"]) > 10  # names are unique
-    from_cfn = {r["Properties"]["AlarmName"]: r["Properties"] for r in by_type(cfn, iac.CFN_METRIC_ALARM).values()}
-    from_tf = {a["AlarmName"]: a for a in map(api_from_terraform, tf["resource"][iac.TF_METRIC_ALARM].values())}
+    cfn_alarms = [*by_type(cfn, iac.CFN_METRIC_ALARM).values(), *by_type(cfn, iac.CFN_COMPOSITE_ALARM).values()]
+    from_cfn = {r["Properties"]["AlarmName"]: r["Properties"] for r in cfn_alarms}
+    tf_alarms = [*tf["resource"][iac.TF_METRIC_ALARM].values(), *tf["resource"][iac.TF_COMPOSITE_ALARM].values()]
+    from_tf = {a["AlarmName"]: a for a in map(api_from_terraform, tf_alarms)}
+    # The shipped spec's incidents: composites flow through both formats, each after what it names.
+    composites = [n for n, a in alarms.items() if iac.is_composite(a)]
+    assert len(composites) == 3 and len(by_type(cfn, iac.CFN_COMPOSITE_ALARM)) == 3
+    for resource in by_type(cfn, iac.CFN_COMPOSITE_ALARM).values():
+        named = iac.rule_children(resource["Properties"]["AlarmRule"]) + [resource["Properties"].get("ActionsSuppressor")]
+        depends = set(resource.get("DependsOn", []))
+        assert {cfn_id(cfn, n) for n in named if n} <= depends
     for name, alarm in alarms.items():
         assert from_cfn[name] == alarm, name
         assert api_key_order(from_tf[name], alarm) == alarm, name
@@ -389,12 +439,28 @@ def alarm_rows(report) -> list[dict]:
     return []
 
 
+def cfn_id(template: dict, alarm_name: str) -> str:
+    return next(i for i, r in template["Resources"].items() if r["Properties"].get("AlarmName") == alarm_name)
+
+
+def dependency_order(resources: dict, depends: Callable[[dict], list[str]]) -> list[dict]:
+    """Resources in an order that honours their dependencies, as CloudFormation and Terraform create them."""
+    done: list[str] = []
+    while len(done) < len(resources):
+        ready = [k for k, r in resources.items() if k not in done and set(depends(r)) <= set(done)]
+        assert ready, "a dependency cycle"
+        done += ready
+    return [resources[k] for k in done]
+
+
 def create_from_cloudformation(cw, template: dict) -> None:
     """What CloudFormation does with these resources (moto skips AWS::CloudWatch::Alarm in stacks)."""
     pseudo = {"AWS::AccountId": MOTO_ACCOUNT, "AWS::Partition": "aws"}
-    for resource in template["Resources"].values():
+    for resource in dependency_order(template["Resources"], lambda r: r.get("DependsOn", [])):
         if resource["Type"] == iac.CFN_METRIC_ALARM:
             cw.put_metric_alarm(**resource["Properties"])
+        elif resource["Type"] == iac.CFN_COMPOSITE_ALARM:
+            cw.put_composite_alarm(**resource["Properties"])
         elif resource["Type"] == iac.CFN_DASHBOARD:
             props = resource["Properties"]
             cw.put_dashboard(DashboardName=props["DashboardName"], DashboardBody=resolve_cfn_sub(props["DashboardBody"], pseudo))
@@ -406,6 +472,9 @@ def create_from_terraform(cw, config: dict) -> None:
     """What the hashicorp/aws provider sends for these resources."""
     for arguments in config["resource"][iac.TF_METRIC_ALARM].values():
         cw.put_metric_alarm(**api_from_terraform(arguments))
+    composites = {f"{iac.TF_COMPOSITE_ALARM}.{k}": v for k, v in config["resource"].get(iac.TF_COMPOSITE_ALARM, {}).items()}
+    for arguments in dependency_order(composites, lambda a: [d for d in a.get("depends_on", []) if d in composites]):
+        cw.put_composite_alarm(**api_from_terraform(arguments))
     for name, dashboard in config["resource"][iac.TF_DASHBOARD].items():
         data = {f"data.aws_caller_identity.{name}.account_id": MOTO_ACCOUNT, f"data.aws_partition.{name}.partition": "aws"}
         cw.put_dashboard(DashboardName=dashboard["dashboard_name"], DashboardBody=resolve_tf_template(dashboard["dashboard_body"], data))
@@ -414,7 +483,9 @@ def create_from_terraform(cw, config: dict) -> None:
 @pytest.mark.parametrize("fmt", ["cloudformation", "terraform"])
 def test_plan_and_status_see_nothing_to_do_after_the_template_is_deployed(fmt, moto_server, capsys):
     document = json.loads(render(capsys, "--format", fmt))
-    alarms = len(json.loads(render(capsys))["alarms"])
+    rendered = json.loads(render(capsys))["alarms"]
+    alarms = len(rendered)
+    metric_alarms = sum(1 for a in rendered if not iac.is_composite(a))  # status shows composites through their tiers
     cw = boto3.client("cloudwatch", endpoint_url=moto_server)
     (create_from_cloudformation if fmt == "cloudformation" else create_from_terraform)(cw, document)
 
@@ -428,5 +499,5 @@ def test_plan_and_status_see_nothing_to_do_after_the_template_is_deployed(fmt, m
     status = main(["status", "--spec", SPEC, "--env", "development", "--endpoint-url", moto_server, "--output", "json"])
     report = json.loads(capsys.readouterr().out)
     states = [a["state"] for a in alarm_rows(report)]
-    assert len(states) == alarms and set(states) == {"OK"}, states
+    assert len(states) == metric_alarms and set(states) == {"OK"}, states
     assert status == ExitStatus.SUCCESS

@@ -58,7 +58,7 @@ def test_every_action_and_a_conflict_match_the_schema(moto_server, capsys):
     status, first = run(capsys, moto_server, "plan", "--detailed-exitcode")
     assert status == ExitStatus.CHANGES_PENDING
     check(first)
-    assert first["plan"]["summary"]["create"] == first["alarms"] + 1 and {c["resource"] for c in first["plan"]["changes"]} == {"alarm", "dashboard"}
+    assert first["plan"]["summary"]["create"] == first["alarms"] + 1 and {c["resource"] for c in first["plan"]["changes"]} == {"alarm", "composite_alarm", "dashboard"}
 
     status, applied = run(capsys, moto_server, "apply", "--yes", "--write-rate", "0")
     assert status == ExitStatus.SUCCESS

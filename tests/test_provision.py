@@ -26,7 +26,9 @@ OWNER = "hokusai-queues/development"
 PREFIX = "hokusai-queues-development-"
 DEPTH = "hokusai-queues-development-hokusai-model_ready_queue-queue-depth-critical"
 HEARTBEAT = "hokusai-queues-development-redis-primary-collector-heartbeat-critical"
-WRITES = {"PutMetricAlarm", "TagResource", "UntagResource", "DeleteAlarms", "PutDashboard", "DeleteDashboards"}
+TARGET_DOWN = "hokusai-queues-development-redis-primary-target-down"
+UNHEALTHY = [f"hokusai-queues-development-hokusai-{q}-unhealthy-critical" for q in ("mint_requests", "model_ready_queue")]
+WRITES = {"PutMetricAlarm", "TagResource", "UntagResource", "DeleteAlarms", "PutDashboard", "DeleteDashboards", "PutCompositeAlarm", "PutAnomalyDetector", "DeleteAnomalyDetector"}
 
 
 @pytest.fixture
@@ -82,11 +84,11 @@ def put_foreign(cw, name: str, tags=None, threshold=7.0) -> None:
 def test_apply_creates_everything_from_empty(moto, spec, capsys):
     status, result = run(capsys, "apply", spec, "--yes")
     assert status == ExitStatus.SUCCESS
-    assert result["plan"]["summary"] == {"create": 19, "update": 0, "delete": 0, "unchanged": 0, "conflicts": 0}
+    assert result["plan"]["summary"] == {"create": 24, "update": 0, "delete": 0, "unchanged": 0, "conflicts": 0}
     assert all(o["ok"] for o in result["report"])
-    assert writes(result) == {"PutMetricAlarm": 18, "PutDashboard": 1}
+    assert writes(result) == {"PutMetricAlarm": 20, "PutCompositeAlarm": 3, "PutDashboard": 1}
     names = [a["AlarmName"] for a in moto.describe_alarms()["MetricAlarms"]]
-    assert len(names) == 18 and DEPTH in names
+    assert len(names) == 20 and DEPTH in names
     assert tags_of(moto, DEPTH)[TAG_SPEC] == OWNER
     assert json.loads(moto.get_dashboard(DashboardName="hokusai-queues-development")["DashboardBody"])["widgets"]
 
@@ -95,9 +97,9 @@ def test_no_op_reapply_makes_zero_writes_and_few_reads(moto, spec, capsys):
     run(capsys, "apply", spec, "--yes")
     status, result = run(capsys, "apply", spec, "--yes")
     assert status == ExitStatus.SUCCESS
-    assert result["plan"]["summary"]["unchanged"] == 19 and result["report"] == []
+    assert result["plan"]["summary"]["unchanged"] == 24 and result["report"] == []
     assert writes(result) == {}
-    # One page of alarms, the owned tags (18 alarms x 6 tags: two pages, as GetResources also pages
+    # One page of alarms, the owned tags (23 alarms x 6 or 7 tags: two pages, as GetResources also pages
     # at 100 tags), the dashboard, one ListMetrics page: no per-alarm tag reads.
     assert result["api_calls"] == {"DescribeAlarms": 1, "GetResources": 2, "GetDashboard": 1, "ListMetrics": 1}
 
@@ -177,7 +179,7 @@ def test_prune_deletes_in_chunks_of_100(moto, spec, capsys):
     status, result = run(capsys, "apply", spec, "--yes", "--prune")
     assert status == ExitStatus.SUCCESS and result["plan"]["summary"]["delete"] == 150
     assert writes(result) == {"DeleteAlarms": 2}
-    assert len(moto.describe_alarms()["MetricAlarms"]) == 18
+    assert len(moto.describe_alarms()["MetricAlarms"]) == 20
 
 
 def test_foreign_alarm_with_our_name_is_left_alone(moto, spec, capsys):
@@ -185,7 +187,7 @@ def test_foreign_alarm_with_our_name_is_left_alone(moto, spec, capsys):
     status, result = run(capsys, "apply", spec, "--yes", "--prune")
     assert status == ExitStatus.AWS_FAILURE  # the desired state cannot be reached
     assert result["plan"]["conflicts"][0]["name"] == DEPTH
-    assert result["plan"]["summary"]["create"] == 18  # everything else still happens
+    assert result["plan"]["summary"]["create"] == 23  # everything else still happens
     live = moto.describe_alarms(AlarmNames=[DEPTH])["MetricAlarms"][0]
     assert (live["Namespace"], live["Threshold"]) == ("Elsewhere", 7.0)
     assert tags_of(moto, DEPTH) == {}
@@ -205,7 +207,7 @@ def test_confirmation_no_writes_nothing_and_yes_applies(moto, spec, capsys, monk
     assert moto.describe_alarms()["MetricAlarms"] == []
     monkeypatch.setattr("sys.stdin", FakeTty("yes\n"))
     assert main(["apply", "--spec", str(spec), "--env", "development", "--write-rate", "0"]) == ExitStatus.SUCCESS
-    assert len(moto.describe_alarms()["MetricAlarms"]) == 18
+    assert len(moto.describe_alarms()["MetricAlarms"]) == 20
 
 
 def test_apply_without_yes_off_a_terminal_is_a_usage_error(moto, spec, capsys, monkeypatch):
@@ -265,9 +267,9 @@ def test_throttling_is_retried_by_botocore(moto_server, spec, capsys, client_hoo
     client_hooks.append(throttle_first_two)
     status, result = server_run(capsys, moto_server, "apply", spec, "--yes")
     assert status == ExitStatus.SUCCESS
-    assert len(seen["failed"]) == 36 and result["retries"] == 36
-    assert result["api_calls"]["PutMetricAlarm"] == 18  # 18 calls, 54 attempts
-    assert len(no_backoff) == 36 and all(0 <= s <= 20 for s in no_backoff)  # botocore backed off each time
+    assert len(seen["failed"]) == 40 and result["retries"] == 40
+    assert result["api_calls"]["PutMetricAlarm"] == 20  # 20 calls, 60 attempts
+    assert len(no_backoff) == 40 and all(0 <= s <= 20 for s in no_backoff)  # botocore backed off each time
     client_hooks.clear()
     assert server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")[0] == ExitStatus.SUCCESS
 
@@ -277,15 +279,18 @@ def test_partial_failure_is_reported_and_a_rerun_converges(moto_server, spec, ca
     status, result = server_run(capsys, moto_server, "apply", spec, "--yes")
     assert status == ExitStatus.AWS_FAILURE
     failed = [o for o in result["report"] if not o["ok"]]
-    assert [o["name"] for o in failed] == [HEARTBEAT]
+    # The composites that name the heartbeat alarm (directly, or as their suppressor) cannot be
+    # created without it: the emulator refuses them as AWS does, and they are retried with it.
+    assert [o["name"] for o in failed] == [HEARTBEAT, TARGET_DOWN, *UNHEALTHY]
     assert failed[0]["error"] == "PutMetricAlarm: Throttling: Rate exceeded" and failed[0]["attempts"] == aws_module.MAX_ATTEMPTS
-    assert sum(o["ok"] for o in result["report"]) == 18  # the other 17 alarms and the dashboard
-    assert "1 of 19 changes failed; run apply again" in result["stderr"], result["stderr"]
+    assert "do not exist" in failed[1]["error"]
+    assert sum(o["ok"] for o in result["report"]) == 20  # the other 19 alarms and the dashboard
+    assert "4 of 24 changes failed; run apply again" in result["stderr"], result["stderr"]
 
     client_hooks.clear()
     status, planned = server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")
     assert status == ExitStatus.CHANGES_PENDING
-    assert [(c["action"], c["name"]) for c in planned["plan"]["changes"]] == [("create", HEARTBEAT)]
+    assert [(c["action"], c["name"]) for c in planned["plan"]["changes"]] == [("create", n) for n in (HEARTBEAT, TARGET_DOWN, *UNHEALTHY)]
     assert server_run(capsys, moto_server, "apply", spec, "--yes")[0] == ExitStatus.SUCCESS
     assert server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")[0] == ExitStatus.SUCCESS
 
@@ -302,7 +307,7 @@ def test_without_tagging_api_tags_are_read_per_alarm(moto_server, spec, capsys, 
     client_hooks.append(lambda aws: inject(aws.tagging, "GetResources", lambda r: True, code="AccessDeniedException", message="no"))
     status, result = server_run(capsys, moto_server, "plan", spec, "--detailed-exitcode")
     assert status == ExitStatus.SUCCESS  # still converged: ownership read alarm by alarm
-    assert result["api_calls"]["ListTagsForResource"] == 18
+    assert result["api_calls"]["ListTagsForResource"] == 23
     assert "tag:GetResources is not allowed" in result["plan"]["warnings"][0]
 
 
@@ -339,7 +344,7 @@ def test_reads_page_100_at_a_time_beyond_100_alarms(aws_credentials):  # noqa: F
     owned = [{"ResourceARN": a["AlarmArn"], "Tags": [{"Key": TAG_SPEC, "Value": OWNER}]} for a in alarms]
     with Stubber(cw) as cw_stub, Stubber(tagging) as tag_stub:
         for page, token in ((0, None), (1, "t1"), (2, "t2")):
-            expected = {"MaxRecords": 100, "AlarmNamePrefix": PREFIX, **({"NextToken": token} if token else {})}
+            expected = {"MaxRecords": 100, "AlarmNamePrefix": PREFIX, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"], **({"NextToken": token} if token else {})}
             response = {"MetricAlarms": alarms[page * 100 : page * 100 + 100], **({"NextToken": f"t{page + 1}"} if page < 2 else {})}
             cw_stub.add_response("describe_alarms", response, expected)
         for page, token in ((0, None), (1, "p1"), (2, "p2")):

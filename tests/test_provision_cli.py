@@ -33,7 +33,7 @@ def cli(endpoint: str, *args: str) -> subprocess.CompletedProcess:
 def test_plan_apply_plan(moto_server):  # noqa: F811
     first = cli(moto_server, "plan", "--detailed-exitcode")
     assert first.returncode == ExitStatus.CHANGES_PENDING, first.stderr
-    assert "Plan: 19 to create, 0 to update, 0 to delete, 0 unchanged." in first.stdout
+    assert "Plan: 24 to create, 0 to update, 0 to delete, 0 unchanged." in first.stdout
     assert "+ alarm hokusai-queues-development-redis-primary-collector-heartbeat-critical" in first.stdout
     assert "Cost (us-east-1 list prices of" in first.stdout
     assert "warning: alarms.yaml:" in first.stderr and "RUNBOOK_BASE_URL" in first.stderr  # runbooks not yet linked
@@ -44,18 +44,18 @@ def test_plan_apply_plan(moto_server):  # noqa: F811
 
     applied = cli(moto_server, "apply", "--yes", "--write-rate", "0")
     assert applied.returncode == ExitStatus.SUCCESS, applied.stderr
-    assert "Apply: 19 succeeded, 0 failed, 0 conflicts left as they are." in applied.stdout
+    assert "Apply: 24 succeeded, 0 failed, 0 conflicts left as they are." in applied.stdout
 
     again = cli(moto_server, "plan", "--detailed-exitcode")
     assert again.returncode == ExitStatus.SUCCESS, again.stdout + again.stderr
-    assert "Plan: 0 to create, 0 to update, 0 to delete, 19 unchanged." in again.stdout
+    assert "Plan: 0 to create, 0 to update, 0 to delete, 24 unchanged." in again.stdout
 
     as_json = cli(moto_server, "plan", "--output", "json")
     assert as_json.returncode == ExitStatus.SUCCESS
     document = json.loads(as_json.stdout)
-    assert document["plan"]["summary"]["unchanged"] == 19 and document["plan"]["changes"] == []
+    assert document["plan"]["summary"]["unchanged"] == 24 and document["plan"]["changes"] == []
     assert document["region"] == "us-east-1" and document["owner"] == "hokusai-queues/development"
-    assert document["cost"]["alarms"] == 18
+    assert document["cost"]["alarms"] == 23
 
 
 def test_unreachable_aws_is_one_line(aws_credentials):  # noqa: F811

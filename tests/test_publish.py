@@ -132,12 +132,12 @@ def test_no_shipped_alarm_reads_a_metric_published_only_when_not_0_as_a_gap():
     """A plain alarm on it treats missing as not breaching; metric math FILLs it with 0."""
     from pathlib import Path
 
-    from monitor.cloudwatch.alarms import render_alarms
+    from monitor.cloudwatch.alarms import metric_alarms, render_alarms
     from monitor.spec.load import load_spec
 
     spec = load_spec(str(Path(__file__).resolve().parents[1] / "alarms.yaml"), env="demo", environ={})
     readers = 0
-    for alarm in render_alarms(spec, spec.environment("demo")):
+    for alarm in metric_alarms(render_alarms(spec, spec.environment("demo"))):  # composites read no metric
         if "Metrics" in alarm:
             expression = next(m["Expression"] for m in alarm["Metrics"] if m.get("ReturnData"))
             for query in alarm["Metrics"]:

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from monitor.cloudwatch.api import put_alarms
 from monitor.cloudwatch import cost
 from monitor.cloudwatch.alarms import render_alarms
 from monitor.cloudwatch.dashboard import render_dashboard
@@ -139,8 +140,7 @@ def cloudwatch(spec):
     spec, env = spec
     with mock_aws():
         client = boto3.client("cloudwatch", region_name="us-east-1")
-        for alarm in render_alarms(spec, env):
-            client.put_metric_alarm(**alarm)
+        put_alarms(client, render_alarms(spec, env))
         at = datetime.now(timezone.utc) - timedelta(minutes=3)
         points = [
             (metrics.STREAM_LENGTH, "orders", None, 250),

@@ -7,7 +7,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from monitor.cloudwatch.alarms import alarm_metric, render_alarms
+from monitor.cloudwatch.alarms import alarm_metric, composite_children, is_composite, metric_alarms, render_alarms
 from monitor.spec import metrics, naming
 from monitor.spec.load import load_spec
 
@@ -23,7 +23,7 @@ def rendered():
 def test_both_queues_get_all_four_kinds_plus_target_alarms(rendered):
     spec, alarms = rendered
     kinds = {}
-    for alarm in alarms:
+    for alarm in metric_alarms(alarms):
         tags = {t["Key"]: t["Value"] for t in alarm["Tags"]}
         _, _, dims = alarm_metric(alarm)
         subject = dict(dims).get(metrics.QUEUE) or dict(dims)[metrics.TARGET]
@@ -48,7 +48,11 @@ def test_depth_alarm_parameters(rendered):
     assert alarm["Dimensions"] == [{"Name": "Environment", "Value": "development"}, {"Name": "Queue", "Value": "hokusai:model_ready_queue"}]
     assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["Statistic"]) == (1000, "GreaterThanThreshold", "Maximum")
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 5, 3)
-    assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"]
+    # incidents.notify: composite: the queue's unhealthy composite notifies for its critical tiers.
+    assert alarm["AlarmActions"] == []
+    composite = next(a for a in alarms if a["AlarmName"].endswith("model_ready_queue-unhealthy-critical"))
+    assert composite["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"]
+    assert f'ALARM("{alarm["AlarmName"]}")' in composite["AlarmRule"]
     assert "Runbook: docs/runbooks.md#queue-depth in the redis-queue-monitor package." in alarm["AlarmDescription"]
     assert len(alarm["AlarmDescription"]) <= 1024
     assert "above 1000 in 3 of 5 one-minute periods" in alarm["AlarmDescription"]
@@ -86,8 +90,8 @@ def test_every_alarm_is_valid_input_for_botocore(rendered):
     model = botocore.session.get_session().get_service_model("cloudwatch")
     from botocore.validate import ParamValidator
 
-    shape = model.operation_model("PutMetricAlarm").input_shape
     for alarm in alarms:
+        shape = model.operation_model("PutCompositeAlarm" if is_composite(alarm) else "PutMetricAlarm").input_shape
         report = ParamValidator().validate(alarm, shape)
         assert not report.has_errors(), report.generate_report()
 
@@ -154,8 +158,14 @@ def test_one_dead_letter_pages_once(rendered):
     _, alarms = rendered
     critical = "arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-critical"
     for queue in ("hokusai-model_ready_queue", "hokusai-mint_requests"):
+        # The critical tiers notify through the queue's unhealthy composite (incidents): one page
+        # while any of them is in ALARM; of the dead-letter alarms only arrivals is critical.
         paging = [a["AlarmName"] for a in alarms if queue + "-dead-letter" in a["AlarmName"] and critical in a["AlarmActions"]]
-        assert paging == [f"hokusai-queues-development-{queue}-dead-letter-arrivals-critical"]
+        assert paging == []
+        composite = next(a for a in alarms if a["AlarmName"] == f"hokusai-queues-development-{queue}-unhealthy-critical")
+        assert critical in composite["AlarmActions"]
+        children = [c for c in composite_children(composite) if "-dead-letter" in c]
+        assert children == [f"hokusai-queues-development-{queue}-dead-letter-arrivals-critical"]
 
 
 def test_a_wall_clock_tier_renders_an_evaluation_window_and_the_default_renders_none(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.alarms import metric_alarms, render_alarms
 from monitor.errors import ExitStatus
 from monitor.spec.load import load_spec
 from monitor.spec.metrics import CONNECTION_FAILURE, QUEUE_DEPTH
@@ -80,6 +80,16 @@ def test_every_shipped_scenario_passes(spec):
     assert text.splitlines()[-1] == f"{count} passed, 0 failed"
 
 
+def test_the_pattern_example_runs_its_scenarios_and_reports_the_anomaly_band_as_not_modelled():
+    """examples/tenants: alarms on a pattern's aggregates, a per-key series, an anomaly band never guessed."""
+    example = ROOT / "examples" / "tenants" / "alarms.yaml"
+    result = run_cli("test", "--spec", str(example))
+    assert result.returncode == ExitStatus.SUCCESS, result.stdout + result.stderr
+    assert "PASS  13m..22m     tenant:*:jobs/pattern_depth_max/critical is ALARM" in result.stdout
+    assert "not modelled: alarm tenants-production-billing-invoices-depth-anomaly-warning: anomaly detection" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == "7 passed, 0 failed"
+
+
 def test_cli_runs_the_shipped_scenarios_by_default():
     result = run_cli("test")
     assert result.returncode == ExitStatus.SUCCESS, result.stdout + result.stderr
@@ -139,7 +149,11 @@ expect:
     # fires, at the first evaluation (1m), whose sliding range [-14m, 1m) holds no data
     assert "FAIL 0m..20m no alarm is in ALARM (line 5)" in lines
     alarms = [line for line in lines if line.startswith("alarm: ")]
-    assert alarms == ["alarm: hokusai-queues-development-redis-primary-collector-heartbeat-critical (redis:primary/collector_heartbeat/critical)"]
+    # ... and the target-down composite over it (incidents), which sends nothing itself
+    assert alarms == [
+        "alarm: hokusai-queues-development-redis-primary-collector-heartbeat-critical (redis:primary/collector_heartbeat/critical)",
+        "alarm: hokusai-queues-development-redis-primary-target-down (redis:primary/target_down/critical)",
+    ]
     assert "at: 1m (2026-01-01T00:01:00Z)" in lines and "expected: not ALARM" in lines
     assert "-4m - filled breaching" in lines
 
@@ -175,7 +189,7 @@ expect:
         ("name: x\nenvironment: prod\nseries: {}\nexpect: [{none_in: ALARM}]\n", "environment: no environment 'prod' in"),
         (
             "name: x\nseries:\n  hokusai:model_ready_queu: {QueueDepth: '0x3'}\nexpect: [{none_in: ALARM}]\n",
-            "scenario.yaml:3:3: series.hokusai:model_ready_queu: unknown queue or target 'hokusai:model_ready_queu'; did you mean 'hokusai:model_ready_queue'? (allowed: hokusai:mint_requests, hokusai:mint_requests:retry, hokusai:model_ready_queue, redis:primary)",
+            "scenario.yaml:3:3: series.hokusai:model_ready_queu: unknown queue or target 'hokusai:model_ready_queu'; did you mean 'hokusai:model_ready_queue'? (allowed: hokusai:mint_requests, hokusai:mint_requests:retry, hokusai:model_ready_queue, redis:primary;",
         ),
         (
             "name: x\nseries:\n  hokusai:mint_requests: {QueueDeph: '0x3'}\nexpect: [{none_in: ALARM}]\n",
@@ -238,7 +252,7 @@ def test_times_and_offsets():
 
 def test_evaluate_all_gives_final_states_and_reasons(spec):
     env = spec.environment("development")
-    alarms = render_alarms(spec, env)
+    alarms = metric_alarms(render_alarms(spec, env))
     start = DEFAULT_START_SECONDS
     depth = MetricKey.of(spec.namespace, QUEUE_DEPTH.name, QUEUE_DEPTH.dimensions("development", "hokusai:model_ready_queue"))
     failure = MetricKey.of(spec.namespace, CONNECTION_FAILURE.name, CONNECTION_FAILURE.dimensions("development", "primary"))
@@ -266,7 +280,7 @@ def test_samples_from_put_metric_data_entries():
 
 def test_alarm_references(spec):
     index = AlarmIndex.build(spec, spec.environment("development"))
-    assert len(index.alarms) == 18
+    assert len(index.alarms) == 23  # 20 metric alarms, 3 composites
     for ref in (
         DEPTH_CRITICAL,
         "hokusai:model_ready_queue/queue_depth/critical",
@@ -274,8 +288,10 @@ def test_alarm_references(spec):
     ):
         assert index.resolve(ref) == DEPTH_CRITICAL
     assert index.resolve("redis-primary/collector_heartbeat/critical") == index.resolve("target:primary/collector-heartbeat/critical")
-    assert len(index.select(["mint_requests"])) == 9  # the retry set's alarm too
-    assert len(index.select([])) == 18
+    assert len(index.select(["mint_requests"])) == 11  # 10 tiers (the retry set's too) and the unhealthy composite
+    assert len(index.select([])) == 23
+    assert index.resolve("hokusai:mint_requests/unhealthy/critical") == "hokusai-queues-development-hokusai-mint_requests-unhealthy-critical"
+    assert index.resolve("redis:primary/target_down/critical") == "hokusai-queues-development-redis-primary-target-down"
 
 
 def test_explain_command():

@@ -218,15 +218,31 @@ def test_a_scenario_can_drive_a_delayed_set_alarm(tmp_path):
     assert result.passed, result
 
 
-def test_scenarios_do_not_name_consumer_group_metrics(tmp_path):
-    """Scenario series give a metric per subject, two dimensions: stream groups are left out, and say so."""
+def test_scenarios_name_stream_groups_with_three_dimension_series(tmp_path):
+    """A stream's key gives its StreamLength; KEY[GROUP] a consumer group's series (three dimensions), listed or not."""
     from monitor.truth.scenarios import run_files
 
     spec = load(tmp_path, BASE + STREAMS)
-    scenario = tmp_path / "lag.yaml"
-    scenario.write_text("name: x\nseries:\n  jobs:scheduled:\n    QueueDepth: '0x3'\n  orders:stream:\n    ConsumerGroupLag: '0x3'\nexpect: [{none_in: ALARM}]\n")
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("name: x\nseries:\n  jobs:scheduled:\n    QueueDepth: '0x3'\n  orders:stream:\n    ConsumerGroupLag: '0x3'\nexpect: [{none_in: ALARM}]\n")
     with pytest.raises(SpecError) as info:
-        run_files([scenario], spec)
+        run_files([wrong], spec)
     text = "\n".join(str(p) for p in info.value.problems)
     assert "'QueueDepth' is a queue metric, not a delayed one (allowed for jobs:scheduled: DelayedTotal, DelayedOverdue)" in text
-    assert "unknown queue or target 'orders:stream'" in text
+    assert "'ConsumerGroupLag' is a group metric, not a stream one (allowed for orders:stream: StreamLength)" in text
+    # stuck_pending/warning of the billing group: OldestPendingIdleSeconds (Maximum) > 600, 1 of 1 minute.
+    stuck = tmp_path / "stuck.yaml"
+    stuck.write_text(
+        "name: a consumer of billing hangs\n"
+        "series:\n"
+        "  orders:stream: {StreamLength: '10x8'}\n"
+        "  orders:stream[billing]: {OldestPendingIdleSeconds: '0x3 700x5'}\n"
+        "  orders:stream[shipping]: {OldestPendingIdleSeconds: '0x8'}\n"
+        "  orders:stream[unlisted]: {ConsumerGroupLag: '5x8'}\n"
+        "expect:\n"
+        "  - {at: 3m, alarm: 'orders:stream[billing]/stuck_pending/warning', state: OK}\n"
+        "  - {at: 4m, alarm: 'orders:stream[billing]/stuck_pending/warning', state: ALARM}\n"
+        "  - {from: 1m, alarm: 'orders:stream[shipping]/stuck_pending/warning', state: OK}\n"
+    )
+    (result,) = run_files([stuck], spec)
+    assert result.passed, result

@@ -14,7 +14,8 @@ import yaml
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.api import put_alarms
+from monitor.cloudwatch.alarms import metric_alarms, render_alarms
 from monitor.commands import status
 from monitor.commands.status import State, format_age
 from monitor.errors import AwsError, ExitStatus
@@ -85,8 +86,7 @@ def cloudwatch(shipped):
     spec, env = shipped
     with mock_aws():
         client = boto3.client("cloudwatch", region_name="us-east-1")
-        for alarm in render_alarms(spec, env):
-            client.put_metric_alarm(**alarm)
+        put_alarms(client, render_alarms(spec, env))
         put_queue_metrics(client, spec, env, datetime.now(timezone.utc), SAMPLE_VALUES)
         yield client
 
@@ -99,7 +99,7 @@ def test_all_ok_exits_zero_with_values(cloudwatch, shipped):
     spec, env = shipped
     report = status.collect_status(spec, env, cloudwatch)
     assert report.exit_status is ExitStatus.SUCCESS
-    assert report.count(State.OK) == len(render_alarms(spec, env))
+    assert report.count(State.OK) == len(metric_alarms(render_alarms(spec, env)))
     mint = next(q for q in report.queues if q.queue.key == MINT)
     assert mint.values["depth"].value == 57 and mint.values["oldest_age_seconds"].value == 903
     assert mint.values["in_flight"].value == 1  # the consumer's processing list
@@ -122,8 +122,8 @@ def test_alarm_rows_come_first_and_exit_six(cloudwatch, shipped):
     assert [q.queue.key for q in report.queues] == [MODEL, MINT]
     text = status.render_table(report)
     lines = text.splitlines()
-    assert lines[0].startswith("development: 1 ALARM, 17 OK")
-    assert re.split(r"\s{2,}", lines[1]) == ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]
+    assert lines[0].startswith("development: 1 ALARM, 19 OK")
+    assert re.split(r"\s{2,}", lines[1]) == ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "DRAIN", "ALARMS"]
     assert lines[2].startswith(MODEL) and "ALARM lag/warning  OK " in lines[2]
 
 
@@ -164,7 +164,7 @@ def test_connection_failing_and_no_heartbeat(shipped):
     line = status.render_table(report).splitlines()[-1]
     assert "connection FAILING; no heartbeat in the last 15m;" in line
     # Nothing was applied: every alarm is ABSENT, which is not a failed check.
-    assert report.count(State.ABSENT) == len(render_alarms(spec, env)) and report.exit_status is ExitStatus.SUCCESS
+    assert report.count(State.ABSENT) == len(metric_alarms(render_alarms(spec, env))) and report.exit_status is ExitStatus.SUCCESS
     assert "ABSENT depth/critical" in status.render_table(report)
 
 
@@ -176,9 +176,9 @@ def test_json_structure(cloudwatch, shipped):
     assert list(document) == ["version", "spec", "environment", "region", "namespace", "generated_at", "summary", "queues", "targets", "trend", "delayed"]
     assert document["trend"] == {"since_seconds": 1800, "period_seconds": 60}
     assert document["version"] == status.JSON_FORMAT_VERSION and document["region"] == "us-east-1"
-    assert document["summary"] == {"ALARM": 1, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 17}
+    assert document["summary"] == {"ALARM": 1, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 19}
     first = document["queues"][0]
-    assert list(first) == ["queue", "name", "state", "depth", "oldest_age_seconds", "in_flight", "dead_letter", "sampled_at", "alarms", "series", "change"]
+    assert list(first) == ["queue", "name", "state", "depth", "oldest_age_seconds", "in_flight", "dead_letter", "sampled_at", "alarms", "series", "change", "drain"]
     assert first["series"]["depth"] == [[first["sampled_at"], 57.0]] and first["change"]["depth"] is None
     assert (first["queue"], first["state"], first["depth"], first["oldest_age_seconds"], first["in_flight"], first["dead_letter"]) == (MINT, "ALARM", 57, 903, 1, 2)
     assert first["alarms"][0] == {
@@ -190,7 +190,7 @@ def test_json_structure(cloudwatch, shipped):
         "reason": "test set ALARM",
     }
     assert {a["name"] for section in ("queues", "targets", "delayed") for row in document[section] for a in row["alarms"]} == {
-        a["AlarmName"] for a in render_alarms(spec, env)
+        a["AlarmName"] for a in metric_alarms(render_alarms(spec, env))
     }
     target = document["targets"][0]
     assert target["target"] == "primary" and target["connection"] == "OK" and 0 < target["heartbeat_age_seconds"] < 600
@@ -244,8 +244,7 @@ def test_calls_are_chunked_for_many_queues(tmp_path):
     calls = {"DescribeAlarms": [], "GetMetricData": []}
     with mock_aws():
         client = boto3.client("cloudwatch", region_name="eu-west-1")
-        for alarm in render_alarms(spec, env)[:150]:
-            client.put_metric_alarm(**alarm)
+        put_alarms(client, render_alarms(spec, env)[:150])
         client.meta.events.register("provide-client-params.cloudwatch.DescribeAlarms", lambda params, **_: calls["DescribeAlarms"].append(len(params["AlarmNames"])))
         client.meta.events.register("provide-client-params.cloudwatch.GetMetricData", lambda params, **_: calls["GetMetricData"].append(len(params["MetricDataQueries"])))
         report = status.collect_status(spec, env, client)

@@ -20,6 +20,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from monitor.cloudwatch.api import put_alarms
 from monitor.cloudwatch.alarms import render_alarms
 from monitor.errors import ExitStatus
 from monitor.spec import metrics
@@ -55,8 +56,7 @@ def endpoint(server):
     env = spec.environment("development")
     client = boto3.client("cloudwatch", region_name="us-east-1", endpoint_url=server, aws_access_key_id="testing", aws_secret_access_key="testing")
     alarms = render_alarms(spec, env)
-    for alarm in alarms:
-        client.put_metric_alarm(**alarm)
+    put_alarms(client, alarms)
     now = datetime.now(timezone.utc) - timedelta(minutes=2)
     data = []
     for subject, values in {
@@ -116,19 +116,19 @@ def run_on_pty(*args: str, columns: int, env: dict) -> tuple[int, str]:
 
 def test_piped_table_fits_columns_without_colour(endpoint):
     url, _, in_alarm = endpoint
-    for columns in (80, 240):
+    for columns in (80, 320):
         result = run("status", "--env", "development", "--endpoint-url", url, env=child_env(COLUMNS=str(columns)))
         assert result.returncode == ExitStatus.CHECK_FAILED, result.stderr
         assert "\x1b[" not in result.stdout
         lines = result.stdout.splitlines()
         assert lines and all(len(line) <= columns for line in lines), result.stdout
-        assert lines[0].startswith("development: 1 ALARM, 17 OK (us-east-1, Hokusai/RedisQueues, ")
+        assert lines[0].startswith("development: 1 ALARM, 19 OK (us-east-1, Hokusai/RedisQueues, ")
         assert lines[2].startswith("hokusai:mint_requests")
         # Rising over the half hour, +37 since its first point: an ASCII sparkline in a pipe.
         assert re.search(r"  57  [_.:=+*#-]{8} \+37  15m 3s  ", lines[2]), lines[2]
         assert result.stdout.isascii()
         assert lines[-1].startswith("redis primary: connection OK; last heartbeat ")
-        if columns == 240:  # room for every column and every alarm's name
+        if columns == 320:  # room for every column and every alarm's name
             assert "..." not in result.stdout and "ALARM depth/critical  OK " in lines[2]
             assert re.split(r"\s{2,}", lines[1])[2:5] == ["DEPTH 30m", "OLDEST", "OLDEST 30m"]
 
@@ -176,7 +176,7 @@ def test_json_and_exit_zero_when_nothing_is_in_alarm(endpoint):
     result = run("status", "--env", "development", "--endpoint-url", url, "--output", "json", env=child_env())
     assert result.returncode == ExitStatus.SUCCESS, result.stderr
     document = json.loads(result.stdout)
-    assert document["summary"] == {"ALARM": 0, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 18}
+    assert document["summary"] == {"ALARM": 0, "INSUFFICIENT_DATA": 0, "ABSENT": 0, "OK": 20}
     assert [q["queue"] for q in document["queues"]] == ["hokusai:mint_requests", "hokusai:model_ready_queue"]
     assert document["queues"][1]["in_flight"] == 1 and document["targets"][0]["connection"] == "OK"
     mint = document["queues"][0]

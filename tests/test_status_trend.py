@@ -15,6 +15,7 @@ from moto import mock_aws
 from monitor.cloudwatch.alarms import render_alarms
 from monitor.commands import status
 from monitor.commands.status import Sample, change, parse_since, sparkline, trend_period
+from monitor.errors import ExitStatus
 from monitor.spec import metrics
 from monitor.spec.load import load_spec
 
@@ -147,7 +148,8 @@ def test_the_table_shows_trends_at_80_columns(shipped, unicode):
 @pytest.mark.parametrize(
     "width, columns",
     [
-        (200, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]),
+        (200, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "DRAIN", "ALARMS"]),
+        (140, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "OLDEST 30m", "IN-FLIGHT", "DLQ", "ALARMS"]),  # the drain estimate goes first
         (100, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "ALARMS"]),  # optional columns go before keys are cut
         (80, ["QUEUE", "DEPTH", "DEPTH 30m", "OLDEST", "ALARMS"]),  # then keys are cut, and the trend stays
         (64, ["QUEUE", "DEPTH", "OLDEST", "ALARMS"]),
@@ -196,8 +198,8 @@ def put_history(client, spec, env, now: datetime) -> None:
         client.put_metric_data(Namespace=spec.namespace, MetricData=data[start : start + 1000])
 
 
-@pytest.mark.parametrize("since, period, calls", [(timedelta(minutes=30), 60, 1), (timedelta(hours=2), 120, 1)])
-def test_trends_come_from_the_same_batched_calls(shipped, since, period, calls):
+@pytest.mark.parametrize("since, periods", [(timedelta(minutes=30), [{60}]), (timedelta(hours=2), [{120}, {60}])])
+def test_trends_come_from_batched_calls_never_one_per_queue(shipped, since, periods):
     spec, env = shipped
     seen = []
     with mock_aws():
@@ -205,18 +207,50 @@ def test_trends_come_from_the_same_batched_calls(shipped, since, period, calls):
         now = datetime.now(timezone.utc)
         put_history(client, spec, env, now)
         client.meta.events.register(
-            "provide-client-params.cloudwatch.GetMetricData", lambda params, **_: seen.append({q["MetricStat"]["Period"] for q in params["MetricDataQueries"]})
+            "provide-client-params.cloudwatch.GetMetricData",
+            lambda params, **_: seen.append(({q["MetricStat"]["Period"] for q in params["MetricDataQueries"]}, params["EndTime"] - params["StartTime"])),
         )
         report = status.collect_status(spec, env, client, since=since, now=now)
-    assert seen == [{period}] * calls  # every queue's latest value and series in one GetMetricData call
+    # One call for every queue's series; a wider trend adds one call of one-minute points for the latest
+    # values, over the last 15 minutes only.
+    assert [p for p, _ in seen] == periods
+    if len(seen) == 2:
+        assert seen[1][1] <= status.LOOKBACK + timedelta(minutes=1)
     model = next(q for q in report.queues if q.queue.key == MODEL)
     depth = model.series["depth"]
     assert depth[-1].value == model.values["depth"].value == 100 + 40 * 29
     assert change(depth) == depth[-1].value - depth[0].value > 0
-    if period == 60:
+    if periods == {60}:
         assert len(depth) == 30 and change(depth) == 40 * 29
     mint = next(q for q in report.queues if q.queue.key == MINT)
     assert change(mint.series["depth"]) == 0 and "oldest_age_seconds" not in mint.series
+
+
+def test_a_day_long_window_still_shows_the_latest_minute(shipped):
+    """--since 1d: 24-minute series points start up to 24 minutes ago; the latest values come from one-minute points."""
+    spec, env = shipped
+    period = trend_period(timedelta(days=1))
+    # 20 minutes into a 24-minute period: the current period's point is stamped 20 minutes ago.
+    now = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() // period * period + 20 * 60, timezone.utc)
+    target = env.targets[0].name
+    with mock_aws():
+        client = boto3.client("cloudwatch", region_name="us-east-1")
+        put_history(client, spec, env, now)
+        for minute in range(1, 31):  # the target is healthy; the model queue's in-flight count drains
+            client.put_metric_data(Namespace=spec.namespace, MetricData=[
+                {"MetricName": m.name, "Dimensions": m.dimensions(env.name, subject), "Value": v, "Timestamp": now - timedelta(minutes=minute)}
+                for m, subject, v in ((metrics.CONNECTION_FAILURE, target, 0), (metrics.COLLECTOR_HEARTBEAT, target, 1), (metrics.IN_FLIGHT_DEPTH, MODEL, minute))
+            ])
+        report = status.collect_status(spec, env, client, since=timedelta(days=1), now=now)
+    model = next(q for q in report.queues if q.queue.key == MODEL)
+    assert model.values["depth"].value == 100 + 40 * 29  # the last minute's value, not the Maximum of 24 minutes
+    assert model.values["depth"].timestamp >= now - timedelta(minutes=2)
+    assert next(q for q in report.queues if q.queue.key == MINT).values["depth"].value == 5
+    assert model.values["in_flight"].value == 1  # the series' point of the same minutes is the Maximum, 20
+    assert model.series["in_flight"][-1].value == 20 and model.series["depth"][-1].timestamp == now - timedelta(minutes=20)
+    line = next(t for t in report.targets if t.name == target)
+    assert line.connection == "OK"
+    assert now - line.values["heartbeat"].timestamp < timedelta(minutes=2)
 
 
 TWO_TARGETS = """\
@@ -255,3 +289,39 @@ def test_status_has_a_line_per_redis_target(tmp_path):
     assert [(t.name, t.connection, len(t.alarms)) for t in report.targets] == [("jobs", "OK", 1), ("cache", "FAILING", 1)]
     lines = status.render_table(report).splitlines()
     assert lines[-2].startswith("redis jobs: connection OK;") and lines[-1].startswith("redis cache: connection FAILING;")
+
+
+def test_each_queue_shows_its_time_to_drain_from_the_same_series(shipped):
+    """The model queue grows 40 a minute; the mint queue is empty: the DRAIN column and the JSON say so."""
+    spec, env = shipped
+    report = literal_report(spec, env)
+    text = status.render_table(report, width=200, unicode=True)
+    assert "growing 40/min: will not drain" in next(line for line in text.splitlines() if line.startswith(MODEL))
+    assert "  empty  " in next(line for line in text.splitlines() if line.startswith(MINT))
+    by_queue = {q["queue"]: q["drain"] for q in status.report_json(report)["queues"]}
+    assert by_queue[MODEL]["state"] == "growing" and by_queue[MODEL]["per_minute"] == 40
+    assert by_queue[MODEL]["seconds"] == 86400  # the estimate's cap: a growing queue never drains
+    assert by_queue[MINT]["state"] == "empty"
+
+
+def test_patterns_get_a_row_of_their_aggregates_and_alarms(tmp_path):
+    text = (ROOT / "examples" / "tenants" / "alarms.yaml").read_text()
+    path = tmp_path / "alarms.yaml"
+    path.write_text(text)
+    spec = load_spec(str(path), environ={})
+    env = spec.environment("production")
+    queries = status.metric_queries(spec, env)
+    series = {q.id: points([40] if q.key == "queues" else [900, 950]) for q in queries if q.subject == "tenant:*:jobs"}
+    worst = "tenants-production-tenant-jobs-pattern-depth-max-critical"
+    report = status.build_report(
+        spec, env, region="eu-west-1", alarms=render_alarms(spec, env), states={worst: ("ALARM", "Threshold Crossed")},
+        samples=status.latest_samples(series, now=NOW), queries=queries, now=NOW, series=series,
+    )
+    lines = status.render_table(report, width=200).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("PATTERN"))
+    assert re.split(r"\s{2,}", lines[header]) == ["PATTERN", "QUEUES", "DEPTH-SUM", "DEPTH-MAX", "OLDEST", "ALARMS"]
+    assert re.split(r"\s{2,}", lines[header + 1])[:5] == ["tenant:*:jobs", "40", "950", "950", "15m 50s"]
+    assert "ALARM depth-max/critical" in lines[header + 1]
+    (pattern,) = status.report_json(report)["patterns"]
+    assert (pattern["pattern"], pattern["name"], pattern["state"], pattern["queues"]) == ("tenant:*:jobs", "tenant-jobs", "ALARM", 40)
+    assert report.exit_status is ExitStatus.CHECK_FAILED

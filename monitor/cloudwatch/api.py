@@ -25,9 +25,9 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import botocore.exceptions
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, is_composite, metric_alarms
 from monitor.cloudwatch.clients import Aws, describe_error, error_code, translate_errors
-from monitor.cloudwatch.plan import Action, Change, Plan, tag_dict, tag_diff
+from monitor.cloudwatch.plan import ALARM_RESOURCES, Action, Change, Plan, Resource, composite_depths, tag_dict, tag_diff
 from monitor.spec import naming
 
 DESCRIBE_MAX_RECORDS = 100  # DescribeAlarms: MaxRecords 1..100
@@ -35,6 +35,8 @@ DESCRIBE_MAX_NAMES = 100  # DescribeAlarms: at most 100 AlarmNames per call
 GET_METRIC_DATA_MAX_QUERIES = 500  # GetMetricData: at most 500 MetricDataQueries per request
 TAGGING_PAGE_SIZE = 100  # GetResources: ResourcesPerPage 1..100
 DELETE_BATCH = 100  # DeleteAlarms: at most 100 names per call
+DESCRIBE_DETECTORS_MAX_RESULTS = 100  # DescribeAnomalyDetectors: MaxResults 1..100
+ALARM_TYPES = ("MetricAlarm", "CompositeAlarm")  # DescribeAlarms AlarmTypes
 PUT_METRIC_ALARM_TPS = 3.0  # CloudWatch quota per account and region (adjustable)
 DELETE_ALARMS_TPS = 3.0  # CloudWatch quota per account and region (adjustable)
 ALARM_RESOURCE_TYPE = "cloudwatch:alarm"  # Resource Groups Tagging API resource type
@@ -72,18 +74,37 @@ def _pages_once(call: Callable, token_in: str, token_out: str, kwargs: dict) -> 
         kwargs[token_in] = token
 
 
-def describe_alarms(cw, *, prefix: str | None = None, names: Sequence[str] | None = None) -> list[dict]:
-    """Metric alarms by name prefix, or by names (any number: 100 per call), 100 per page."""
+def describe_alarms(cw, *, prefix: str | None = None, names: Sequence[str] | None = None, composites: bool = False) -> list[dict]:
+    """Metric alarms (and composites, when asked) by name prefix, or by names (any number: 100 per call), 100 per page."""
     if names is not None and len(names) > DESCRIBE_MAX_NAMES:
-        return [a for start in range(0, len(names), DESCRIBE_MAX_NAMES) for a in describe_alarms(cw, names=names[start : start + DESCRIBE_MAX_NAMES])]
-    kwargs: dict = {"MaxRecords": DESCRIBE_MAX_RECORDS}
+        return [
+            a
+            for start in range(0, len(names), DESCRIBE_MAX_NAMES)
+            for a in describe_alarms(cw, names=names[start : start + DESCRIBE_MAX_NAMES], composites=composites)
+        ]
+    # Without AlarmTypes, DescribeAlarms returns metric alarms only.
+    kwargs: dict = {"MaxRecords": DESCRIBE_MAX_RECORDS, **({"AlarmTypes": list(ALARM_TYPES)} if composites else {})}
     if prefix is not None:
         kwargs["AlarmNamePrefix"] = prefix
     if names is not None:
         if not names:
             return []
         kwargs["AlarmNames"] = list(names)
-    return [a for page in _pages(cw.describe_alarms, "NextToken", "NextToken", **kwargs) for a in page.get("MetricAlarms", [])]
+    return [
+        a for page in _pages(cw.describe_alarms, "NextToken", "NextToken", **kwargs) for key in ("MetricAlarms", "CompositeAlarms") for a in page.get(key, [])
+    ]
+
+
+def describe_detectors(cw, namespace: str) -> list[dict]:
+    """The SingleMetricAnomalyDetector of every anomaly detector in the namespace, 100 per page."""
+    pages = _pages(cw.describe_anomaly_detectors, "NextToken", "NextToken", Namespace=namespace, MaxResults=DESCRIBE_DETECTORS_MAX_RESULTS)
+    found = []
+    for page in pages:
+        for detector in page.get("AnomalyDetectors", []):
+            single = detector.get("SingleMetricAnomalyDetector") or detector
+            if single.get("MetricName"):  # metric-math detectors are not ours
+                found.append({k: single.get(k) for k in ("Namespace", "MetricName", "Dimensions", "Stat")})
+    return found
 
 
 def metric_data(cw, queries: Sequence[dict], *, start, end, **options) -> dict[str, list[tuple]]:
@@ -146,6 +167,7 @@ class Live:
     alarms: list[dict]
     dashboard: tuple[str, dict] | None
     warnings: list[str] = field(default_factory=list)
+    detectors: list[dict] = field(default_factory=list)  # anomaly detectors, read only when a band is desired or owned
 
 
 def read_live(
@@ -155,7 +177,7 @@ def read_live(
     cw = aws.cloudwatch
     warnings: list[str] = []
     with translate_errors():
-        described = {a["AlarmName"]: a for a in describe_alarms(cw, prefix=prefix)}
+        described = {a["AlarmName"]: a for a in describe_alarms(cw, prefix=prefix, composites=True)}
         try:
             owned: dict[str, dict[str, str]] | None = owned_alarm_tags(aws.tagging, owner)
         except botocore.exceptions.ClientError as exc:
@@ -168,7 +190,7 @@ def read_live(
             )
         # Owned alarms outside the prefix (named another way, or by hand): check they still exist.
         outside = [n for n in (owned or {}) if n not in described]
-        described.update((alarm["AlarmName"], alarm) for alarm in describe_alarms(cw, names=outside))
+        described.update((alarm["AlarmName"], alarm) for alarm in describe_alarms(cw, names=outside, composites=True))
         wanted = {a["AlarmName"]: tag_dict(a.get("Tags")) for a in desired}
         alarms = []
         for name, alarm in described.items():
@@ -186,12 +208,15 @@ def read_live(
                 tags = list_tags(cw, alarm["AlarmArn"])
             alarms.append({**alarm, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
         dashboard = read_dashboard(cw, dashboard_name)
-    return Live(alarms, dashboard, warnings)
+        # DescribeAnomalyDetectors only where a band is wanted or one of ours had one: none otherwise.
+        banded = anomaly_detectors(list(desired) + [a for a in alarms if tag_dict(a.get("Tags")).get(naming.TAG_SPEC) == owner])
+        detectors = [d for ns in sorted({d["Namespace"] for d in banded}) for d in describe_detectors(cw, ns)]
+    return Live(alarms, dashboard, warnings, detectors)
 
 
 def read_published(aws: Aws, desired: Sequence[Alarm]) -> set[tuple]:
     with translate_errors():
-        return published_metrics(aws.cloudwatch, {alarm_metric(a)[0] for a in desired})
+        return published_metrics(aws.cloudwatch, {alarm_metric(a)[0] for a in metric_alarms(desired)})
 
 
 # ---------------------------------------------------------------- writes
@@ -249,10 +274,22 @@ def _without_tags(alarm: Mapping) -> dict:
     return {k: v for k, v in alarm.items() if k != "Tags"}
 
 
+def put_alarm(cw, alarm: Mapping) -> None:
+    """PutCompositeAlarm or PutMetricAlarm, whichever the rendered alarm is."""
+    (cw.put_composite_alarm if is_composite(alarm) else cw.put_metric_alarm)(**alarm)
+
+
+def put_alarms(cw, alarms: Sequence[Mapping]) -> None:
+    """Every alarm, unpaced, in an order AWS accepts: metric alarms, then composites from the lowest level up."""
+    depths = composite_depths(alarms)
+    for alarm in sorted(alarms, key=lambda a: (is_composite(a), depths.get(a["AlarmName"], 0))):
+        put_alarm(cw, alarm)
+
+
 def _write_alarm(cw, change: Change, pacer: Pacer) -> None:
     if change.writes_config:
         pacer.wait()
-        cw.put_metric_alarm(**(change.alarm if change.action is Action.CREATE else _without_tags(change.alarm)))
+        put_alarm(cw, change.alarm if change.action is Action.CREATE else _without_tags(change.alarm))
     if change.action is Action.CREATE:
         return
     if change.tags_to_set:
@@ -285,17 +322,22 @@ def execute(
     """
     cw = aws.cloudwatch
     put_pacer, delete_pacer = Pacer(put_rate, sleep=sleep), Pacer(delete_rate, sleep=sleep)
-    alarm_deletes = [c for c in plan.changes if c.resource == "alarm" and c.action is Action.DELETE]
+    alarm_deletes = [c for c in plan.changes if c.resource in {r.value for r in ALARM_RESOURCES} and c.action is Action.DELETE]
     steps: list[tuple[list[Change], Callable[[], None]]] = []
     for change in plan.changes:
-        if change.resource == "dashboard":
+        if change.resource == Resource.DASHBOARD.value:
             steps.append(([change], lambda c=change: _write_dashboard(cw, c)))
-        elif change.action is not Action.DELETE:
+        elif change.resource == Resource.ANOMALY_DETECTOR.value and change.action is Action.CREATE:
+            steps.append(([change], lambda c=change: cw.put_anomaly_detector(SingleMetricAnomalyDetector=dict(c.detector))))
+        elif change.resource != Resource.ANOMALY_DETECTOR.value and change.action is not Action.DELETE:
             steps.append(([change], lambda c=change: _write_alarm(cw, c, put_pacer)))
-    # Deletes last (a renamed alarm's successor exists first), in chunks of DELETE_BATCH.
-    for start in range(0, len(alarm_deletes), DELETE_BATCH):
-        batch = alarm_deletes[start : start + DELETE_BATCH]
+    # Deletes last (a renamed alarm's successor exists first), in the plan's order, in chunks of
+    # DELETE_BATCH that never mix levels: a composite goes in an earlier call than what it names.
+    for batch in _delete_batches(alarm_deletes):
         steps.append((batch, lambda b=batch: _delete_alarms(cw, b, delete_pacer)))
+    for change in plan.changes:
+        if change.resource == Resource.ANOMALY_DETECTOR.value and change.action is Action.DELETE:
+            steps.append(([change], lambda c=change: cw.delete_anomaly_detector(SingleMetricAnomalyDetector=dict(c.detector))))
 
     report = Report()
     finished, in_flight = 0, []
@@ -322,3 +364,14 @@ def execute(
 def _delete_alarms(cw, batch: Sequence[Change], pacer: Pacer) -> None:
     pacer.wait()
     cw.delete_alarms(AlarmNames=[c.name for c in batch])
+
+
+def _delete_batches(deletes: Sequence[Change]) -> list[list[Change]]:
+    """Consecutive deletes of one level (composites of one depth, or metric alarms), DELETE_BATCH at most each."""
+    batches: list[list[Change]] = []
+    for change in deletes:
+        level = (change.resource, change.depth)
+        if not batches or len(batches[-1]) >= DELETE_BATCH or (batches[-1][0].resource, batches[-1][0].depth) != level:
+            batches.append([])
+        batches[-1].append(change)
+    return batches

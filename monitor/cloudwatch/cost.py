@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from monitor.cloudwatch.alarms import Alarm
+from monitor.cloudwatch.alarms import Alarm, metric_alarms
 from monitor.spec import metrics
 from monitor.spec.declaration import HIGH_RESOLUTION_PERIODS
 from monitor.spec.metrics import Scope
@@ -20,6 +20,8 @@ PRICES_AS_OF = "2025"
 PRICE_REGION = "us-east-1"
 STANDARD_ALARM_METRIC_MONTH = 0.10  # per alarm metric (a metric-math alarm pays per metric in it)
 HIGH_RESOLUTION_ALARM_METRIC_MONTH = 0.30
+COMPOSITE_ALARM_MONTH = 0.50  # per composite alarm
+ANOMALY_BAND_METRICS = 3  # an anomaly detection alarm is billed as 3 alarm metrics (the metric and its band's two bounds)
 CUSTOM_METRIC_MONTH = 0.30  # per metric, first 10,000 metrics
 DASHBOARD_MONTH = 3.00  # per dashboard beyond the free ones
 FREE_DASHBOARDS = 3  # per account, not per spec: so the dashboard may cost nothing
@@ -36,10 +38,15 @@ class Estimate:
     custom_metrics: int
     put_requests_per_month: int | None  # None: EMF, or a cron schedule we do not expand
     publish: str
+    composite_alarms: int = 0
 
     @property
     def alarms_usd(self) -> float:
-        return self.standard_alarm_metrics * STANDARD_ALARM_METRIC_MONTH + self.high_resolution_alarm_metrics * HIGH_RESOLUTION_ALARM_METRIC_MONTH
+        return (
+            self.standard_alarm_metrics * STANDARD_ALARM_METRIC_MONTH
+            + self.high_resolution_alarm_metrics * HIGH_RESOLUTION_ALARM_METRIC_MONTH
+            + self.composite_alarms * COMPOSITE_ALARM_MONTH
+        )
 
     @property
     def metrics_usd(self) -> float:
@@ -63,16 +70,18 @@ class Estimate:
             requests = "PutMetricData requests not estimated (cron schedule)"
         return (
             f"Cost ({PRICE_REGION} list prices of {PRICES_AS_OF}): {self.alarms} alarms = "
-            f"{self.standard_alarm_metrics} standard + {self.high_resolution_alarm_metrics} high-resolution alarm metrics ${self.alarms_usd:.2f}; "
+            f"{self.standard_alarm_metrics} standard + {self.high_resolution_alarm_metrics} high-resolution alarm metrics"
+            f"{f' + {self.composite_alarms} composite alarms' if self.composite_alarms else ''} ${self.alarms_usd:.2f}; "
             f"{self.custom_metrics} custom metrics ${self.metrics_usd:.2f}; {requests}; "
             f"about ${self.monthly_usd:.2f}/month, plus ${DASHBOARD_MONTH:.2f} for the dashboard beyond the account's {FREE_DASHBOARDS} free."
         )
 
 
 def alarm_metrics(alarm: Alarm) -> list[int]:
-    """The period of each metric an alarm pays for: one, or each MetricStat of a metric-math alarm."""
+    """The period of each metric an alarm pays for: one, each MetricStat of a metric-math alarm, three for a band."""
     if "Metrics" in alarm:
-        return [q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q]
+        banded = "ThresholdMetricId" in alarm
+        return [q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q for _ in range(ANOMALY_BAND_METRICS if banded else 1)]
     return [alarm["Period"]]
 
 
@@ -146,7 +155,7 @@ def runs_per_month(schedule: str) -> int | None:
 
 def estimate(spec: Spec, alarms: Sequence[Alarm], env: Environment | None = None) -> Estimate:
     """The monthly cost of one environment: its alarms, the metrics its collectors publish, their requests."""
-    periods = [p for a in alarms for p in alarm_metrics(a)]
+    periods = [p for a in metric_alarms(alarms) for p in alarm_metrics(a)]
     high = sum(1 for p in periods if p in HIGH_RESOLUTION_PERIODS)
     per_target = target_metric_counts(spec, env)
     custom = sum(per_target.values())
@@ -155,4 +164,5 @@ def estimate(spec: Spec, alarms: Sequence[Alarm], env: Environment | None = None
     if spec.collector.publish == "put_metric_data" and runs is not None:
         # Each target's collector publishes on its own (one Lambda per target, or one run per target).
         requests = sum(math.ceil(count / METRICS_PER_PUT) for count in per_target.values()) * runs
-    return Estimate(len(alarms), len(periods) - high, high, custom, requests, spec.collector.publish)
+    composites = len(alarms) - len(metric_alarms(alarms))
+    return Estimate(len(alarms), len(periods) - high, high, custom, requests, spec.collector.publish, composites)

@@ -15,7 +15,7 @@ import re
 from typing import Any, Iterable, Iterator, Sequence
 
 from monitor.cloudwatch import search
-from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.alarms import Alarm, math_query, render_alarms
 from monitor.spec import metrics, naming
 from monitor.spec import runbooks as runbook_refs
 from monitor.spec.declaration import DEFAULT_PERIOD
@@ -136,8 +136,11 @@ def _metric_widget(title: str, region: str, lines: list, stats: list[tuple[str, 
 def _watched_metric_widget(
     spec: Spec, env: Environment, region: str, title: str, kind: AlarmKind, subject: str, rules: Sequence[AlarmRule], unit_label: str = ""
 ) -> Widget:
-    """One metric with one line per (statistic, period) its alarms use, and their thresholds."""
-    own = _rules(rules, kind)
+    """One metric with one line per (statistic, period) its alarms use, and their thresholds.
+
+    Only the tiers that alarm on the metric itself: a metric-math tier gets a graph of its own.
+    """
+    own = [r for r in _rules(rules, kind) if math_query(r, subject) is None]
     stats = _stats(own, kind)
     lines = [
         _metric_line(spec.namespace, kind.info.metric, env, subject, {"label": f"{kind.info.metric.name} ({stat}, {period}s)", "stat": stat, "period": period})
@@ -162,15 +165,65 @@ def _dead_letter_widget(spec: Spec, env: Environment, region: str, queue: Queue)
     return _metric_widget(f"{queue.key}: dead letters", region, lines, [(depth_stat, depth_period)], annotations)
 
 
-def _queue_widgets(spec: Spec, env: Environment, region: str, queue: Queue) -> list[Widget]:
+def alarm_metric_lines(alarm: Alarm) -> list[list]:
+    """A metric-math alarm's own queries as a graph's metrics array: the inputs hidden, the result drawn.
+
+    The ids stay the alarm's (they start with a lowercase letter, as both APIs ask); ReturnData,
+    which dashboards do not know, becomes `visible: false` on the inputs.
+    """
+    lines: list[list] = []
+    for query in alarm["Metrics"]:
+        options: dict[str, Any] = {"id": query["Id"]}
+        if not query.get("ReturnData", True):
+            options["visible"] = False
+        if "Expression" in query:
+            lines.append([{"expression": query["Expression"], "label": query.get("Label", query["Id"]), **options}])
+        else:
+            stat = query["MetricStat"]
+            metric = stat["Metric"]
+            dims = [part for d in metric["Dimensions"] for part in (d["Name"], d["Value"])]
+            lines.append([metric["Namespace"], metric["MetricName"], *dims, {**options, "stat": stat["Stat"], "period": graph_period(stat["Period"])}])
+    return lines
+
+
+def _math_widgets(
+    spec: Spec, env: Environment, region: str, queue: Queue, kind: AlarmKind, alarms: dict[str, Alarm], unit_label: str
+) -> list[Widget]:
+    """A graph per metric-math tier of this kind: the alarm's own expression, and its threshold on it."""
+    widgets = []
+    for rule in _rules(queue.alarms, kind):
+        if math_query(rule, queue.key, queue) is None:
+            continue
+        alarm = alarms[naming.alarm_name(spec.name_prefix, env.name, queue.name, rule.kind, rule.tier)]
+        label = next(q.get("Label", "") for q in alarm["Metrics"] if q.get("ReturnData"))
+        stats = [(rule.statistic, graph_period(rule.period))]
+        widgets.append(_metric_widget(f"{queue.key}: {rule.tier} ({label})", region, alarm_metric_lines(alarm), stats, [_annotation(rule)], unit_label))
+    return widgets
+
+
+def _drain_widgets(spec: Spec, env: Environment, region: str, queue: Queue, alarms: dict[str, Alarm]) -> list[Widget]:
+    """A graph per time_to_drain tier: the seconds until empty, the alarm's own metric math (RATE, IF, capped), and its threshold."""
+    widgets = []
+    for rule in _rules(queue.alarms, AlarmKind.TIME_TO_DRAIN):
+        alarm = alarms[naming.alarm_name(spec.name_prefix, env.name, queue.name, rule.kind, rule.tier)]
+        stats = [(rule.statistic, graph_period(rule.period))]
+        title = f"{queue.key}: time to drain ({rule.tier})"
+        widgets.append(_metric_widget(title, region, alarm_metric_lines(alarm), stats, [_annotation(rule)], "seconds until empty"))
+    return widgets
+
+
+def _queue_widgets(spec: Spec, env: Environment, region: str, queue: Queue, alarms: dict[str, Alarm]) -> list[Widget]:
     widgets = [
         _watched_metric_widget(spec, env, region, f"{queue.key}: depth", AlarmKind.QUEUE_DEPTH, queue.key, queue.alarms, "messages"),
+        *_math_widgets(spec, env, region, queue, AlarmKind.QUEUE_DEPTH, alarms, "messages"),
+        *_drain_widgets(spec, env, region, queue, alarms),
         _watched_metric_widget(spec, env, region, f"{queue.key}: oldest message age", AlarmKind.PROCESSING_LAG, queue.key, queue.alarms, "seconds"),
     ]
     if queue.processing:
         widgets.append(
             _watched_metric_widget(spec, env, region, f"{queue.key}: in flight", AlarmKind.IN_FLIGHT_DEPTH, queue.key, queue.alarms, "messages")
         )
+        widgets += _math_widgets(spec, env, region, queue, AlarmKind.IN_FLIGHT_DEPTH, alarms, "messages")
     if queue.dead_letter:
         widgets.append(_dead_letter_widget(spec, env, region, queue))
     return widgets
@@ -211,24 +264,29 @@ def _delayed_widgets(spec: Spec, env: Environment, region: str, item: DelayedQue
 
 
 def _pattern_widgets(spec: Spec, env: Environment, region: str, pattern: Pattern) -> list[Widget]:
-    """A pattern's aggregates over the keys it matched (no alarms watch them)."""
+    """A pattern's aggregates over the keys it matched, with the thresholds of the pattern's alarms."""
     glob = pattern.pattern
 
     def line(metric: Metric, label: str) -> list:
         return _metric_line(spec.namespace, metric, env, glob, {"label": label, "stat": "Maximum", "period": DEFAULT_PERIOD})
 
+    def thresholds(*kinds: AlarmKind) -> list[dict]:
+        return [{**_annotation(r), "label": f"{r.kind.info.metric.name} {_annotation(r)['label']}"} for k in kinds for r in _rules(pattern.alarms, k)]
+
     stats = [("Maximum", DEFAULT_PERIOD)]
     return [
-        _metric_widget(f"{glob}: keys matched", region, [line(metrics.PATTERN_QUEUE_COUNT, "keys")], stats, [], "keys"),
+        _metric_widget(f"{glob}: keys matched", region, [line(metrics.PATTERN_QUEUE_COUNT, "keys")], stats, thresholds(AlarmKind.PATTERN_QUEUE_COUNT), "keys"),
         _metric_widget(
             f"{glob}: depth",
             region,
             [line(metrics.PATTERN_DEPTH_SUM, "all matched queues"), line(metrics.PATTERN_DEPTH_MAX, "deepest queue")],
             stats,
-            [],
+            thresholds(AlarmKind.PATTERN_DEPTH_SUM, AlarmKind.PATTERN_DEPTH_MAX),
             "messages",
         ),
-        _metric_widget(f"{glob}: oldest message age", region, [line(metrics.PATTERN_OLDEST_AGE_MAX, "oldest over all")], stats, [], "seconds"),
+        _metric_widget(
+            f"{glob}: oldest message age", region, [line(metrics.PATTERN_OLDEST_AGE_MAX, "oldest over all")], stats, thresholds(AlarmKind.PATTERN_OLDEST_AGE), "seconds"
+        ),
     ]
 
 
@@ -296,7 +354,7 @@ def _runbook_cell(ref: str) -> str:
 
 def _legend(spec: Spec) -> Widget:
     runbooks: dict[AlarmKind, set[str]] = {}
-    owners = [*spec.queues, *spec.streams, *spec.delayed]
+    owners = [*spec.queues, *spec.streams, *spec.delayed, *spec.patterns]
     for rule in [r for q in owners for r in q.alarms] + list(spec.target_alarms):
         urls = runbooks.setdefault(rule.kind, set())
         if rule.runbook:
@@ -343,12 +401,13 @@ def _layout(rows: Iterable[Sequence[Widget]]) -> list[Widget]:
     return placed
 
 
-def subject_rows(spec: Spec, env: Environment, region: str) -> Iterator[list[Widget]]:
+def subject_rows(spec: Spec, env: Environment, region: str, alarms: Sequence[Alarm]) -> Iterator[list[Widget]]:
     """A row per subject in the order the dashboard shows them: queues worst first, streams, delayed sets, patterns.
 
     A new kind of subject is one more generator line here; the widget budget follows by itself.
     """
-    yield from (_queue_widgets(spec, env, region, q) for q in worst_first(spec.queues))
+    by_name = {a["AlarmName"]: a for a in alarms}
+    yield from (_queue_widgets(spec, env, region, q, by_name) for q in worst_first(spec.queues))
     yield from (_stream_widgets(spec, env, region, s) for s in spec.streams)
     yield from (_delayed_widgets(spec, env, region, d) for d in spec.delayed)
     yield from (_pattern_widgets(spec, env, region, p) for p in spec.patterns)
@@ -376,7 +435,7 @@ def render_dashboard(
     alarms_shown = min(len(alarms), len(alarm_widgets) * MAX_ALARMS_PER_WIDGET)
     budget -= len(alarm_widgets)
     shown: list[list[Widget]] = []
-    for row in subject_rows(spec, env, region):
+    for row in subject_rows(spec, env, region, alarms):
         if len(row) > budget:
             break  # in order: what is shown is always the worst part
         shown.append(row)

@@ -18,8 +18,9 @@ import os
 import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from monitor.cloudwatch.alarms import Alarm
+from monitor.cloudwatch.alarms import Alarm, BandError, alarm_detectors, composite_children, detector_key
 from monitor.cloudwatch.dashboard import DEFAULT_ACCOUNT_ID, DEFAULT_PARTITION
+from monitor.cloudwatch.rules import is_composite, rule_children  # noqa: F401 (rule_children re-exported)
 from monitor.errors import UsageError
 
 Dashboard = tuple[str, dict]  # (name, PutDashboard body)
@@ -69,9 +70,6 @@ TF_METRIC_ARGUMENTS = {"Namespace": "namespace", "MetricName": "metric_name", "P
 # PutCompositeAlarm's suppressor parameters -> the actions_suppressor block.
 TF_SUPPRESSOR_ARGUMENTS = {"ActionsSuppressor": "alarm", "ActionsSuppressorWaitPeriod": "wait_period", "ActionsSuppressorExtensionPeriod": "extension_period"}
 
-# Alarm names inside a composite AlarmRule: ALARM(name), OK("name"), INSUFFICIENT_DATA(name).
-_RULE_CHILD = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*("?)(.+?)\1\s*\)')
-_ANOMALY_BAND = re.compile(r"ANOMALY_DETECTION_BAND\(\s*([A-Za-z0-9_]+)")
 # The alarm ARNs of the dashboard's alarm status widgets: render_dashboard's placeholder account.
 _PLACEHOLDER_ARN = re.compile(rf"^arn:{DEFAULT_PARTITION}:cloudwatch:([a-z0-9-]+):{DEFAULT_ACCOUNT_ID}:alarm:(.+)$")
 
@@ -88,20 +86,7 @@ class IacError(UsageError):
     """The alarms cannot be expressed in the requested format (too many, or an unknown parameter)."""
 
 
-def is_composite(alarm: Mapping) -> bool:
-    return "AlarmRule" in alarm
-
-
-def rule_children(rule: str) -> list[str]:
-    """The alarm names a composite AlarmRule refers to, in order of first mention."""
-    return list(dict.fromkeys(m.group(2) for m in _RULE_CHILD.finditer(rule)))
-
-
-def _children(alarm: Mapping) -> list[str]:
-    names = rule_children(alarm["AlarmRule"])
-    if alarm.get("ActionsSuppressor") and alarm["ActionsSuppressor"] not in names:
-        names.append(alarm["ActionsSuppressor"])
-    return names
+_children = composite_children  # the alarm names a composite needs to exist first
 
 
 # ---------------------------------------------------------------- anomaly detectors
@@ -114,21 +99,12 @@ def anomaly_detectors(alarms: Iterable[Alarm]) -> list[dict]:
     """
     found: dict[str, dict] = {}
     for alarm in alarms:
-        queries = {q["Id"]: q for q in alarm.get("Metrics") or ()}
-        for query in queries.values():
-            for metric_id in _ANOMALY_BAND.findall(query.get("Expression") or ""):
-                stat = queries.get(metric_id, {}).get("MetricStat")
-                if stat is None:
-                    raise IacError(f"alarm {alarm['AlarmName']}: ANOMALY_DETECTION_BAND({metric_id}) needs a metric query '{metric_id}' with a MetricStat")
-                detector = {
-                    "Namespace": stat["Metric"]["Namespace"],
-                    "MetricName": stat["Metric"]["MetricName"],
-                    "Dimensions": list(stat["Metric"].get("Dimensions") or ()),
-                    "Stat": stat["Stat"],
-                }
-                users = found.setdefault(json.dumps(detector, sort_keys=True), {**detector, "Alarms": []})["Alarms"]
-                if alarm["AlarmName"] not in users:
-                    users.append(alarm["AlarmName"])
+        try:
+            detectors = alarm_detectors(alarm)
+        except BandError as exc:
+            raise IacError(str(exc)) from None
+        for detector in detectors:
+            found.setdefault(detector_key(detector), {**detector, "Alarms": []})["Alarms"].append(alarm["AlarmName"])
     return list(found.values())
 
 
@@ -278,6 +254,14 @@ def _tf_query(alarm: Mapping, query: Mapping) -> dict:
 
 
 def _tf_alarm(alarm: Mapping, addresses: Mapping[str, str]) -> dict:
+    if "EvaluationWindow" in alarm:
+        # The provider's aws_cloudwatch_metric_alarm has no evaluation-window argument (checked in
+        # its schema, internal/service/cloudwatch/metric_alarm.go); AWS::CloudWatch::Alarm has one.
+        raise IacError(
+            f"alarm {alarm['AlarmName']}: evaluation_window wall_clock cannot be rendered for Terraform: the AWS "
+            "provider's aws_cloudwatch_metric_alarm has no evaluation-window argument. Render --format cloudformation "
+            "(AWS::CloudWatch::Alarm has EvaluationWindow) or create the alarms with `provision-alarms apply`; nothing was rendered"
+        )
     arguments: dict[str, Any] = {}
     unknown = []
     for key, value in alarm.items():

@@ -10,6 +10,13 @@ and read-only fields (ARN, state, timestamps) that are not configuration at all.
 Ownership is decided by the TAG_SPEC tag only: an alarm without it, or with another spec's
 identity, is never changed or deleted, whatever its name.
 
+Composite alarms (PutCompositeAlarm dicts, with an "AlarmRule") are planned like metric alarms;
+anomaly detectors (PutAnomalyDetector) are derived from the alarms' ANOMALY_DETECTION_BAND
+queries. Detectors cannot be tagged: one is ours to delete only when an alarm we own used it and
+no desired alarm does. The order of the changes is the order apply follows: detectors, metric
+alarms, composites (those named by other composites first), the dashboard, then deletes in the
+reverse order, so no composite ever names an alarm that does not exist.
+
 EvaluationWindow: left out and {"SlidingWindow": {}} are the same (the default); a wall-clock
 window without Timezone is UTC. AWS reports the field back, so a live alarm without it has the
 default window. An endpoint that is not AWS (the local emulator) accepts the field and forgets it:
@@ -26,8 +33,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, composite_children, detector_key, is_composite, metric_alarms
 from monitor.spec import metrics, naming
+from monitor.spec.windows import DEFAULT_TIMEZONE, WALL_CLOCK_WINDOW, WindowKind, read_window_field
 
 # `plan --output json` (and apply's) document version: docs/plan-output.schema.json describes it.
 # Raised when a field is removed, renamed or changes meaning; new fields do not raise it.
@@ -101,12 +109,28 @@ def _around_difference(old: str, new: str) -> tuple[str, str]:
     return cut(old), cut(new)
 
 
+class Resource(str, enum.Enum):
+    ALARM = "alarm"  # PutMetricAlarm
+    COMPOSITE_ALARM = "composite_alarm"  # PutCompositeAlarm
+    ANOMALY_DETECTOR = "anomaly_detector"  # PutAnomalyDetector
+    DASHBOARD = "dashboard"
+
+    @property
+    def words(self) -> str:
+        return self.value.replace("_", " ")
+
+
+ALARM_RESOURCES = (Resource.ALARM, Resource.COMPOSITE_ALARM)
+
+
 @dataclass(frozen=True)
 class Change:
     action: Action
     name: str
-    resource: str = "alarm"  # or "dashboard"
-    alarm: Alarm | None = None  # the PutMetricAlarm parameters (create, update)
+    resource: str = Resource.ALARM.value  # a Resource value
+    alarm: Alarm | None = None  # the PutMetricAlarm / PutCompositeAlarm parameters (create, update)
+    detector: Mapping | None = None  # the SingleMetricAnomalyDetector (anomaly detectors)
+    depth: int = 0  # composites: how many levels of composites lie below it (apply creates lower ones first)
     arn: str | None = None  # the live alarm (update, retag, delete)
     diffs: tuple[FieldDiff, ...] = ()
     tags_to_set: Mapping[str, str] = field(default_factory=dict)
@@ -119,7 +143,7 @@ class Change:
 
     def lines(self) -> list[str]:
         """The human form: one header line, then one line per changed field or tag."""
-        head = f"{SYMBOL[self.action]} {self.resource} {self.name}"
+        head = f"{SYMBOL[self.action]} {Resource(self.resource).words} {self.name}"
         if self.action is Action.RETAG:
             head += " (tags only)"
         out = [head]
@@ -223,11 +247,32 @@ def _metric_query(query: Mapping) -> dict:
     return out
 
 
+def _alarm_name(reference: str | None) -> str | None:
+    """An alarm name from a name or an alarm ARN (AWS may report a suppressor either way)."""
+    return reference.split(":alarm:", 1)[1] if reference and ":alarm:" in reference else reference
+
+
+def comparable_composite(alarm: Mapping) -> dict[str, Any]:
+    return {
+        "AlarmDescription": alarm.get("AlarmDescription") or "",
+        "ActionsEnabled": alarm.get("ActionsEnabled", True),
+        "AlarmActions": tuple(sorted(alarm.get("AlarmActions") or ())),
+        "OKActions": tuple(sorted(alarm.get("OKActions") or ())),
+        "InsufficientDataActions": tuple(sorted(alarm.get("InsufficientDataActions") or ())),
+        "AlarmRule": alarm.get("AlarmRule"),
+        "ActionsSuppressor": _alarm_name(alarm.get("ActionsSuppressor")) or None,
+        "ActionsSuppressorWaitPeriod": _number(alarm.get("ActionsSuppressorWaitPeriod")) if alarm.get("ActionsSuppressor") else None,
+        "ActionsSuppressorExtensionPeriod": _number(alarm.get("ActionsSuppressorExtensionPeriod")) if alarm.get("ActionsSuppressor") else None,
+    }
 def _window(value) -> tuple[str, str] | None:
     """None for the default sliding window, ("WallClockWindow", time zone) for a wall-clock one."""
-    if not value or "WallClockWindow" not in value:
+    try:
+        kind, timezone = read_window_field(value or None)
+    except ValueError:
+        return ("unreadable", repr(value))  # shown as a change rather than taken for the default
+    if kind is WindowKind.SLIDING:
         return None
-    return ("WallClockWindow", (value["WallClockWindow"] or {}).get("Timezone") or "UTC")
+    return (WALL_CLOCK_WINDOW, timezone or DEFAULT_TIMEZONE)
 
 
 def reports_evaluation_window(endpoint_url: str | None) -> bool:
@@ -240,6 +285,8 @@ def reports_evaluation_window(endpoint_url: str | None) -> bool:
 
 def comparable(alarm: Mapping) -> dict[str, Any]:
     """The configuration of an alarm in one canonical form, whether rendered or described."""
+    if is_composite(alarm):
+        return comparable_composite(alarm)
     evaluation_periods = _number(alarm.get("EvaluationPeriods"))
     config: dict[str, Any] = {
         "AlarmDescription": alarm.get("AlarmDescription") or "",
@@ -283,7 +330,7 @@ def _readable(field_name: str, value):
 def config_diff(desired: Mapping, actual: Mapping, *, window_reported: bool = True) -> tuple[FieldDiff, ...]:
     """The fields that differ; with `window_reported` False, a live alarm without EvaluationWindow is not compared on it."""
     new, old = comparable(desired), comparable(actual)
-    if not window_reported and EVALUATION_WINDOW not in actual:
+    if not window_reported and EVALUATION_WINDOW not in actual and EVALUATION_WINDOW in new:
         old[EVALUATION_WINDOW] = new[EVALUATION_WINDOW]
     return tuple(FieldDiff(k, _readable(k, old[k]), _readable(k, new[k])) for k in new if new[k] != old[k])
 
@@ -332,6 +379,22 @@ def _canonical_json(body) -> Any:
 # ---------------------------------------------------------------- the plan
 
 
+def composite_depths(alarms: Iterable[Mapping]) -> dict[str, int]:
+    """For each composite, how many levels of composites its rule and suppressor name below it (0: only metric alarms)."""
+    composites = {a["AlarmName"]: composite_children(a) for a in alarms if is_composite(a)}
+    depths: dict[str, int] = {}
+
+    def depth(name: str, seen: tuple[str, ...] = ()) -> int:
+        if name not in depths:
+            below = [c for c in composites[name] if c in composites and c not in seen]
+            depths[name] = 1 + max((depth(c, seen + (name,)) for c in below), default=-1)
+        return depths[name]
+
+    for name in composites:
+        depth(name)
+    return depths
+
+
 def plan(
     desired_alarms: Sequence[Alarm],
     actual_alarms: Sequence[Mapping],
@@ -340,14 +403,16 @@ def plan(
     *,
     owner: str,
     prune: bool,
+    actual_detectors: Sequence[Mapping] = (),
     window_reported: bool = True,
 ) -> Plan:
-    """The changes that make the actual alarms and dashboard match the desired ones.
+    """The changes that make the actual alarms, anomaly detectors and dashboard match the desired ones.
 
     `window_reported`: whether the endpoint reports EvaluationWindow back (reports_evaluation_window).
     """
     actual_by_name = {a["AlarmName"]: a for a in actual_alarms}
     desired_names = {a["AlarmName"] for a in desired_alarms}
+    depths = {**composite_depths(actual_alarms), **composite_depths(desired_alarms)}
     creates: list[Change] = []
     updates: list[Change] = []
     deletes: list[Change] = []
@@ -356,16 +421,23 @@ def plan(
     unchecked_windows: list[str] = []
     unchanged = 0
 
+    def resource(alarm: Mapping) -> str:
+        return (Resource.COMPOSITE_ALARM if is_composite(alarm) else Resource.ALARM).value
+
     for alarm in desired_alarms:
         name = alarm["AlarmName"]
         live = actual_by_name.get(name)
+        kind, depth = resource(alarm), depths.get(name, 0)
         if live is None:
-            creates.append(Change(Action.CREATE, name, alarm=alarm))
+            creates.append(Change(Action.CREATE, name, kind, alarm=alarm, depth=depth))
             continue
         live_owner = owner_of(live)
         if live_owner != owner:
             whose = f"belongs to spec '{live_owner}'" if live_owner else f"has no {naming.TAG_SPEC} tag"
             conflicts.append(Conflict(name, f"exists and {whose}, so it is not ours to change; left as is (rename or delete it by hand)"))
+            continue
+        if resource(live) != kind:
+            conflicts.append(Conflict(name, f"exists as a {Resource(resource(live)).words}, not a {Resource(kind).words}; delete it (--prune after renaming, or by hand) and apply again"))
             continue
         diffs = config_diff(alarm, live, window_reported=window_reported)
         if not window_reported and EVALUATION_WINDOW not in live and _window(alarm.get(EVALUATION_WINDOW)):
@@ -378,11 +450,13 @@ def plan(
             Change(
                 Action.UPDATE if diffs else Action.RETAG,
                 name,
+                kind,
                 alarm=alarm,
                 arn=live.get("AlarmArn"),
                 diffs=diffs,
                 tags_to_set=to_set,
                 tags_to_remove=to_remove,
+                depth=depth,
             )
         )
 
@@ -394,34 +468,62 @@ def plan(
         )
     strays = [a for a in actual_alarms if a["AlarmName"] not in desired_names and owner_of(a) == owner]
     if prune:
-        deletes = [Change(Action.DELETE, a["AlarmName"], arn=a.get("AlarmArn")) for a in strays]
+        deletes = [Change(Action.DELETE, a["AlarmName"], resource(a), arn=a.get("AlarmArn"), depth=depths.get(a["AlarmName"], 0)) for a in strays]
     elif strays:
         warnings.append(
             f"{len(strays)} alarm{'s' if len(strays) != 1 else ''} of this spec no longer in it "
             f"(e.g. {strays[0]['AlarmName']}); --prune deletes {'them' if len(strays) != 1 else 'it'}"
         )
 
+    detector_creates, detector_deletes, detector_warnings = _detector_changes(desired_alarms, actual_alarms, actual_detectors, owner, prune)
+    warnings += detector_warnings
     dashboard_changes = _dashboard_changes(desired_dashboard, actual_dashboard, prune)
     if not dashboard_changes and desired_dashboard is not None:
         unchanged += 1
+
+    def writes_first(change: Change) -> tuple:
+        # Metric alarms, then composites from the lowest level up: every alarm a composite names exists first.
+        return (change.resource == Resource.COMPOSITE_ALARM.value, change.depth)
+
+    creates.sort(key=writes_first)
+    updates.sort(key=writes_first)
+    # Deletes in the reverse order: composites from the top down, then metric alarms, then detectors.
+    deletes.sort(key=lambda c: (c.resource != Resource.COMPOSITE_ALARM.value, -c.depth))
     # Creates before deletes: a renamed queue is watched by the new alarm before the old one goes.
-    changes = creates + updates + dashboard_changes + deletes
+    changes = detector_creates + creates + updates + dashboard_changes + deletes + detector_deletes
     return Plan(tuple(changes), tuple(conflicts), tuple(warnings), unchanged)
+
+
+def _detector_changes(
+    desired_alarms: Sequence[Alarm], actual_alarms: Sequence[Mapping], actual_detectors: Sequence[Mapping], owner: str, prune: bool
+) -> tuple[list[Change], list[Change], list[str]]:
+    """Detectors the desired bands need and do not have; those only our own alarms used, no longer needed."""
+    live = {detector_key(d): d for d in actual_detectors}
+    wanted = {detector_key(d): d for d in anomaly_detectors(desired_alarms)}
+    creates = [Change(Action.CREATE, key, Resource.ANOMALY_DETECTOR.value, detector=d) for key, d in wanted.items() if key not in live]
+    ours = {detector_key(d) for d in anomaly_detectors(a for a in actual_alarms if owner_of(a) == owner)}
+    # A detector some alarm of another owner (or no owner) still uses is never ours to delete.
+    theirs = {detector_key(d) for d in anomaly_detectors(a for a in actual_alarms if owner_of(a) != owner)}
+    unused = sorted(k for k in ours if k in live and k not in wanted and k not in theirs)
+    if not prune:
+        warning = [f"{len(unused)} anomaly detector{'s' if len(unused) != 1 else ''} of this spec no longer used (e.g. {unused[0]}); --prune deletes {'them' if len(unused) != 1 else 'it'}"] if unused else []
+        return creates, [], warning
+    return creates, [Change(Action.DELETE, key, Resource.ANOMALY_DETECTOR.value, detector=live[key]) for key in unused], []
 
 
 def _dashboard_changes(desired: Dashboard | None, actual: Dashboard | None, prune: bool) -> list[Change]:
     if desired is None:
         if actual is not None and prune:
-            return [Change(Action.DELETE, actual[0], resource="dashboard")]
+            return [Change(Action.DELETE, actual[0], resource=Resource.DASHBOARD.value)]
         return []
     name, body = desired
     if actual is None:
-        return [Change(Action.CREATE, name, resource="dashboard", body=body)]
+        return [Change(Action.CREATE, name, resource=Resource.DASHBOARD.value, body=body)]
     if _canonical_json(body) == _canonical_json(actual[1]):
         return []
     old_widgets, new_widgets = len(actual[1].get("widgets", ())), len(body.get("widgets", ()))
     diff = FieldDiff("widgets", f"{old_widgets} widgets", f"{new_widgets} widgets (body differs)")
-    return [Change(Action.UPDATE, name, resource="dashboard", body=body, diffs=(diff,))]
+    return [Change(Action.UPDATE, name, resource=Resource.DASHBOARD.value, body=body, diffs=(diff,))]
 
 
 # ---------------------------------------------------------------- silent alarms
@@ -438,7 +540,7 @@ def silent_alarm_warnings(desired_alarms: Sequence[Alarm], published: Iterable[t
     namespaces_seen = {ns for ns, _, _ in published}
     silent_by_ns: dict[str, list[Alarm]] = {}
     warnings = []
-    for alarm in desired_alarms:
+    for alarm in metric_alarms(desired_alarms):
         metric = alarm_metric(alarm)
         known = metrics.BY_NAME.get(metric[1])
         if known is not None and known.omit_zero:

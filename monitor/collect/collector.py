@@ -177,6 +177,7 @@ class Collector:
         summary = RunSummary(environment=self.env.name, target=self.target.name, timestamp=stamp.isoformat())
         cluster = self.target.cluster
         points: Iterable[Point] = ()
+        settings = None
         try:
             settings = resolve_settings(self.env, self.spec.collector, self.environ, self.target)
             summary.target = settings.target
@@ -184,7 +185,7 @@ class Collector:
             points = self._read(settings, self._token_provider(settings), summary)
         except (redis.RedisError, redis.exceptions.RedisClusterException, OSError, ConfigError) as exc:
             summary.connection_failure = 1
-            summary.failure_reason = classify_failure(exc)
+            summary.failure_reason = classify_failure(exc, settings)
             summary.failure = self._failure_text(f"{type(exc).__name__}: {exc}")
             points = ()
         finally:

@@ -285,8 +285,16 @@ def open_client(settings: RedisSettings, token: Secret | None):
     return redis.Redis(**kwargs)
 
 
-def classify_failure(exc: BaseException) -> str:
-    """A short, documented reason code for a Redis failure: dns, refused, timeout, tls, auth, config, error."""
+# How long the plain-text probe waits for an answer: a Redis that speaks plain text answers PING at once.
+PLAIN_TEXT_PROBE_SECONDS = 1.0
+
+
+def classify_failure(exc: BaseException, settings: RedisSettings | None = None) -> str:
+    """A short, documented reason code for a Redis failure: dns, refused, timeout, tls, auth, config, error.
+
+    With `settings`, a TLS handshake that timed out is told apart: `tls` if the server answers a
+    plain-text PING (TLS on against a plain-text server), else `timeout` (the server is hung).
+    """
     import socket
     import ssl
 
@@ -298,10 +306,12 @@ def classify_failure(exc: BaseException) -> str:
         return "auth"  # NoPermissionError: the ACL user may not run a command the collector needs
     if isinstance(exc, redis.ResponseError) and any(w in str(exc) for w in ("NOAUTH", "WRONGPASS", "NOPERM", "invalid password")):
         return "auth"
-    if _tls_handshake_failed(exc):
-        # Before the timeout check: a TLS client on a plain-text server waits for a ServerHello
-        # that never comes, which redis-py reports as "Timeout connecting to server".
+    if _raised_from(exc, ssl.SSLError):
         return "tls"
+    if _tls_handshake_timed_out(exc):
+        # A plain-text Redis usually never answers a ClientHello (it waits for a newline), exactly
+        # like a hung server: only a plain-text question tells the two apart.
+        return "tls" if settings is not None and speaks_plain_text(settings) else "timeout"
     if isinstance(exc, redis.TimeoutError):
         return "timeout"
     cause: BaseException | None = exc
@@ -309,8 +319,6 @@ def classify_failure(exc: BaseException) -> str:
     while cause is not None and seen < 5:
         if isinstance(cause, socket.gaierror):
             return "dns"
-        if isinstance(cause, ssl.SSLError):
-            return "tls"
         if isinstance(cause, ConnectionRefusedError):
             return "refused"
         if isinstance(cause, (socket.timeout, TimeoutError)):
@@ -329,22 +337,46 @@ def classify_failure(exc: BaseException) -> str:
     return "error"
 
 
-def _tls_handshake_failed(exc: BaseException) -> bool:
-    """Whether the failure (or one it was raised from) happened inside the TLS handshake."""
-    import ssl
+def _causes(exc: BaseException, depth: int = 5):
+    cause: BaseException | None = exc
+    for _ in range(depth):
+        if cause is None:
+            return
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _raised_from(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(cause, kind) for cause in _causes(exc))
+
+
+def _tls_handshake_timed_out(exc: BaseException) -> bool:
+    """Whether the failure (or one it was raised from) is a timeout inside the TLS handshake."""
+    import socket
     import traceback
 
-    cause: BaseException | None = exc
-    for _ in range(5):
-        if cause is None:
-            return False
-        if isinstance(cause, ssl.SSLError):
-            return True
+    import redis
+
+    for cause in _causes(exc):
+        if not isinstance(cause, (redis.TimeoutError, socket.timeout, TimeoutError)):
+            continue
         frames = traceback.extract_tb(cause.__traceback__) if cause.__traceback__ else []
         if frames and frames[-1].name == "do_handshake" and frames[-1].filename.endswith("ssl.py"):
             return True
-        cause = cause.__cause__ or cause.__context__
     return False
+
+
+def speaks_plain_text(settings: RedisSettings) -> bool:
+    """Whether the server answers a plain-text PING with a RESP line (+PONG, -NOAUTH ...); read-only."""
+    import socket
+
+    timeout = min(PLAIN_TEXT_PROBE_SECONDS, settings.connect_timeout)
+    try:
+        with socket.create_connection((settings.host, settings.port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(1)[:1] in (b"+", b"-")
+    except OSError:
+        return False
 
 
 def scrub(text: str, *secrets: Secret | None) -> str:

@@ -222,7 +222,7 @@ def _provision_plan(args: argparse.Namespace):
     # boto3 also takes the endpoint from AWS_ENDPOINT_URL(_CLOUDWATCH): ask the client where it went.
     window_reported = reports_evaluation_window(aws.cloudwatch.meta.endpoint_url)
     result = plan(
-        desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune, window_reported=window_reported
+        desired, live.alarms, dashboard, live.dashboard, owner=owner, prune=args.prune, actual_detectors=live.detectors, window_reported=window_reported
     ).with_warnings(live.warnings)
     if args.metric_check:
         result = result.with_warnings(silent_alarm_warnings(desired, cloudwatch.read_published(aws, desired)))

@@ -117,11 +117,11 @@ def _reading_words(reading) -> str:
 
 def _published_samples(cloudwatch, alarms, start: datetime, end: datetime):
     """Every alarm's metric as the emulator holds it, per minute, for the offline evaluator."""
-    from monitor.cloudwatch.alarms import alarm_metric
+    from monitor.cloudwatch.alarms import alarm_metric, metric_alarms
     from monitor.cloudwatch.api import metric_data
     from monitor.truth.evaluator import MetricKey
 
-    keys = {alarm_metric(a) for a in alarms}
+    keys = {alarm_metric(a) for a in metric_alarms(alarms)}
     queries, ids = [], {}
     for index, (namespace, name, dims) in enumerate(sorted(keys)):
         ident = f"m{index}"
@@ -235,7 +235,7 @@ def run_demo(spec_path: str, out: TextIO, cli_main: Callable[[list[str]], int]) 
         )
         lines = timelines(alarms, data, start, end)
         final = evaluate_all(alarms, data, start, end)
-        for alarm in alarms:
+        for alarm in (a for a in alarms if a["AlarmName"] in lines):  # those the evaluator models
             changes = [
                 f"{e.state.value} at minute {(e.time - start) // STEP}" for e in transitions(lines[alarm["AlarmName"]]) if e.state.value != "INSUFFICIENT_DATA"
             ]
@@ -254,12 +254,13 @@ def run_demo(spec_path: str, out: TextIO, cli_main: Callable[[list[str]], int]) 
             cli_main(["status", "--spec", spec_path, "--env", DEMO_ENV, "--since", TREND_WINDOW])
 
         _heading(out, "Why they fire")
+        from monitor.truth import composite
         from monitor.truth.evaluator import explain
 
         by_name = {a["AlarmName"]: a for a in alarms}
         for name in firing:
             _say(out, f"  {name}")
-            _say(out, f"    {explain(by_name[name])}")
+            _say(out, f"    {(composite.explain if composite.is_composite(by_name[name]) else explain)(by_name[name])}")
             _say(out, f"    now: {result.reasons[name]}")
 
         dashboard_name, body = render_dashboard(spec, env, region=REGION)

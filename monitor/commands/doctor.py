@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 from monitor.cloudwatch.alarms import Alarm, render_alarms, watched_metrics
 from monitor.errors import ExitStatus, RedisError
 from monitor.spec import metrics, naming
+from monitor.spec.durations import format_age
 from monitor.spec.kinds import AlarmKind
 from monitor.spec.model import Environment, Spec
 
@@ -189,20 +190,11 @@ def diagnose(spec_path: str, environment: str, alarms: Sequence[Alarm], subjects
     return Report(spec_path, environment, tuple(reports))
 
 
-def _age_words(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-
-
 def _oldest_words(reading: SubjectReading) -> str:
     if reading.enqueue_time is None:
         return ""
     if reading.oldest_age_seconds is not None and reading.enqueue_time == "found":
-        return f"enqueue time found, {_age_words(reading.oldest_age_seconds)} old"
+        return f"enqueue time found, {format_age(reading.oldest_age_seconds)} old"
     return reading.enqueue_time
 
 
@@ -354,7 +346,7 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
         delayed = list(spec.delayed) if target.name == first else []
         if not (queues or streams or delayed):
             continue
-        token, where = None, target.name
+        token, where, settings = None, target.name, None
         try:
             settings = resolve_settings(env, spec.collector, environ, target)
             where = f"{target.name} ({settings.host}:{settings.port})"
@@ -388,7 +380,7 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
                 client.close()
         except (redis.RedisError, redis.exceptions.RedisClusterException, OSError, ConfigError) as exc:
             text = scrub(f"{type(exc).__name__}: {exc}", token)[:300]
-            raise RedisError(f"cannot read Redis {where}: {classify_failure(exc)}: {text}") from None
+            raise RedisError(f"cannot read Redis {where}: {classify_failure(exc, settings)}: {text}") from None
     return subjects
 
 

@@ -2,7 +2,8 @@
 
 The core is pure (`metric_queries`, `build_report`, `render_table`, `report_json`, `format_age`,
 `sparkline`); `collect_status` is the thin layer that asks CloudWatch, with a client it is handed.
-The latest values and the trends come from the same GetMetricData calls (500 series a call).
+The latest values and the trends come from batched GetMetricData calls (500 series a call, never one per
+queue); a trend wider than one-minute points takes one more batch for the latest values.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence, TextIO
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric, render_alarms
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, metric_alarms, render_alarms
 from monitor.cloudwatch.dashboard import SEVERITY_ORDER, queue_rank
 from monitor.errors import ExitStatus
 from monitor.spec import metrics, naming
+from monitor.spec.durations import duration_seconds, format_age  # noqa: F401  (format_age: part of this module's API)
 from monitor.spec.kinds import AlarmKind, Severity
 from monitor.spec.metrics import Metric
-from monitor.spec.model import DelayedQueue, Environment, Queue, Spec, Stream
+from monitor.spec.model import DelayedQueue, Environment, Pattern, Queue, Spec, Stream
+from monitor.truth.drain import DEFAULT_DRAIN_PERIOD, Drain
+from monitor.truth.drain import estimate as drain_estimate
 
 LOOKBACK = timedelta(minutes=15)  # how far back the latest datapoint is looked for
 QUERY_PERIOD = 60  # seconds per datapoint asked of GetMetricData (the smallest)
@@ -52,6 +56,12 @@ DELAYED_METRICS: tuple[tuple[str, Metric, str], ...] = (
     ("total", metrics.DELAYED_TOTAL, "Maximum"),
     ("overdue", metrics.DELAYED_OVERDUE, "Maximum"),
 )
+PATTERN_METRICS: tuple[tuple[str, Metric, str], ...] = (
+    ("queues", metrics.PATTERN_QUEUE_COUNT, "Maximum"),
+    ("depth_sum", metrics.PATTERN_DEPTH_SUM, "Maximum"),
+    ("depth_max", metrics.PATTERN_DEPTH_MAX, "Maximum"),
+    ("oldest_age_max_seconds", metrics.PATTERN_OLDEST_AGE_MAX, "Maximum"),
+)
 TARGET_METRICS: tuple[tuple[str, Metric, str], ...] = (
     ("connection_failure", metrics.CONNECTION_FAILURE, "Maximum"),
     ("heartbeat", metrics.COLLECTOR_HEARTBEAT, "Sum"),
@@ -79,6 +89,13 @@ KIND_LABELS = {
     AlarmKind.STUCK_PENDING: "stuck",
     AlarmKind.DELAYED_OVERDUE: "overdue",
     AlarmKind.READ_ERRORS: "unreadable",
+    AlarmKind.TIME_TO_DRAIN: "drain",
+    AlarmKind.DEPTH_ANOMALY: "depth-band",
+    AlarmKind.AGE_ANOMALY: "age-band",
+    AlarmKind.PATTERN_QUEUE_COUNT: "queues",
+    AlarmKind.PATTERN_DEPTH_SUM: "depth-sum",
+    AlarmKind.PATTERN_DEPTH_MAX: "depth-max",
+    AlarmKind.PATTERN_OLDEST_AGE: "lag-max",
 }
 
 # ANSI styles, used only when stdout is a terminal and NO_COLOR is not set.
@@ -141,6 +158,13 @@ class QueueStatus(_Alarmed):
             return (len(STATE_ORDER), 0, queue_rank(self.queue))
         return (STATE_ORDER[worst.state], SEVERITY_ORDER[worst.severity], queue_rank(self.queue))
 
+    @property
+    def drain(self) -> Drain:
+        """Time to drain from the depth series, as the queue's time_to_drain alarm computes it (its period, else 5 minutes)."""
+        rule = next((r for r in self.queue.alarms if r.kind is AlarmKind.TIME_TO_DRAIN), None)
+        points = [(p.timestamp.timestamp(), p.value) for p in self.series.get("depth", ())]
+        return drain_estimate(points, rule.period if rule else DEFAULT_DRAIN_PERIOD)
+
 
 @dataclass(frozen=True)
 class TargetStatus(_Alarmed):
@@ -190,6 +214,13 @@ class DelayedStatus(_Alarmed):
 
 
 @dataclass(frozen=True)
+class PatternStatus(_Alarmed):
+    pattern: Pattern
+    values: Mapping[str, Sample]  # by PATTERN_METRICS key
+    alarms: tuple[AlarmStatus, ...]
+
+
+@dataclass(frozen=True)
 class StatusReport:
     spec_path: str
     environment: str
@@ -200,12 +231,13 @@ class StatusReport:
     targets: tuple[TargetStatus, ...]
     streams: tuple[StreamStatus, ...] = ()  # worst first
     delayed: tuple[DelayedStatus, ...] = ()  # worst first
+    patterns: tuple[PatternStatus, ...] = ()  # worst first
     since: timedelta = DEFAULT_SINCE  # the trend window
     period: int = QUERY_PERIOD  # seconds per point of the series
 
     @property
     def alarms(self) -> list[AlarmStatus]:
-        owners = [*self.queues, *self.streams, *self.delayed, *self.targets]
+        owners = [*self.queues, *self.streams, *self.delayed, *self.patterns, *self.targets]
         return [a for owner in owners for a in owner.alarms]
 
     def count(self, state: State) -> int:
@@ -253,6 +285,8 @@ def metric_queries(spec: Spec, env: Environment) -> list[MetricQuery]:
         wanted += [(stream.key, key, metric, stat, group) for group in stream.groups for key, metric, stat in GROUP_METRICS]
     for item in spec.delayed:
         wanted += [(item.key, key, metric, stat, None) for key, metric, stat in DELAYED_METRICS]
+    for pattern in spec.patterns:  # the aggregates; the matched keys are not known to the spec
+        wanted += [(pattern.pattern, key, metric, stat, None) for key, metric, stat in PATTERN_METRICS]
     return [MetricQuery(f"q{i}", subject, key, metric, stat, group) for i, (subject, key, metric, stat, group) in enumerate(wanted)]
 
 
@@ -262,9 +296,9 @@ def _alarm_status(alarm: Alarm, state: tuple[str, str] | None) -> tuple[str, Ala
     kind = AlarmKind(tags[naming.TAG_KIND])
     _, _, dims = alarm_metric(alarm)
     dims = dict(dims)
-    subject = dims.get(metrics.QUEUE, dims.get(metrics.TARGET))
+    subject = dims.get(metrics.QUEUE, dims.get(metrics.TARGET, dims.get(metrics.PATTERN)))
     name = alarm["AlarmName"]
-    tier = name.rsplit(f"-{kind.slug}-", 1)[-1]
+    tier = tags[naming.TAG_TIER]
     value, reason = state if state else (State.ABSENT.value, "not found in CloudWatch")
     return subject, AlarmStatus(name, kind, tier, Severity(tags[naming.TAG_SEVERITY]), State(value), reason)
 
@@ -287,7 +321,7 @@ def build_report(
     Scope = metrics.Scope
     by_subject: dict[tuple[Scope, str], list[AlarmStatus]] = {}
     by_group: dict[tuple[str, str], list[AlarmStatus]] = {}
-    for alarm in alarms:
+    for alarm in metric_alarms(alarms):  # a composite's state is its children's, shown with them
         subject, status = _alarm_status(alarm, states.get(alarm["AlarmName"]))
         group = _alarm_group(alarm)
         if group is None:
@@ -328,6 +362,7 @@ def build_report(
         for s in spec.streams
     ]
     delayed = [DelayedStatus(d, values.get((Scope.DELAYED, d.key), {}), ordered(by_subject.get((Scope.DELAYED, d.key), []))) for d in spec.delayed]
+    patterns = [PatternStatus(p, values.get((Scope.PATTERN, p.pattern), {}), ordered(by_subject.get((Scope.PATTERN, p.pattern), []))) for p in spec.patterns]
     return StatusReport(
         spec_path=spec.path,
         environment=env.name,
@@ -338,6 +373,7 @@ def build_report(
         targets=tuple(targets),
         streams=tuple(sorted(streams, key=lambda s: _rank(s.alarms, s.stream.key))),
         delayed=tuple(sorted(delayed, key=lambda d: _rank(d.alarms, d.delayed.key))),
+        patterns=tuple(sorted(patterns, key=lambda p: _rank(p.alarms, p.pattern.pattern))),
         since=since,
         period=period,
     )
@@ -352,27 +388,12 @@ def _alarm_group(alarm: Alarm) -> str | None:
 # ---------------------------------------------------------------- text (pure)
 
 
-def format_age(seconds: float | None) -> str:
-    """Human age in its two largest units: 45s, 15m 3s, 2h 5m, 3d 4h ('-' when unknown)."""
-    if seconds is None:
-        return "-"
-    total = max(0, int(seconds))
-    units = ((86400, "d"), (3600, "h"), (60, "m"), (1, "s"))
-    for (size, name), (small_size, small_name) in zip(units, units[1:]):
-        if total >= size:
-            first, rest = divmod(total, size)
-            second = rest // small_size
-            return f"{first}{name} {second}{small_name}" if second else f"{first}{name}"
-    return f"{total}s"
-
-
 def parse_since(text: str) -> timedelta:
     """'30m', '2h', '1h30m', '90s', '1d' as a duration, at most MAX_SINCE; ValueError saying what is allowed."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    parts = re.findall(r"(\d+)([smhd])", text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
+    seconds = duration_seconds(text)
+    if seconds is None:
         raise ValueError(f"'{text}' is not a duration: write a number and a unit (s, m, h, d), e.g. 30m, 2h, 1h30m")
-    since = timedelta(seconds=sum(int(n) * units[u] for n, u in parts))
+    since = timedelta(seconds=seconds)
     if not timedelta(minutes=1) <= since <= MAX_SINCE:
         raise ValueError(f"'{text}': the trend window is 1m to {format_age(MAX_SINCE.total_seconds())} (CloudWatch keeps one-minute data that long)")
     return since
@@ -552,6 +573,7 @@ def _queue_columns(report: StatusReport) -> tuple[Column, ...]:
         Column(f"OLDEST {window}", False, drop=2, trend=("oldest_age_seconds", format_age)),
         Column("IN-FLIGHT", True, lambda q: _plain(_count(q.values.get("in_flight")) if q.queue.processing else ""), drop=0),
         Column("DLQ", True, lambda q: _plain(_count(q.values.get("dead_letter")) if q.queue.dead_letter else ""), drop=1),
+        Column("DRAIN", False, lambda q: _plain(q.drain.words()), drop=-1),
         Column("ALARMS", False, lambda q: _alarms_cell(q.alarms)),
     )
 
@@ -644,7 +666,7 @@ def render_table(report: StatusReport, *, width: int | None = None, colour: bool
             if not last:
                 line.append((_GAP, ""))
         lines.append(_fit_line(tuple(line), width, look))
-    lines += _stream_lines(report, width, look) + _delayed_lines(report, width, look)
+    lines += _stream_lines(report, width, look) + _delayed_lines(report, width, look) + _pattern_lines(report, width, look)
     for t in report.targets:
         connection_style = {"OK": STATE_STYLES[State.OK], "FAILING": STATE_STYLES[State.ALARM]}.get(t.connection, STATE_STYLES[State.INSUFFICIENT_DATA])
         beat = t.values.get("heartbeat")
@@ -705,6 +727,18 @@ def _delayed_lines(report: StatusReport, width: int | None, look: Look) -> list[
     return _simple_table(("DELAYED", "TOTAL", "OVERDUE", "ALARMS"), rows, width, look)
 
 
+def _pattern_lines(report: StatusReport, width: int | None, look: Look) -> list[str]:
+    """A row per pattern: its aggregates over the queues it matched in the latest run."""
+    if not report.patterns:
+        return []
+    rows = []
+    for p in report.patterns:
+        v = p.values
+        oldest = format_age(v["oldest_age_max_seconds"].value) if "oldest_age_max_seconds" in v else "-"
+        rows.append([_plain(p.pattern.pattern), _plain(_count(v.get("queues"))), _plain(_count(v.get("depth_sum"))), _plain(_count(v.get("depth_max"))), _plain(oldest), _alarms_cell(p.alarms)])
+    return _simple_table(("PATTERN", "QUEUES", "DEPTH-SUM", "DEPTH-MAX", "OLDEST", "ALARMS"), rows, width, look)
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
 
@@ -737,6 +771,7 @@ def report_json(report: StatusReport) -> dict:
                 # The window's points, oldest first, and the latest minus the first (None: fewer than two).
                 "series": {key: [[_iso(p.timestamp), p.value] for p in points] for key, points in q.series.items()},
                 "change": {key: change(points) for key, points in q.series.items()},
+                "drain": q.drain.to_json(),
             }
         )
     targets = []
@@ -800,6 +835,17 @@ def report_json(report: StatusReport) -> dict:
         document["streams"] = streams
     if report.delayed:
         document["delayed"] = delayed
+    if report.patterns:
+        document["patterns"] = [
+            {
+                "pattern": p.pattern.pattern,
+                "name": p.pattern.name,
+                "state": p.state.value if p.state else None,
+                **{key: value(p.values.get(key)) for key, _, _ in PATTERN_METRICS},
+                "alarms": _alarms_json(p.alarms),
+            }
+            for p in report.patterns
+        ]
     return document
 
 
@@ -840,13 +886,20 @@ def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | 
     alarms = render_alarms(spec, env)
     queries = metric_queries(spec, env)
     period = trend_period(since)
+    requests = [q.request(spec, env, period) for q in queries]
     with translate_errors():
         states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in alarms])
-        start = window_start(now, max(since, LOOKBACK), period)
-        series = fetch_series(cloudwatch, [q.request(spec, env, period) for q in queries], start=start, end=now)
+        series = fetch_series(cloudwatch, requests, start=window_start(now, max(since, LOOKBACK), period), end=now)
+        minutes = series
+        if period != QUERY_PERIOD:
+            # A wider period stamps each point with its start, often over LOOKBACK ago, and gives the
+            # Maximum over it: the latest values come from one-minute queries over LOOKBACK only, in
+            # calls of their own (500 queries each), so a long window never fetches minutes it won't show.
+            latest = [q.request(spec, env) for q in queries]
+            minutes = fetch_series(cloudwatch, latest, start=window_start(now, LOOKBACK, QUERY_PERIOD), end=now)
     region = cloudwatch.meta.region_name
     return build_report(
-        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(series, now=now), queries=queries, now=now,
+        spec, env, region=region, alarms=alarms, states=states, samples=latest_samples(minutes, now=now), queries=queries, now=now,
         series=series, since=since, period=period,
     )
 

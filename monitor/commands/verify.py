@@ -102,7 +102,7 @@ def check_redis(settings: RedisSettings, token: Secret | None) -> tuple[Check, A
     except (redis.RedisError, OSError) as exc:
         if client is not None:
             client.close()
-        reason = classify_failure(exc)
+        reason = classify_failure(exc, settings)
         text = scrub(f"{type(exc).__name__}: {exc}", token)[:300]
         return Check("redis", subject, Status.FAIL, f"{reason}: {text} ({transport}, {auth})"), None
     version = ""
@@ -235,10 +235,10 @@ def check_collector(cloudwatch, spec: Spec, env: Environment, target: str, *, no
 
 
 def describe_alarms(cloudwatch, names: Sequence[str]) -> dict[str, dict]:
-    """{name: alarm} for those of the named metric alarms that exist."""
+    """{name: alarm} for those of the named alarms (metric or composite) that exist."""
     from monitor.cloudwatch.api import describe_alarms as describe
 
-    return {alarm["AlarmName"]: alarm for alarm in describe(cloudwatch, names=list(names))}
+    return {alarm["AlarmName"]: alarm for alarm in describe(cloudwatch, names=list(names), composites=True)}
 
 
 def check_alarms(cloudwatch, spec: Spec, env: Environment) -> list[Check]:

@@ -21,6 +21,9 @@ def local_aws() -> Iterator[str]:
         from moto.server import ThreadedMotoServer
     except ImportError:
         raise EmulatorMissing("the demo needs the AWS emulator: pip install 'redis-queue-monitor[test]' (make demo does this)") from None
+    from monitor.local import moto_cloudwatch
+
+    moto_cloudwatch.install()  # composite alarms and anomaly detectors, which moto lacks
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines in the demo's output
     port = free_port()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from monitor.spec import naming, presets
 from monitor.spec.kinds import (
     DELAYED_KINDS,
+    PATTERN_KINDS,
     QUEUE_KINDS,
     STREAM_KINDS,
     AlarmKind,
@@ -165,14 +166,23 @@ class QueueParts:
         seen.add(key)
         return True
 
-    def _patterns(self, raw_patterns, queue_defaults, collector) -> list[Pattern]:
+    def _patterns(self, raw_patterns, queue_defaults, default_alarms, runbooks, collector) -> list[Pattern]:
         patterns = []
         if not isinstance(raw_patterns, list) or not self.ok(("defaults",)):
             return patterns
+        seen: set[str] = set()
         for index, raw in enumerate(raw_patterns):
-            if not self.ok(("patterns", index)):
+            path = ("patterns", index)
+            if not self.ok(path):
                 continue
+            name = raw.get("name") or naming.slug(raw["pattern"])
+            if name in seen:
+                self.error(path + ("name",) if "name" in raw else path + ("pattern",), f"two patterns are named '{name}' in alarm names; give one a different 'name'")
+                continue
+            seen.add(name)
             fields = self._read_fields(raw, queue_defaults)
+            own_runbooks = {**runbooks, **(raw.get("runbooks") or {})}
+            rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, PATTERN_KINDS, own_runbooks, collector, lambda _: True)
             patterns.append(
                 Pattern(
                     pattern=raw["pattern"],
@@ -181,6 +191,8 @@ class QueueParts:
                     max_keys=raw.get("max_keys", collector.discovery.max_keys),
                     **fields,
                     target=raw.get("target"),
+                    name=name,
+                    alarms=tuple(rules),
                 )
             )
         return patterns

@@ -10,6 +10,8 @@ from monitor.spec.declaration import (
     MAX_EVALUATION_SECONDS_SHORT,
 )
 from monitor.spec.kinds import (
+    ANOMALY_KINDS,
+    MAX_DRAIN_ESTIMATE_SECONDS,
     AlarmKind,
     Comparison,
     Severity,
@@ -130,6 +132,8 @@ class AlarmRules:
         timezone = raw.get("timezone")
         self._check_window(window, timezone, period, path)
         self._check_threshold(kind, comparison, threshold, path)
+        if "min_depth" in raw and kind is not AlarmKind.TIME_TO_DRAIN:
+            self.error(path + ("min_depth",), f"min_depth belongs to time_to_drain tiers; a {kind.value} alarm has no use for it")
         runbook = raw.get("runbook") or runbooks.get(kind.value)
         if not runbook:
             self.warnings.append(self.doc.problem(path, f"no runbook for this {kind.value} alarm (set runbooks.{kind.value})"))
@@ -150,6 +154,7 @@ class AlarmRules:
             treat_missing_data=TreatMissingData(raw.get("treat_missing_data", info.treat_missing_data.value)),
             runbook=runbook,
             description=raw.get("description", ""),
+            min_depth=float(raw.get("min_depth", 0)),
             parts=parts,
             only_when_idle=bool(idle),
             evaluation_window=window,
@@ -198,6 +203,16 @@ class AlarmRules:
             return
         if not upward:
             self.error(path + ("comparison",), f"a {kind.value} alarm fires when the value grows: use > or >=")
+            return
+        if kind in ANOMALY_KINDS:
+            if threshold <= 0:
+                self.error(where, f"found {threshold:g}; an anomaly band's width is a number of standard deviations above 0 (2 is usual)")
+            return
+        if kind is AlarmKind.TIME_TO_DRAIN and threshold >= MAX_DRAIN_ESTIMATE_SECONDS:
+            self.error(
+                where,
+                f"found {threshold:g}; the estimate is capped at {MAX_DRAIN_ESTIMATE_SECONDS} seconds (a stalled or growing queue), so the alarm could never fire: use less",
+            )
             return
         if kind is AlarmKind.CONNECTION_FAILURE and not (
             (comparison is Comparison.GE and 0 < threshold <= 1) or (comparison is Comparison.GT and 0 <= threshold < 1)

@@ -47,6 +47,16 @@ class CrossChecks:
                     break
 
 
+    def _check_pattern_names(self, data, queues, streams, delayed, patterns) -> None:
+        """A pattern's name (in its alarm names) is no queue's, stream's or delayed set's name."""
+        taken = {item.name: f"{section}[{i}]" for section, items in (("queues", queues), ("streams", streams), ("delayed", delayed)) for i, item in enumerate(items)}
+        raw_items = data.get("patterns") or []
+        for index, pattern in enumerate(patterns):
+            if pattern.name in taken:
+                position = next(i for i, r in enumerate(raw_items) if r.get("pattern") == pattern.pattern)
+                where = "name" if "name" in raw_items[position] else "pattern"
+                self.error(("patterns", position, where), f"name '{pattern.name}' (used in alarm names) is also the name at {taken[pattern.name]}; give the pattern a distinct 'name'")
+
     def _check_typed_names(self, data, queues, streams, delayed, environments) -> None:
         """Keys and names of streams and delayed sets: each once across every section; alarm names fit."""
         keys = {q.key: f"queues[{i}]" for i, q in enumerate(queues)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from monitor.spec.kinds import (
     COMPARISON_SPELLINGS,
     DELAYED_KINDS,
+    PATTERN_KINDS,
     PERCENTILE_PATTERN,
     QUEUE_KINDS,
     STATISTICS,
@@ -39,6 +40,14 @@ MAX_EVALUATION_SECONDS_SHORT = 24 * 3600  # ... when Period < 3600
 MAX_ACTIONS_PER_STATE = 5
 MAX_ALARM_TAGS = 50
 MAX_DESCRIPTION = 1024  # AlarmDescription
+
+# PutCompositeAlarm: ActionsSuppressorWaitPeriod / ActionsSuppressorExtensionPeriod, in seconds.
+# No wait: when Redis goes down the queue alarms go quiet (missing data is not breaching), so no
+# queue page needs to wait for the target alarm; a wait would only hold back, and if the
+# composite is OK again before it ends drop, the page of a one-minute ALARM (a dead letter).
+DEFAULT_SUPPRESS_WAIT_SECONDS = 0
+DEFAULT_SUPPRESS_EXTENSION_SECONDS = 300  # the backlog an outage left behind settles within minutes
+MAX_SUPPRESS_SECONDS = 86400
 
 # Built-in values for a tier field that neither the defaults nor the queue sets.
 DEFAULT_PERIOD = 60
@@ -85,6 +94,7 @@ def _tier_schema() -> Obj:
             "enabled": Field(Bool(doc="false removes this tier (for one queue, or everywhere when set in defaults).")),
             "runbook": Field(Str(pattern=runbooks.REFERENCE_PATTERN, pattern_hint=runbooks.REFERENCE_HINT, doc="Runbook for this tier, written into the alarm description: a URL, or #section of the shipped docs/runbooks.md.")),
             "description": Field(Str(max_length=400, doc="Extra words for the alarm description.")),
+            "min_depth": Field(Num(minimum=0, doc="time_to_drain only: a queue at or below this depth counts as drained (a small steady backlog is not an incident).")),
             "only_when_idle": Field(
                 Bool(
                     doc="in_flight_depth only: count in-flight messages only in periods when nothing waited (Maximum QueueDepth 0), so consumers busy with a backlog do not fire it and a message left by a crashed worker does."
@@ -196,6 +206,44 @@ _PATTERN = Obj(
         **_QUEUE_READ_FIELDS,
         "max_keys": Field(Num(integer=True, minimum=1, maximum=10_000, doc="At most this many discovered keys get metrics of their own.")),
         "target": Field(Str(pattern=_SLUG, pattern_hint="a Redis target name of the environments", doc="Which Redis target to scan (default: the environment's first).")),
+        "name": Field(Str(pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]*", pattern_hint="letters, digits, '.', '_' and '-'", max_length=100, doc="Short name used in alarm names (default: the pattern with runs of other characters turned into '-').")),
+        "alarms": Field(_alarms_schema(PATTERN_KINDS)),
+        "runbooks": Field(_RUNBOOKS),
+    },
+)
+
+_INCIDENTS = Obj(
+    doc="One page per incident: composite alarms over each subject's tiers, quiet while its Redis target is down.",
+    fields={
+        "severities": Field(
+            ListOf(
+                Str(enum=tuple(s.value for s in Severity)),
+                min_items=1,
+                doc="For each of these severities, every queue (stream group, delayed set, pattern) with tiers of it gets an 'unhealthy' composite alarm: ALARM while any of those tiers is.",
+            )
+        ),
+        "notify": Field(
+            Str(
+                enum=("composite", "both"),
+                doc="composite (default): only the composite notifies; the tiers it covers lose their own actions. both: the tiers keep theirs too (and are not suppressed).",
+            )
+        ),
+        "suppress_while_target_down": Field(
+            Bool(doc="Hold the composites' actions while the Redis target's connection or heartbeat alarm is in ALARM (ActionsSuppressor; default true).")
+        ),
+        "suppress_wait_seconds": Field(
+            Num(integer=True, minimum=0, maximum=MAX_SUPPRESS_SECONDS, doc="ActionsSuppressorWaitPeriod: how long a composite's actions wait for the target alarm to go into ALARM.")
+        ),
+        "suppress_extension_seconds": Field(
+            Num(integer=True, minimum=0, maximum=MAX_SUPPRESS_SECONDS, doc="ActionsSuppressorExtensionPeriod: how long actions stay held after the target alarm leaves ALARM.")
+        ),
+        "runbook": Field(
+            Str(
+                pattern=runbooks.REFERENCE_PATTERN,
+                pattern_hint=runbooks.REFERENCE_HINT,
+                doc="Runbook named in the unhealthy composites' descriptions (default: the runbook of the first tier each covers).",
+            )
+        ),
     },
 )
 
@@ -292,10 +340,11 @@ SPEC_SCHEMA = Obj(
         "defaults": Field(
             Obj(
                 doc="Defaults for every queue.",
-                fields={"queue": Field(Obj(fields=dict(_QUEUE_READ_FIELDS))), "alarms": Field(_alarms_schema(QUEUE_KINDS + STREAM_KINDS + DELAYED_KINDS))},
+                fields={"queue": Field(Obj(fields=dict(_QUEUE_READ_FIELDS))), "alarms": Field(_alarms_schema(QUEUE_KINDS + STREAM_KINDS + DELAYED_KINDS + PATTERN_KINDS))},
             )
         ),
         "target_alarms": Field(_alarms_schema(TARGET_KINDS)),
+        "incidents": Field(_INCIDENTS),
         "environments": Field(
             Obj(keys=Str(pattern=_SLUG, pattern_hint="an environment name (lower case letters, digits and '-')", max_length=40), values=_ENVIRONMENT),
             required=True,

@@ -89,6 +89,13 @@ class AlarmKind(str, enum.Enum):
     STUCK_PENDING = "stuck_pending"
     DELAYED_OVERDUE = "delayed_overdue"
     READ_ERRORS = "read_errors"
+    TIME_TO_DRAIN = "time_to_drain"
+    DEPTH_ANOMALY = "depth_anomaly"
+    AGE_ANOMALY = "age_anomaly"
+    PATTERN_QUEUE_COUNT = "pattern_queue_count"
+    PATTERN_DEPTH_SUM = "pattern_depth_sum"
+    PATTERN_DEPTH_MAX = "pattern_depth_max"
+    PATTERN_OLDEST_AGE = "pattern_oldest_age"
 
     @property
     def info(self) -> "KindInfo":
@@ -108,6 +115,7 @@ class KindInfo:
     meaning: str  # what a breach means, for descriptions
     needs: str | None = None  # the queue field the kind needs (processing / dead_letter / groups), if any
     summed: tuple[Metric, ...] = ()  # further metrics of the same subject added to `metric` (metric math)
+    unit: str = ""  # what the threshold counts, when it is not the metric's own unit (time_to_drain, anomaly bands)
 
     @property
     def scope(self) -> Scope:
@@ -206,9 +214,85 @@ KIND_INFO: dict[AlarmKind, KindInfo] = {
         "the collector cannot read this queue's oldest message (not JSON, no timestamp) or one of its keys (wrong type), so its other alarms are blind",
         summed=(metrics.MESSAGE_PARSE_ERRORS,),
     ),
+    # Metric math over QueueDepth (monitor.cloudwatch.alarms.drain_expression): the estimated seconds
+    # until the queue is empty at the current drain rate, capped at MAX_DRAIN_ESTIMATE_SECONDS.
+    AlarmKind.TIME_TO_DRAIN: KindInfo(
+        metrics.QUEUE_DEPTH,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "at the rate the queue is shrinking it will not be empty in time (consumers too slow, stalled, or the queue is growing)",
+        unit="seconds until empty",
+    ),
+    # Anomaly bands (opt-in): the threshold is the band's width in standard deviations.
+    AlarmKind.DEPTH_ANOMALY: KindInfo(
+        metrics.QUEUE_DEPTH,
+        Comparison.GT,
+        "Average",
+        TreatMissingData.NOT_BREACHING,
+        "the depth is above the band CloudWatch learned from its own history (an unusual backlog for this time of day or week)",
+        unit="standard deviations",
+    ),
+    AlarmKind.AGE_ANOMALY: KindInfo(
+        metrics.OLDEST_MESSAGE_AGE,
+        Comparison.GT,
+        "Average",
+        TreatMissingData.NOT_BREACHING,
+        "the oldest message is older than the band CloudWatch learned from its own history (consumers slower than usual)",
+        unit="standard deviations",
+    ),
+    # Patterns: the aggregates over every queue the pattern matched, one alarm per pattern and tier.
+    AlarmKind.PATTERN_QUEUE_COUNT: KindInfo(
+        metrics.PATTERN_QUEUE_COUNT,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "the pattern matches more queues than expected (runaway tenants, or keys that are not queues)",
+    ),
+    AlarmKind.PATTERN_DEPTH_SUM: KindInfo(
+        metrics.PATTERN_DEPTH_SUM,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "messages are piling up across the pattern's queues (shared consumers too slow)",
+    ),
+    AlarmKind.PATTERN_DEPTH_MAX: KindInfo(
+        metrics.PATTERN_DEPTH_MAX,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "the deepest of the pattern's queues is piling up (one tenant's consumers stalled or too slow)",
+    ),
+    AlarmKind.PATTERN_OLDEST_AGE: KindInfo(
+        metrics.PATTERN_OLDEST_AGE_MAX,
+        Comparison.GT,
+        "Maximum",
+        TreatMissingData.NOT_BREACHING,
+        "the oldest message in any of the pattern's queues is not being consumed",
+    ),
 }
+
+# time_to_drain: the estimate never exceeds this (a stalled or growing queue, or a rate so slow
+# it would take longer); a day reads as "will not drain" for on-call, and no threshold needs more.
+MAX_DRAIN_ESTIMATE_SECONDS = 86400
+ANOMALY_KINDS = (AlarmKind.DEPTH_ANOMALY, AlarmKind.AGE_ANOMALY)
+# PutMetricAlarm's operator for an anomaly band: only values above the band breach (a queue
+# unusually empty or young is good news).
+ANOMALY_COMPARISON = "GreaterThanUpperThreshold"
 
 QUEUE_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.QUEUE)
 TARGET_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.TARGET)
 STREAM_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.GROUP)
 DELAYED_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.DELAYED)
+PATTERN_KINDS = tuple(k for k in AlarmKind if k.info.scope is Scope.PATTERN)
+
+
+class CompositeKind(str, enum.Enum):
+    """The composite alarms the spec's `incidents` section asks for (one page per incident)."""
+
+    UNHEALTHY = "unhealthy"  # one per queue (stream group, delayed set, pattern): ALARM while any covered tier is
+    TARGET_DOWN = "target_down"  # one per Redis target: ALARM while its connection or heartbeat alarm is
+
+    @property
+    def slug(self) -> str:
+        return self.value.replace("_", "-")

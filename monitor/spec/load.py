@@ -16,8 +16,9 @@ from monitor.spec.checks import CrossChecks
 from monitor.spec.declaration import DEFAULT_SPEC_PATH, SPEC_SCHEMA
 from monitor.spec.kinds import (
     TARGET_KINDS,
+    Severity,
 )
-from monitor.spec.model import AlarmRule, Collector, Discovery, Spec
+from monitor.spec.model import AlarmRule, Collector, Discovery, Incidents, Notify, Spec
 from monitor.spec.schema import accepted_view
 from monitor.spec.yamlload import (
     Document,
@@ -105,7 +106,7 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         default_alarms = defaults.get("alarms") or {} if isinstance(defaults, dict) else {}
         queue_defaults = defaults.get("queue") or {} if isinstance(defaults, dict) else {}
         queues = self._queues(data.get("queues") or [], queue_defaults, default_alarms, runbooks, collector)
-        patterns = self._patterns(data.get("patterns") or [], queue_defaults, collector)
+        patterns = self._patterns(data.get("patterns") or [], queue_defaults, default_alarms, runbooks, collector)
         streams = self._streams(data.get("streams") or [], default_alarms, runbooks, collector)
         delayed = self._delayed(data.get("delayed") or [], default_alarms, runbooks, collector)
         self._check_retry_sets(data.get("queues") or [], delayed)
@@ -113,12 +114,14 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
             self._rules(("target_alarms",), {}, data.get("target_alarms") or {}, TARGET_KINDS, runbooks, collector, needs=lambda _: True)
         )
         self._runbook_warnings()
+        incidents = self._incidents(data.get("incidents")) if self.ok(("incidents",)) else None
         environments = self._environments(data.get("environments") or {})
         self._check_tags(data.get("tags") or {})
         self._check_targets(data, queues, patterns, environments)
         if self.ok(()):
             self._check_names(data, queues, target_alarms, environments)
             self._check_typed_names(data, queues, streams, delayed, environments)
+            self._check_pattern_names(data, queues, streams, delayed, patterns)
         if self.problems:
             return None
         return Spec(
@@ -134,6 +137,20 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
             warnings=tuple(self.warnings),
             streams=tuple(streams),
             delayed=tuple(delayed),
+            incidents=incidents,
+        )
+
+    def _incidents(self, raw: dict | None) -> Incidents | None:
+        if raw is None:
+            return None
+        base = Incidents()
+        return Incidents(
+            severities=tuple(dict.fromkeys(Severity(s) for s in raw.get("severities", [s.value for s in base.severities]))),
+            notify=Notify(raw.get("notify", base.notify.value)),
+            suppress_while_target_down=raw.get("suppress_while_target_down", base.suppress_while_target_down),
+            suppress_wait_seconds=raw.get("suppress_wait_seconds", base.suppress_wait_seconds),
+            suppress_extension_seconds=raw.get("suppress_extension_seconds", base.suppress_extension_seconds),
+            runbook=raw.get("runbook") or None,
         )
 
     def _collector(self, raw: dict) -> Collector:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from monitor.errors import UsageError
 from monitor.spec import naming
+from monitor.spec.declaration import DEFAULT_SUPPRESS_EXTENSION_SECONDS, DEFAULT_SUPPRESS_WAIT_SECONDS
 from monitor.spec.kinds import (
     AlarmKind,
     Comparison,
@@ -96,6 +98,7 @@ class AlarmRule:
     treat_missing_data: TreatMissingData
     runbook: str | None = None
     description: str = ""
+    min_depth: float = 0  # time_to_drain: at or below this depth the estimate is 0
     parts: tuple[QueuePart, ...] = ()  # queue_depth only: the parts summed; () = the kind's metric alone
     only_when_idle: bool = False  # in_flight_depth only: count periods in which nothing waited
     evaluation_window: WindowKind = WindowKind.SLIDING
@@ -158,6 +161,12 @@ class Pattern:
     timestamp_format: TimestampFormat
     max_keys: int
     target: str | None = None  # the Redis target's name; None: the environment's first
+    name: str = ""  # used in alarm names; "" means naming.slug(pattern)
+    alarms: tuple[AlarmRule, ...] = ()  # on the aggregates (Pattern dimension)
+
+    def __post_init__(self):
+        if not self.name:
+            object.__setattr__(self, "name", naming.slug(self.pattern))
 
     def source(self, key: str) -> QueueSource:
         """What to read for one key this pattern discovered."""
@@ -189,6 +198,25 @@ class Collector:
     discovery: Discovery = Discovery()
 
 
+class Notify(str, enum.Enum):
+    """Who notifies for the tiers an `unhealthy` composite covers."""
+
+    COMPOSITE = "composite"  # only the composite; the covered tiers have no actions of their own
+    BOTH = "both"  # the composite and each tier
+
+
+@dataclass(frozen=True)
+class Incidents:
+    """The spec's `incidents` section: composite alarms for one page per incident."""
+
+    severities: tuple[Severity, ...] = (Severity.CRITICAL,)
+    notify: Notify = Notify.COMPOSITE
+    suppress_while_target_down: bool = True
+    suppress_wait_seconds: int = DEFAULT_SUPPRESS_WAIT_SECONDS
+    suppress_extension_seconds: int = DEFAULT_SUPPRESS_EXTENSION_SECONDS
+    runbook: str | None = None  # for the unhealthy composites; None: each one's first tier's
+
+
 @dataclass(frozen=True)
 class Spec:
     path: str
@@ -203,6 +231,7 @@ class Spec:
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
     streams: tuple[Stream, ...] = ()
     delayed: tuple[DelayedQueue, ...] = ()
+    incidents: Incidents | None = None  # None: no composite alarms
 
     def environment(self, name: str | None) -> Environment:
         """The named environment (or the only one); a clear error listing the choices otherwise."""

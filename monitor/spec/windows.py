@@ -8,6 +8,8 @@ evaluator (the rendered `EvaluationWindow` field) check:
 
     timezone_problem("Europe/Berlin")   # None, or what is wrong and what is allowed
     timezone_of("+05:30")               # a tzinfo
+    window_field(WindowKind.WALL_CLOCK, "Europe/Berlin")   # {"WallClockWindow": {"Timezone": ...}}
+    read_window_field({"WallClockWindow": {}})             # (WindowKind.WALL_CLOCK, None)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import datetime as dt
 import enum
 import re
 import zoneinfo
+from collections.abc import Mapping
 
 # botocore's CloudWatch model, WallClockWindow: only these periods (1 min, 5 min, 1 h, 1 day, 1 week).
 WALL_CLOCK_PERIODS = (60, 300, 3600, 86400, 604800)
@@ -24,6 +27,9 @@ TIMEZONE_OFFSET_STEP_MINUTES = 5
 # botocore's CloudWatch model, Timezone shape: 1..50 characters.
 MAX_TIMEZONE_LENGTH = 50
 DEFAULT_TIMEZONE = "UTC"
+# The two members of PutMetricAlarm's EvaluationWindow union (botocore's CloudWatch model).
+SLIDING_WINDOW = "SlidingWindow"
+WALL_CLOCK_WINDOW = "WallClockWindow"
 # A fixed offset as the API accepts it: +05:30, -03:00, or UTC+05:30.
 _OFFSET = re.compile(r"(?:UTC)?([+-])(\d{2}):(\d{2})")
 _MAX_OFFSET = dt.timedelta(hours=24)
@@ -84,3 +90,37 @@ def wall_clock_period_problem(period: int) -> str | None:
     if period in WALL_CLOCK_PERIODS:
         return None
     return f"a wall-clock evaluation window needs a period of {WALL_CLOCK_PERIODS_HINT}; found {period}"
+
+
+def window_field(kind: WindowKind, timezone: str | None) -> dict | None:
+    """PutMetricAlarm's EvaluationWindow for a window, or None for the default sliding one.
+
+    The default is left out rather than sent as {"SlidingWindow": {}}: both mean the same to
+    CloudWatch, and alarms made before the field existed stay unchanged to plan.
+    """
+    if kind is WindowKind.SLIDING:
+        return None
+    return {WALL_CLOCK_WINDOW: {"Timezone": timezone} if timezone else {}}
+
+
+def read_window_field(value) -> tuple[WindowKind, str | None]:
+    """(kind, time zone as written or None) of an EvaluationWindow field; left out means sliding.
+
+    Checks the union's shape only (the period and the time zone are the caller's to check);
+    ValueError saying what is allowed.
+    """
+    if value is None:
+        return WindowKind.SLIDING, None
+    members = (SLIDING_WINDOW, WALL_CLOCK_WINDOW)
+    if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in members:
+        raise ValueError(f"EvaluationWindow must hold exactly one of {', '.join(members)}; found {value!r}")
+    member, body = next(iter(value.items()))
+    body = body or {}
+    if member == SLIDING_WINDOW:
+        if body:
+            raise ValueError(f"SlidingWindow takes no options; found {body!r}")
+        return WindowKind.SLIDING, None
+    unknown = set(body) - {"Timezone"}
+    if unknown:
+        raise ValueError(f"WallClockWindow takes only Timezone; found {', '.join(sorted(unknown))}")
+    return WindowKind.WALL_CLOCK, body.get("Timezone")

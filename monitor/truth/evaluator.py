@@ -38,12 +38,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from monitor.cloudwatch.rules import State  # noqa: F401  (alarm states: shared with composite rules; re-exported)
 from monitor.errors import ExitStatus, MonitorError
 from monitor.spec.kinds import Comparison, TreatMissingData, period_words
 from monitor.spec.metrics import ENVIRONMENT
 from monitor.spec.windows import (
     DEFAULT_TIMEZONE,
     WindowKind,
+    read_window_field,
     timezone_of,
     wall_clock_period_problem,
 )
@@ -58,9 +60,6 @@ HIGH_RESOLUTION_PERIODS = (10, 20, 30)
 SECONDS_PER_MINUTE = 60
 # CloudWatch evaluates every minute, and every 10 s for high-resolution periods (aws-facts.md).
 HIGH_RESOLUTION_EVALUATION_SECONDS = 10
-# The two members of PutMetricAlarm's EvaluationWindow union (botocore's CloudWatch model).
-SLIDING_WINDOW = "SlidingWindow"
-WALL_CLOCK_WINDOW = "WallClockWindow"
 # The metric math function of anomaly detection alarms (with ThresholdMetricId instead of Threshold).
 ANOMALY_BAND_FUNCTION = "ANOMALY_DETECTION_BAND"
 # The three operators PutMetricAlarm accepts only for anomaly detection bands.
@@ -85,12 +84,6 @@ class InvalidAlarm(MonitorError, ValueError):
     """The alarm parameters are not a valid PutMetricAlarm request."""
 
     exit_status = ExitStatus.INVALID
-
-
-class State(str, enum.Enum):
-    OK = "OK"
-    ALARM = "ALARM"
-    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 
 
 class Statistic(str, enum.Enum):
@@ -276,24 +269,15 @@ def parse_alarm(params: Mapping) -> AlarmConfig:
 
 def parse_window(name: str, value, period: int) -> Window:
     """The Window of PutMetricAlarm's EvaluationWindow (None: sliding); InvalidAlarm with the allowed values."""
-    if value is None:
+    try:
+        kind, timezone = read_window_field(value)
+    except ValueError as exc:
+        raise InvalidAlarm(f"alarm {name}: {exc}") from None
+    if kind is WindowKind.SLIDING:
         return SLIDING
-    members = (SLIDING_WINDOW, WALL_CLOCK_WINDOW)
-    if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in members:
-        raise InvalidAlarm(f"alarm {name}: EvaluationWindow must hold exactly one of {', '.join(members)}; found {value!r}")
-    kind, body = next(iter(value.items()))
-    body = body or {}
-    if kind == SLIDING_WINDOW:
-        if body:
-            raise InvalidAlarm(f"alarm {name}: SlidingWindow takes no options; found {body!r}")
-        return SLIDING
-    unknown = set(body) - {"Timezone"}
-    if unknown:
-        raise InvalidAlarm(f"alarm {name}: WallClockWindow takes only Timezone; found {', '.join(sorted(unknown))}")
     problem = wall_clock_period_problem(period)
     if problem:
         raise InvalidAlarm(f"alarm {name}: {problem}")
-    timezone = body.get("Timezone")
     try:
         tz = timezone_of(timezone)
     except ValueError as exc:

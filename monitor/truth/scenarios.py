@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import fnmatch
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,7 +40,8 @@ from pathlib import Path
 from monitor.cloudwatch.alarms import Alarm, render_alarms
 from monitor.errors import ExitStatus, SpecError, UsageError
 from monitor.spec import metrics, naming
-from monitor.spec.kinds import TreatMissingData, period_words
+from monitor.spec.durations import duration_seconds
+from monitor.spec.kinds import CompositeKind, Severity, TreatMissingData, period_words
 from monitor.spec.metrics import Scope
 from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind
 from monitor.spec.model import Environment, Spec, group_subject
@@ -76,7 +78,6 @@ ACTIONS_RAN, ACTIONS_SUPPRESSED, ACTIONS_NONE = "ran", "suppressed", "none"
 ACTIONS_EXPECTED = (ACTIONS_RAN, ACTIONS_SUPPRESSED, ACTIONS_NONE)
 Render = Callable[[Spec, Environment], list[Alarm]]
 
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _DURATION_HINT = "an offset from start such as 90s, 15m, 1h30m or 2d, or an ISO-8601 time such as 2026-01-01T00:15:00Z"
 
 
@@ -166,19 +167,30 @@ class AlarmIndex:
         """`render` gives the environment's alarms: PutMetricAlarm dicts and PutCompositeAlarm dicts alike."""
         alarms = {a["AlarmName"]: a for a in render(spec, env)}
         labels, aliases = {}, {}
-        target = env.redis.name
         subjects = [(q.name, (q.key, q.name), q.alarms) for q in spec.queues]
         subjects += [(d.name, (d.key, d.name), d.alarms) for d in spec.delayed]
         # A consumer group's alarms are labelled STREAM_KEY[GROUP]/KIND/TIER.
         subjects += [(group_subject(st.name, g), (f"{st.key}[{g}]", group_subject(st.name, g)), st.alarms) for st in spec.streams for g in st.groups]
-        target_spellings = tuple(p + target for p in TARGET_PREFIXES) + (naming.target_subject(target),)
-        subjects.append((naming.target_subject(target), target_spellings, spec.target_alarms))
+        subjects += [(p.name, (p.pattern, p.name), p.alarms) for p in spec.patterns]
+        for target in env.targets:
+            spellings = tuple(p + target.name for p in TARGET_PREFIXES) + (naming.target_subject(target.name),)
+            subjects.append((naming.target_subject(target.name), spellings, spec.target_alarms))
+            # The target's composite (incidents): redis:TARGET/target_down/critical.
+            down = naming.composite_name(spec.name_prefix, env.name, naming.target_subject(target.name), CompositeKind.TARGET_DOWN)
+            labels[down] = f"{spellings[0]}/{CompositeKind.TARGET_DOWN.value}/{Severity.CRITICAL.value}"
+            for spelling in spellings:
+                aliases.setdefault(_normal_label(f"{spelling}/{CompositeKind.TARGET_DOWN.value}/{Severity.CRITICAL.value}"), down)
         for subject, spellings, rules in subjects:
-            for rule in rules:
-                name = naming.alarm_name(spec.name_prefix, env.name, subject, rule.kind, rule.tier)
-                labels[name] = f"{spellings[0]}/{rule.kind.value}/{rule.tier}"
+            # Each tier, then the subject's composites (incidents): QUEUE/unhealthy/SEVERITY.
+            named = [(naming.alarm_name(spec.name_prefix, env.name, subject, r.kind, r.tier), r.kind.value, r.tier) for r in rules]
+            named += [
+                (naming.composite_name(spec.name_prefix, env.name, subject, CompositeKind.UNHEALTHY, s.value), CompositeKind.UNHEALTHY.value, s.value)
+                for s in Severity
+            ]
+            for name, kind, tier in named:
+                labels[name] = f"{spellings[0]}/{kind}/{tier}"
                 for spelling in spellings:
-                    aliases.setdefault(_normal_label(f"{spelling}/{rule.kind.value}/{rule.tier}"), name)
+                    aliases.setdefault(_normal_label(f"{spelling}/{kind}/{tier}"), name)
         return cls(env.name, alarms, {n: labels.get(n, n) for n in alarms}, {k: v for k, v in aliases.items() if v in alarms})
 
     def label(self, name: str) -> str:
@@ -216,19 +228,49 @@ def _normal_label(label: str) -> str:
     return f"{subject}/{kind.replace('-', '_')}/{rest}"
 
 
-def _subjects(spec: Spec, env: Environment) -> dict[str, tuple[Scope, str]]:
-    """Every way a scenario may name a queue or the target -> (scope, the dimension value)."""
-    names: dict[str, tuple[Scope, str]] = {}
-    for prefix in TARGET_PREFIXES:
-        names[prefix + env.redis.name] = (Scope.TARGET, env.redis.name)
-    names[naming.target_subject(env.redis.name)] = (Scope.TARGET, env.redis.name)
+def _subjects(spec: Spec, env: Environment) -> dict[str, tuple[Scope, str, str | None]]:
+    """Every way a scenario may name something measured -> (scope, the dimension value, the consumer group).
+
+    Redis targets (redis:NAME, target:NAME, redis-NAME), delayed sets, streams (their key for
+    StreamLength, KEY[GROUP] for a consumer group's three-dimension series), patterns (their
+    glob or name, for the aggregates) and queues. A key that a pattern matches is resolved by
+    `_subject` (per-key metrics), not listed here.
+    """
+    names: dict[str, tuple[Scope, str, str | None]] = {}
+    for target in env.targets:
+        for prefix in TARGET_PREFIXES:
+            names[prefix + target.name] = (Scope.TARGET, target.name, None)
+        names[naming.target_subject(target.name)] = (Scope.TARGET, target.name, None)
+    for pattern in spec.patterns:
+        names[pattern.name] = (Scope.PATTERN, pattern.pattern, None)
+        names[pattern.pattern] = (Scope.PATTERN, pattern.pattern, None)
+    for stream in spec.streams:
+        names[stream.name] = (Scope.STREAM, stream.key, None)
+        names[stream.key] = (Scope.STREAM, stream.key, None)
+        for group in stream.groups:
+            names[f"{stream.key}[{group}]"] = (Scope.GROUP, stream.key, group)
     for item in spec.delayed:  # delayed sets: their metrics have two dimensions too (streams' groups have three)
-        names[item.name] = (Scope.DELAYED, item.key)
-        names[item.key] = (Scope.DELAYED, item.key)
+        names[item.name] = (Scope.DELAYED, item.key, None)
+        names[item.key] = (Scope.DELAYED, item.key, None)
     for queue in spec.queues:  # a queue wins over a target spelling it collides with
-        names[queue.name] = (Scope.QUEUE, queue.key)
-        names[queue.key] = (Scope.QUEUE, queue.key)
+        names[queue.name] = (Scope.QUEUE, queue.key, None)
+        names[queue.key] = (Scope.QUEUE, queue.key, None)
     return names
+
+
+_GROUP_SUBJECT = re.compile(r"(?P<key>.+)\[(?P<group>[^\]]+)\]")
+
+
+def _subject(spec: Spec, names: Mapping[str, tuple[Scope, str, str | None]], subject: str) -> tuple[Scope, str, str | None] | None:
+    """What a series' subject names: a listed name, any consumer group of a stream, or a key a pattern matches."""
+    if subject in names:
+        return names[subject]
+    match = _GROUP_SUBJECT.fullmatch(subject)
+    if match and any(s.key == match["key"] for s in spec.streams):
+        return (Scope.GROUP, match["key"], match["group"])  # groups not listed are measured too
+    if any(fnmatch.fnmatchcase(subject, p.pattern) for p in spec.patterns):
+        return (Scope.QUEUE, subject, None)  # a discovered key's own metrics
+    return None
 
 
 # ---------------------------------------------------------------- times
@@ -265,12 +307,10 @@ def parse_time(value, start: int) -> int:
             return start
         raise ValueError(f"found {value} without a unit; write {value}s or {value}m")
     if isinstance(value, str):
-        text = value.strip()
-        match = _DURATION.fullmatch(text)
-        if text and match:
-            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-            return start + ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-        absolute = _absolute_time(text)
+        offset = duration_seconds(value)
+        if offset is not None:
+            return start + offset
+        absolute = _absolute_time(value.strip())
         if absolute is not None:
             return absolute
     raise ValueError(f"found {value!r}; expected {_DURATION_HINT}")
@@ -466,13 +506,19 @@ class _Builder:
         samples: dict[MetricKey, list[tuple[int, float]]] = defaultdict(list)
         end = start
         for subject, by_metric in (raw if isinstance(raw, dict) else {}).items():
-            if subject not in subjects:
-                choices = sorted({q.key for q in self.spec.queues} | {d.key for d in self.spec.delayed}) + [f"redis:{env.redis.name}"]
+            found = _subject(self.spec, subjects, subject) if isinstance(subject, str) else None
+            if found is None:
+                choices = sorted({q.key for q in self.spec.queues} | {d.key for d in self.spec.delayed} | {s.key for s in self.spec.streams} | {p.pattern for p in self.spec.patterns})
+                choices += [f"redis:{t.name}" for t in env.targets]
                 hint = difflib.get_close_matches(subject, list(subjects), n=1, cutoff=0.5)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-                self.error(("series", subject), f"unknown queue or target '{subject}'{suggestion} (allowed: {', '.join(choices)})", key=True)
+                self.error(
+                    ("series", subject),
+                    f"unknown queue or target '{subject}'{suggestion} (allowed: {', '.join(choices)}; also STREAM_KEY[GROUP], or a key a pattern matches)",
+                    key=True,
+                )
                 continue
-            scope, dimension = subjects[subject]
+            scope, dimension, group = found
             allowed = [m.name for m in metrics.ALL_METRICS if m.scope is scope]
             for metric_name, value in (by_metric if isinstance(by_metric, dict) else {}).items():
                 path = ("series", subject, metric_name)
@@ -485,7 +531,7 @@ class _Builder:
                     what = f"a {metric.scope.value} metric, not a {scope.value} one" if metric else "not a metric"
                     self.error(path, f"'{metric_name}' is {what}{suggestion} (allowed for {subject}: {', '.join(allowed)})", key=True)
                     continue
-                key = MetricKey.of(self.spec.namespace, metric.name, metric.dimensions(env.name, dimension))
+                key = MetricKey.of(self.spec.namespace, metric.name, metric.dimensions(env.name, dimension, group))
                 if key in samples:
                     self.error(path, f"{metric_name} of {dimension} is given twice (under another name of the same queue)", key=True)
                     continue
