@@ -189,6 +189,7 @@ def test_a_failover_during_a_collection_reports_the_moved_node_and_no_wrong_dept
     def read_during_a_failover(*args, **kwargs):  # discovery went to the old master; the reads follow it
         admin.execute_command("CLUSTER", "FAILOVER")
         _until(lambda: admin.info("replication").get("role") == "master", "the replica to take over")
+        _until(lambda: master.client().info("replication").get("role") == "slave", "the old master to step down")
         return real_read(*args, **kwargs)
 
     monkeypatch.setattr(collector_module, "read_cluster", read_during_a_failover)

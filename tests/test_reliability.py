@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import boto3
+import botocore.exceptions
 import jsonschema
 import pytest
 from support.fault_proxy import KINDS, FaultProxy
@@ -22,7 +23,7 @@ from support_aws import client_hooks, no_backoff  # noqa: F401 (fixtures)
 
 from monitor.cloudwatch import clients as aws_module
 from monitor.cloudwatch.alarms import render_alarms
-from monitor.cloudwatch.api import DELETE_BATCH
+from monitor.cloudwatch.api import DELETE_BATCH, put_alarms
 from monitor.commands.cli import main
 from monitor.errors import ExitStatus
 from monitor.spec.load import load_spec
@@ -179,8 +180,15 @@ def _prepare_mixed_changes(capsys, proxy, spec: Path) -> int:
             AlarmName=f"{PREFIX}gone-{i:03d}", Namespace="Elsewhere", MetricName="M", Statistic="Sum", Period=60,
             EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold", Tags=[{"Key": TAG_SPEC, "Value": OWNER}],
         )  # fmt: skip
-    for name in [a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=f"{PREFIX}tenant-001")["MetricAlarms"]]:
-        cw.delete_alarms(AlarmNames=[name])
+    remaining = {n for n in live_names(cw) if n.startswith(f"{PREFIX}tenant-001")}
+    for _ in range(5):  # a composite must go before the alarms it names: retry what is still named
+        for name in sorted(remaining):
+            try:
+                cw.delete_alarms(AlarmNames=[name])
+                remaining.discard(name)
+            except botocore.exceptions.ClientError:
+                pass
+    assert not remaining
     arn = cw.describe_alarms(AlarmNamePrefix=f"{PREFIX}tenant-002")["MetricAlarms"][0]["AlarmArn"]
     cw.untag_resource(ResourceARN=arn, TagKeys=["team"])
     spec.write_text(spec.read_text().replace("threshold: 1000", "threshold: 1500"))
@@ -248,8 +256,7 @@ def _seed_status_data(endpoint: str) -> None:
     spec = load_spec(str(ROOT / "alarms.yaml"), environ={})
     env = spec.environment("development")
     cw = boto3.client("cloudwatch", endpoint_url=endpoint)
-    for alarm in render_alarms(spec, env):
-        cw.put_metric_alarm(**alarm)
+    put_alarms(cw, render_alarms(spec, env))  # metric alarms, then composites
     now = datetime.now(timezone.utc) - timedelta(minutes=2)
     data = [
         {"MetricName": m.name, "Dimensions": m.dimensions(env.name, subject), "Value": value, "Timestamp": now}
@@ -318,6 +325,11 @@ def test_an_unreachable_endpoint_still_fails_fast_in_one_line(capsys, tmp_path, 
 # ---------------------------------------------------------------- two applies at once
 
 
+def live_names(cw) -> set[str]:
+    found = cw.describe_alarms(AlarmNamePrefix=PREFIX, AlarmTypes=["CompositeAlarm", "MetricAlarm"])
+    return {a["AlarmName"] for kind in ("CompositeAlarms", "MetricAlarms") for a in found[kind]}
+
+
 def _apply_process(spec: Path, endpoint: str, *extra: str) -> subprocess.Popen:
     args = [sys.executable, "-m", "monitor", "apply", "--spec", str(spec), "--env", "development", "--endpoint-url", endpoint]
     args += ["--yes", "--write-rate", "0", "--no-metric-check", "--output", "json", *extra]
@@ -336,7 +348,7 @@ def test_apply_racing_apply_prune_of_the_same_spec_deletes_no_declared_alarm_and
     for process in (plain, pruning):
         out, err = process.communicate(timeout=300)
         assert process.returncode == ExitStatus.SUCCESS, err
-    names = {a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
+    names = live_names(cw)
     assert len(names) == ALARMS and not any("-gone-" in n for n in names)
     assert converged(capsys, proxy, spec, "--prune")
 
@@ -353,6 +365,6 @@ def test_old_apply_racing_new_apply_prune_leaves_what_one_rerun_of_the_new_spec_
     status, result = run(capsys, proxy, "apply", new, "--prune")
     assert status == ExitStatus.SUCCESS, result["stderr"]
     cw = boto3.client("cloudwatch", endpoint_url=moto_server)
-    names = {a["AlarmName"] for a in cw.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
+    names = live_names(cw)
     assert len(names) == alarm_count(new.read_text()) < ALARMS and not any("tenant-007" in n for n in names)
     assert converged(capsys, proxy, new, "--prune")
