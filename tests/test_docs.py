@@ -102,5 +102,5 @@ def test_the_readme_spec_example_is_a_valid_spec(tmp_path):
     path = tmp_path / "alarms.yaml"
     path.write_text(example)
     spec = load_spec(str(path), environ={})
-    assert [q.key for q in spec.queues] == ["hokusai:model_ready_queue"]
+    assert [q.key for q in spec.queues] == ["hokusai:model_ready_queue", "rq:queue:default"]
     assert {r.kind.value for r in spec.queues[0].alarms} == {"queue_depth", "processing_lag"}
