@@ -9,7 +9,7 @@ import pytest
 
 from monitor.collect.cluster import read_cluster
 from monitor.collect.collector import reading_points
-from monitor.collect.reader import read_queues
+from monitor.collect.reader import plan, read_queues
 from monitor.collect.timestamps import JOB_GONE, JOB_NOT_HASH
 from monitor.spec import metrics
 from monitor.spec.presets import expand
@@ -195,3 +195,24 @@ def test_the_shipped_hokusai_queues_count_a_retry_pushed_back_at_the_head():
         "hokusai:model_ready_queue": OldestEnd.BOTH,
         "hokusai:mint_requests": OldestEnd.BOTH,
     }
+
+
+@pytest.mark.parametrize("end", list(OldestEnd))
+@pytest.mark.parametrize("others", [(None, None), ("q:wip", None), (None, "q:dlq"), ("q:wip", "q:dlq"), ("q", "q:dlq"), ("q:x", "q:x")])
+def test_a_plain_list_queue_is_planned_as_its_declared_parts(end, others):
+    """plan() builds a plain list queue's reads without its implied KeySource objects: the same reads
+    as the same queue with its parts and time source declared (pure)."""
+    processing, dead_letter = others
+    plain = QueueSource("q", processing, dead_letter, oldest_end=end, timestamp_field="meta.at", timestamp_format=TimestampFormat.EPOCH_MILLIS)
+    declared = QueueSource(
+        "q",
+        oldest_end=end,
+        waiting=(KeySource("q"),),
+        in_flight=(KeySource(processing),) if processing else (),
+        dead=(KeySource(dead_letter),) if dead_letter else (),
+        time=TimeSource(TimeKind.ELEMENT_JSON, "meta.at", TimestampFormat.EPOCH_MILLIS),
+    )
+    fast, general = plan(plain, NOW), plan(declared, NOW)
+    assert fast.source is plain
+    assert fast[1:] == general[1:]
+    assert len(fast.ops) == len({plain.key, processing, dead_letter} - {None})

@@ -463,3 +463,12 @@ def test_unsupported_windows_are_refused_with_file_line_and_the_allowed_values(t
     assert problem.startswith(f"{tmp_path / 'alarms.yaml'}:") and found in problem
     line = int(problem.split(":")[1])
     assert 11 <= line <= 13  # the tier's own lines
+
+
+def test_a_key_longer_than_a_cloudwatch_dimension_value_is_refused(tmp_path):
+    """A queue key is the Queue dimension: CloudWatch takes at most 1024 characters there."""
+    long_key = "k" * 1025
+    found = problems(tmp_path, BASE.replace("  - key: jobs:a\n", f"  - key: {long_key}\n"))
+    assert any(":21:10:" in p and "queues[0].key: is 1025 characters long; at most 1024 allowed" in p for p in found), found
+    at_limit = BASE.replace("  - key: jobs:a\n", f"  - key: {'k' * 1024}\n    name: long\n")
+    assert load_spec(write(tmp_path, at_limit), environ={}).queues[0].key == "k" * 1024

@@ -20,11 +20,12 @@ Two paths give identical readings:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import redis
 
@@ -239,8 +240,7 @@ def overdue_op(source: KeySource, now: float) -> CountOp | None:
     return None if bounds is None else ("Z", source.key, *bounds)
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
+class _Plan(NamedTuple):  # a tuple: made for every queue on every run, and a frozen dataclass costs twice as much
     """What to send for one queue: its count operations per part, and how to find its oldest job's time."""
 
     source: QueueSource
@@ -256,32 +256,50 @@ class _Plan:
 
     ops: tuple[CountOp, ...]  # all of the above, each once
 
-    def recipe(self) -> list:
-        time = self.time
-        if time.kind is TimeKind.HASH_FIELD:
-            before, _, after = (time.key_template or "").partition("{id}")
-            return ["h", time.field, before, after]
-        if time.kind is TimeKind.HASH_JSON:
-            return ["d", time.field, time.key_template]
-        return [{TimeKind.ELEMENT: "e", TimeKind.SCORE: "s"}.get(time.kind, "j"), time.field]
+
+@functools.lru_cache(maxsize=1024)  # presets make a TimeSource per queue, alike but for nothing that matters here
+def _recipe(kind: TimeKind, field: str, key_template: str | None) -> str:
+    """The script's recipe (see SCRIPT) for a time source, as JSON text."""
+    if kind is TimeKind.HASH_FIELD:
+        before, _, after = (key_template or "").partition("{id}")
+        recipe = ["h", field, before, after]
+    elif kind is TimeKind.HASH_JSON:
+        recipe = ["d", field, key_template]
+    else:
+        recipe = [{TimeKind.ELEMENT: "e", TimeKind.SCORE: "s"}.get(kind, "j"), field]
+    return json.dumps(recipe, ensure_ascii=False)
 
 
 def plan(source: QueueSource, now: float) -> _Plan:
     """The reads one queue needs at `now` (pure)."""
+    if not (source.waiting or source.in_flight or source.dead or source.delayed or source.time):
+        return _list_plan(source)
     parts = source.parts()
-    first = parts.waiting[0]
-    gate = count_op(first, now)
+    counted = [tuple([count_op(s, now) for s in part]) if part else () for part in parts[:4]]
+    first, gate = parts.waiting[0], counted[0][0]
     peek, at = "n", ()
     if parts.time.kind is not TimeKind.NONE:
         if first.type is KeyType.LIST:
             peek, at = "l", source.oldest_end.indexes
         elif first.type is KeyType.ZSET:
             peek, at = "z", first.bounds(now) or ("-inf", "+inf")
-    overdue = tuple(overdue_op(s, now) for s in parts.delayed)
+    overdue = tuple([overdue_op(s, now) for s in parts.delayed])
     overdue = overdue if all(overdue) else ()
-    counted = [tuple(count_op(s, now) for s in part) for part in parts[:4]]
-    every = tuple(dict.fromkeys(op for part in counted + [overdue] for op in part))
+    every = tuple(dict.fromkeys([op for part in counted for op in part] + list(overdue)))
     return _Plan(source, parts.time, *counted, overdue, gate, peek, at, every)
+
+
+def _list_plan(source: QueueSource) -> _Plan:
+    """plan() of a plain list queue (every pattern's, most declared ones), without the KeySource objects
+    of its implied parts: built once per queue per run, for 100k queues. Not cached: a cache of 100k
+    plans would cost tens of MB, and a pattern's sources are new objects every run."""
+    waiting = ("L", source.key, "", "")
+    in_flight = (("L", source.processing_key, "", ""),) if source.processing_key else ()
+    dead = (("L", source.dead_letter_key, "", ""),) if source.dead_letter_key else ()
+    every = (waiting, *in_flight, *dead)
+    if source.processing_key == source.key or (source.dead_letter_key and source.dead_letter_key in (source.key, source.processing_key)):
+        every = tuple(dict.fromkeys(every))  # a list named twice is counted once, as plan() does
+    return _Plan(source, source.time_source(), (waiting,), in_flight, dead, (), (), waiting, "l", source.oldest_end.indexes, every)
 
 
 @dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
@@ -437,6 +455,7 @@ def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) 
                 if op[0] == "Z":
                     zb += op[2:]
     gates, peeks, ranges, chosen = [], [], [], []
+    texts: dict[int, str] = {}  # recipe text by id of the TimeSource: plain queues share one
     for p in part:
         gates.append(ops[p.gate])
         if p.peek == "l":
@@ -445,7 +464,10 @@ def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) 
             peeks.append(p.peek)
             if p.peek == "z":
                 ranges += p.at
-        recipe = json.dumps(p.recipe(), ensure_ascii=False)
+        recipe = texts.get(id(p.time))
+        if recipe is None:
+            time = p.time
+            recipe = texts[id(time)] = _recipe(time.kind, time.field, time.key_template)
         chosen.append(recipes.setdefault(recipe, len(recipes) + 1))
     body = (
         '{"k":%s,"o":"%s","ok":%s,"zb":%s,"g":%s,"e":"%s","zr":%s,"r":[%s],"ri":%s,"m":%d,"x":%d}'
@@ -486,9 +508,12 @@ def _run_script(client, batch: Sequence[_Plan], trips: _RoundTrips, max_decode: 
         statuses, texts = decoded["s"], decoded["t"]
         at = 0
         for p in part:
-            width = len(p.at) if p.peek == "l" else 1
-            outcomes.append(list(zip(statuses[at : at + width], texts[at : at + width])))
-            at += width
+            if p.peek == "l" and len(p.at) == 2:
+                outcomes.append(((statuses[at], texts[at]), (statuses[at + 1], texts[at + 1])))
+                at += 2
+            else:
+                outcomes.append(((statuses[at], texts[at]),))
+                at += 1
     return counts, outcomes
 
 
@@ -632,10 +657,23 @@ def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> l
 
 
 def _sum(ops: Sequence[CountOp], counts) -> int | None:
-    values = [counts.get(op, UNREAD) for op in ops]
-    if not values or any(not isinstance(v, int) for v in values):
+    if not ops:
         return None
-    return sum(values)
+    total = 0
+    for op in ops:
+        value = counts.get(op, UNREAD)
+        if not isinstance(value, int):
+            return None
+        total += value
+    return total
+
+
+def _all_counted(ops: Sequence[CountOp], counts) -> bool:
+    """True when every operation has a count (the common case: nothing to report)."""
+    for op in ops:
+        if type(counts.get(op)) is not int:  # noqa: E721 (bool is no count)
+            return False
+    return True
 
 
 def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int) -> QueueReading:
@@ -643,29 +681,29 @@ def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int
     source = p.source
     wrong_type: tuple[str, ...] = ()
     unread: tuple[str, ...] = ()
-    values = [counts.get(op, UNREAD) for op in p.ops]
-    if not all(type(v) is int for v in values):  # noqa: E721 (bool is no count; the common case stays fast)
+    if not _all_counted(p.ops, counts):
+        values = [counts.get(op, UNREAD) for op in p.ops]
         wrong_type = tuple(dict.fromkeys(op[1] for op, v in zip(p.ops, values) if v is None))
         unread = tuple(dict.fromkeys(op[1] for op, v in zip(p.ops, values) if v is UNREAD))
     depth = _sum(p.waiting, counts)
     age = reason = None
     if depth is not None and p.peek != "n":
         time = p.time
-        times, reasons = [], []
+        oldest = None  # both ends read: the older one counts
         for status, text in outcomes:
             if time.kind is TimeKind.SCORE and status == NUMBER:
-                times.append(time.scale.seconds(float(text)))
-                continue
-            at, why = peek_time(status, text, time.field, time.format, prefix_bytes)
+                at, why = time.scale.seconds(float(text)), None
+            else:
+                at, why = peek_time(status, text, time.field, time.format, prefix_bytes)
             if at is not None:
-                times.append(at)
-            elif why is not None:
-                reasons.append(why)
-        reason = reasons[0] if reasons else None
+                if oldest is None or at < oldest:
+                    oldest = at
+            elif reason is None:
+                reason = why  # the first end's reason
         if reason is not None:
             age = None  # an end that cannot be read may hold the oldest job: no age rather than a low one
-        elif times:
-            age = age_seconds(min(times), now)  # both ends read: the older one counts
+        elif oldest is not None:
+            age = age_seconds(oldest, now)
         else:
             age = 0.0  # empty (or emptied between the count and the read)
     delayed = _sum(p.delayed, counts) if p.delayed else None

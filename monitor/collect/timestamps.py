@@ -98,16 +98,8 @@ def peek_time(status: str, text: str, field: str, fmt: TimestampFormat, prefix_b
     """A peek outcome as (epoch seconds or None, reason or None); (None, None) for nothing to read."""
     if status == EMPTY:
         return None, None
-    reasons = {
-        NOT_JSON_STATUS: NOT_JSON,
-        NO_FIELD_STATUS: NO_FIELD.format(field=field),
-        NOT_IN_PREFIX: NO_FIELD_IN_PREFIX.format(field=field, limit=prefix_bytes),
-        OTHER: NOT_STRING_OR_NUMBER.format(field=field),
-        GONE: JOB_GONE,
-        NOT_HASH: JOB_NOT_HASH,
-    }
-    if status in reasons:
-        return None, reasons[status]
+    if status in _REASONS:  # formatted only when there is a reason: this runs once per queue per run
+        return None, _REASONS[status].format(field=field, limit=prefix_bytes)
     try:
         value = text if status == STRING else float(text)
     except ValueError:
@@ -118,11 +110,22 @@ def peek_time(status: str, text: str, field: str, fmt: TimestampFormat, prefix_b
         return None, str(error)
 
 
+_REASONS = {
+    NOT_JSON_STATUS: NOT_JSON,
+    NO_FIELD_STATUS: NO_FIELD,
+    NOT_IN_PREFIX: NO_FIELD_IN_PREFIX,
+    OTHER: NOT_STRING_OR_NUMBER,
+    GONE: JOB_GONE,
+    NOT_HASH: JOB_NOT_HASH,
+}
+
+
 def parse_time_value(value: object, field: str, fmt: TimestampFormat) -> float:
     """Epoch seconds of a JSON value (string or number) read from `field`."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(NOT_STRING_OR_NUMBER.format(field=field))
-    fmt = TimestampFormat(fmt)
+    if type(fmt) is not TimestampFormat:  # noqa: E721 (the enum call costs more than the parse of a number)
+        fmt = TimestampFormat(fmt)
     if fmt is TimestampFormat.AUTO:
         number = _as_number(value)
         if number is None:
@@ -151,13 +154,13 @@ def _as_number(value: str | int | float) -> float | None:
 
 
 def _iso(value: str | int | float, field: str, fmt: TimestampFormat) -> float:
-    reason = f"unparseable {fmt.value} time in field '{field}'"
-    if not isinstance(value, str):
-        raise ValueError(reason)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(reason) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # hokusai writes datetime.utcnow().isoformat()
-    return moment.timestamp()
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)  # hokusai writes datetime.utcnow().isoformat()
+            return moment.timestamp()
+    raise ValueError(f"unparseable {fmt.value} time in field '{field}'")  # made only here: _iso runs once per queue per run

@@ -40,6 +40,7 @@ MAX_EVALUATION_SECONDS_SHORT = 24 * 3600  # ... when Period < 3600
 MAX_ACTIONS_PER_STATE = 5
 MAX_ALARM_TAGS = 50
 MAX_DESCRIPTION = 1024  # AlarmDescription
+MAX_DIMENSION_VALUE = 1024  # PutMetricData: a dimension value (a key is the Queue dimension) is at most 1024 characters
 
 # PutCompositeAlarm: ActionsSuppressorWaitPeriod / ActionsSuppressorExtensionPeriod, in seconds.
 # No wait: when Redis goes down the queue alarms go quiet (missing data is not breaching), so no
@@ -137,11 +138,11 @@ _RUNBOOKS = Obj(
 _QUEUE = Obj(
     doc="A Redis list used as a job queue.",
     fields={
-        "key": Field(Str(doc="The Redis key of the list."), required=True),
+        "key": Field(Str(max_length=MAX_DIMENSION_VALUE, doc="The Redis key of the list."), required=True),
         "name": Field(Str(pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]*", pattern_hint="letters, digits, '.', '_' and '-'", max_length=100, doc="Short name used in alarm names (default: the key with ':' turned into '-').")),
         "description": Field(Str(max_length=300)),
-        "processing": Field(Str(doc="The processing (in-flight) list, where consumers move messages they work on."), nullable=True),
-        "dead_letter": Field(Str(doc="The dead-letter list."), nullable=True),
+        "processing": Field(Str(max_length=MAX_DIMENSION_VALUE, doc="The processing (in-flight) list, where consumers move messages they work on."), nullable=True),
+        "dead_letter": Field(Str(max_length=MAX_DIMENSION_VALUE, doc="The dead-letter list."), nullable=True),
         "retry": Field(
             Str(doc="The sorted set where failed jobs wait before they are pushed back (declare it under 'delayed' too); a queue_depth tier can count it with parts: [retry]."),
             nullable=True,
@@ -170,7 +171,7 @@ _PRESET = Obj(
 _STREAM = Obj(
     doc="A Redis stream used as a job queue, read by consumer groups.",
     fields={
-        "key": Field(Str(doc="The Redis key of the stream."), required=True),
+        "key": Field(Str(max_length=MAX_DIMENSION_VALUE, doc="The Redis key of the stream."), required=True),
         "name": Field(_QUEUE.fields["name"].node),
         "description": Field(Str(max_length=300)),
         "groups": Field(
@@ -187,7 +188,7 @@ _STREAM = Obj(
 _DELAYED = Obj(
     doc="A Redis sorted set of delayed jobs, scored by due time; a scheduler moves due jobs to a work queue.",
     fields={
-        "key": Field(Str(doc="The Redis key of the sorted set."), required=True),
+        "key": Field(Str(max_length=MAX_DIMENSION_VALUE, doc="The Redis key of the sorted set."), required=True),
         "name": Field(_QUEUE.fields["name"].node),
         "description": Field(Str(max_length=300)),
         "score_unit": Field(Str(enum=tuple(u.value for u in ScoreUnit), doc="What a score is: the due time in epoch seconds (default) or milliseconds.")),

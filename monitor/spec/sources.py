@@ -27,7 +27,10 @@ class OldestEnd(str, enum.Enum):
     @property
     def indexes(self) -> tuple[int, ...]:
         """The list indexes read for the oldest message."""
-        return {OldestEnd.HEAD: (0,), OldestEnd.TAIL: (-1,)}.get(self, (0, -1))
+        return _INDEXES[self]
+
+
+_INDEXES = {OldestEnd.HEAD: (0,), OldestEnd.TAIL: (-1,), OldestEnd.BOTH: (0, -1)}
 
 
 class QueuePart(str, enum.Enum):
@@ -195,8 +198,12 @@ class QueueSource:
             self.in_flight or ((KeySource(self.processing_key),) if self.processing_key else ()),
             self.dead or ((KeySource(self.dead_letter_key),) if self.dead_letter_key else ()),
             self.delayed,
-            self.time or _json_time(self.timestamp_field, self.timestamp_format),
+            self.time_source(),
         )
+
+    def time_source(self) -> TimeSource:
+        """Where the enqueue times live, declared or (for a plain list queue) implied."""
+        return self.time or _json_time(self.timestamp_field, self.timestamp_format)
 
     @property
     def keys(self) -> tuple[str, ...]:
