@@ -17,7 +17,7 @@ class Targets:
             return environments
         for name, raw in raw_envs.items():
             path = ("environments", name)
-            if not self.ok(path):
+            if not self.ok(path) or name in self.skip_environments:
                 continue
             raw_targets = ([("redis",), raw["redis"]],) if "redis" in raw else ()
             raw_targets += tuple([("redis_targets", i), t] for i, t in enumerate(raw.get("redis_targets") or ()))
