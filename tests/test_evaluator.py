@@ -413,6 +413,25 @@ def test_explain_math_alarm():
     )
 
 
+def _branching_alarm(label: str | None) -> dict:
+    depth = {"Namespace": "Hokusai/Queues", "MetricName": "QueueDepth", "Dimensions": [{"Name": "Queue", "Value": "q"}]}
+    result = {"Id": "drain", "Expression": "IF(depth > 10, depth / 2, 0)", "ReturnData": True}
+    if label is not None:
+        result["Label"] = label
+    return {
+        "AlarmName": "branching", "ComparisonOperator": "GreaterThanThreshold", "Threshold": 60, "EvaluationPeriods": 1,
+        "Metrics": [{"Id": "depth", "MetricStat": {"Metric": depth, "Period": 60, "Stat": "Maximum"}, "ReturnData": False}, result],
+    }
+
+
+def test_explain_names_a_branching_formula_by_its_label_and_its_inputs():
+    assert explain(_branching_alarm("Seconds until empty")).startswith(
+        'ALARM when "Seconds until empty" (metric math over the maximum of QueueDepth (Queue=q)) is above 60 in the latest one-minute period'
+    )
+    spelled = explain(_branching_alarm(None))  # no label: the formula is read out
+    assert "Seconds until empty" not in spelled and "the maximum of QueueDepth (Queue=q)" in spelled and spelled.count("QueueDepth") > 1
+
+
 @pytest.mark.parametrize(
     "overrides, words",
     [

@@ -122,6 +122,19 @@ def test_one_changed_threshold_is_exactly_one_put(moto, spec, capsys):
     assert run(capsys, "plan", spec, "--detailed-exitcode")[0] == ExitStatus.SUCCESS
 
 
+def test_renamed_and_moved_spec_plans_zero_changes(moto, spec, capsys, tmp_path):
+    _, applied = run(capsys, "apply", spec, "--yes")
+    moved = tmp_path / "elsewhere" / "queues-monitoring.yml"
+    moved.parent.mkdir()
+    spec.rename(moved)
+    status, planned = run(capsys, "plan", moved, "--detailed-exitcode")
+    assert status == ExitStatus.SUCCESS, planned["plan"]["changes"]
+    assert planned["plan"]["summary"]["unchanged"] == applied["plan"]["summary"]["create"] > 1
+    description = moto.describe_alarms(AlarmNames=[DEPTH])["MetricAlarms"][0]["AlarmDescription"]
+    assert description.endswith(f"Managed by provision-alarms as {OWNER}; do not edit by hand.")
+    assert "alarms.yaml" not in description
+
+
 def test_tag_drift_fixed_with_tag_calls_only(moto, spec, capsys):
     run(capsys, "apply", spec, "--yes")
     arn = moto.describe_alarms(AlarmNames=[DEPTH])["MetricAlarms"][0]["AlarmArn"]
@@ -269,7 +282,7 @@ def test_partial_failure_is_reported_and_a_rerun_converges(moto_server, spec, ca
     # The composites that name the heartbeat alarm (directly, or as their suppressor) cannot be
     # created without it: the emulator refuses them as AWS does, and they are retried with it.
     assert [o["name"] for o in failed] == [HEARTBEAT, TARGET_DOWN, *UNHEALTHY]
-    assert failed[0]["error"] == "PutMetricAlarm: Throttling: Rate exceeded (after 7 retries)"
+    assert failed[0]["error"] == "PutMetricAlarm: Throttling: Rate exceeded" and failed[0]["attempts"] == aws_module.MAX_ATTEMPTS
     assert "do not exist" in failed[1]["error"]
     assert sum(o["ok"] for o in result["report"]) == 20  # the other 19 alarms and the dashboard
     assert "4 of 24 changes failed; run apply again" in result["stderr"], result["stderr"]

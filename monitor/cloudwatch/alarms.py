@@ -7,7 +7,6 @@ parameters the anomaly-band alarms need.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -174,9 +173,9 @@ def _description(spec: Spec, env: Environment, subject: str, rule: AlarmRule) ->
         parts.append(rule.description)
     if rule.runbook:
         parts.append(f"Runbook: {runbooks.describe(rule.runbook)}")
-    # The file name only: the same spec given as ./alarms.yaml or by an absolute path must render
-    # identical alarms, or every alarm would look changed to plan.
-    parts.append(f"Managed by {naming.TOOL} from {os.path.basename(spec.path)}; do not edit by hand.")
+    # The spec's identity (the ownership tag's value), never its file name or path: a renamed or
+    # moved spec must render identical alarms, or every alarm would look changed to plan.
+    parts.append(f"Managed by {naming.TOOL} as {naming.spec_identity(spec.name_prefix, env.name)}; do not edit by hand.")
     text = " ".join(parts)
     if len(text) > MAX_DESCRIPTION and rule.runbook:
         # Never cut the runbook link: shorten the prose before it instead.

@@ -40,6 +40,8 @@ ALARM_TYPES = ("MetricAlarm", "CompositeAlarm")  # DescribeAlarms AlarmTypes
 PUT_METRIC_ALARM_TPS = 3.0  # CloudWatch quota per account and region (adjustable)
 DELETE_ALARMS_TPS = 3.0  # CloudWatch quota per account and region (adjustable)
 ALARM_RESOURCE_TYPE = "cloudwatch:alarm"  # Resource Groups Tagging API resource type
+PAGINATION_RESTARTS = 10  # whole re-reads after an expired token, before the error is reported
+_TOKEN_EXPIRED = {"PaginationTokenExpiredException", "InvalidNextToken", "InvalidNextTokenException"}
 _NOT_FOUND = {"ResourceNotFound", "ResourceNotFoundException", "DashboardNotFoundError"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 
@@ -47,7 +49,22 @@ _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 # ---------------------------------------------------------------- reads
 
 
-def _pages(call: Callable, token_in: str, token_out: str, **kwargs) -> Iterator[dict]:
+def _pages(call: Callable, token_in: str, token_out: str, **kwargs) -> list[dict]:
+    """Every page; read again from the first when a token has expired.
+
+    A token can be spent by an attempt whose answer was lost (a dropped connection): the retry then
+    meets "token expired" (the emulator's tokens are single-use; AWS's expire after a while).
+    """
+    for _ in range(PAGINATION_RESTARTS):
+        try:
+            return list(_pages_once(call, token_in, token_out, dict(kwargs)))
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) not in _TOKEN_EXPIRED:
+                raise
+    return list(_pages_once(call, token_in, token_out, dict(kwargs)))
+
+
+def _pages_once(call: Callable, token_in: str, token_out: str, kwargs: dict) -> Iterator[dict]:
     while True:
         page = call(**kwargs)
         yield page
@@ -227,6 +244,7 @@ class Pacer:
 class Outcome:
     change: Change
     error: str | None = None
+    attempts: int = 1  # HTTP attempts the change took, retries included
 
     @property
     def ok(self) -> bool:
@@ -235,7 +253,12 @@ class Outcome:
 
 @dataclass
 class Report:
+    """What execute did: an outcome per change carried out; after Ctrl-C, what was not."""
+
     outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+    in_flight: list[Change] = field(default_factory=list)  # interrupted during the call: may or may not have happened
+    not_done: list[Change] = field(default_factory=list)  # never started
 
     @property
     def failed(self) -> list[Outcome]:
@@ -282,42 +305,65 @@ def _write_dashboard(cw, change: Change) -> None:
         cw.put_dashboard(DashboardName=change.name, DashboardBody=json.dumps(change.body, separators=(",", ":")))
 
 
-def execute(plan: Plan, aws: Aws, *, put_rate: float = PUT_METRIC_ALARM_TPS, delete_rate: float = DELETE_ALARMS_TPS, sleep=time.sleep) -> Report:
-    """Carry out exactly the plan's changes; a failed write is reported, the others still happen."""
+def execute(
+    plan: Plan,
+    aws: Aws,
+    *,
+    put_rate: float = PUT_METRIC_ALARM_TPS,
+    delete_rate: float = DELETE_ALARMS_TPS,
+    sleep=time.sleep,
+    progress: Callable[[Report], None] | None = None,
+) -> Report:
+    """Carry out exactly the plan's changes; a failed write is reported, the others still happen.
+
+    `progress(report)` is called after each outcome. Ctrl-C (KeyboardInterrupt) stops the run and
+    returns the report with `interrupted` set and the changes in flight and not started: every
+    write is a whole alarm or tag set, so the next plan shows exactly what is left.
+    """
     cw = aws.cloudwatch
     put_pacer, delete_pacer = Pacer(put_rate, sleep=sleep), Pacer(delete_rate, sleep=sleep)
-    report = Report()
-
-    def attempt(change: Change, write: Callable[[], None]) -> None:
-        try:
-            write()
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            report.outcomes.append(Outcome(change, describe_error(exc)))
-        else:
-            report.outcomes.append(Outcome(change))
-
     alarm_deletes = [c for c in plan.changes if c.resource in {r.value for r in ALARM_RESOURCES} and c.action is Action.DELETE]
+    steps: list[tuple[list[Change], Callable[[], None]]] = []
     for change in plan.changes:
         if change.resource == Resource.DASHBOARD.value:
-            attempt(change, lambda c=change: _write_dashboard(cw, c))
+            steps.append(([change], lambda c=change: _write_dashboard(cw, c)))
         elif change.resource == Resource.ANOMALY_DETECTOR.value and change.action is Action.CREATE:
-            attempt(change, lambda c=change: cw.put_anomaly_detector(SingleMetricAnomalyDetector=dict(c.detector)))
+            steps.append(([change], lambda c=change: cw.put_anomaly_detector(SingleMetricAnomalyDetector=dict(c.detector))))
         elif change.resource != Resource.ANOMALY_DETECTOR.value and change.action is not Action.DELETE:
-            attempt(change, lambda c=change: _write_alarm(cw, c, put_pacer))
+            steps.append(([change], lambda c=change: _write_alarm(cw, c, put_pacer)))
     # Deletes last (a renamed alarm's successor exists first), in the plan's order, in chunks of
     # DELETE_BATCH that never mix levels: a composite goes in an earlier call than what it names.
     for batch in _delete_batches(alarm_deletes):
-        delete_pacer.wait()
-        try:
-            cw.delete_alarms(AlarmNames=[c.name for c in batch])
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            report.outcomes += [Outcome(c, describe_error(exc)) for c in batch]
-        else:
-            report.outcomes += [Outcome(c) for c in batch]
+        steps.append((batch, lambda b=batch: _delete_alarms(cw, b, delete_pacer)))
     for change in plan.changes:
         if change.resource == Resource.ANOMALY_DETECTOR.value and change.action is Action.DELETE:
-            attempt(change, lambda c=change: cw.delete_anomaly_detector(SingleMetricAnomalyDetector=dict(c.detector)))
+            steps.append(([change], lambda c=change: cw.delete_anomaly_detector(SingleMetricAnomalyDetector=dict(c.detector))))
+
+    report = Report()
+    finished, in_flight = 0, []
+    try:
+        for changes, write in steps:
+            in_flight, before = changes, aws.total_attempts
+            try:
+                write()
+                error = None
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                error = describe_error(exc, retries=False)
+            attempts = max(1, aws.total_attempts - before)
+            report.outcomes += [Outcome(c, error, attempts) for c in changes]
+            in_flight, finished = [], finished + 1
+            if progress is not None:
+                progress(report)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        report.in_flight = list(in_flight)
+        report.not_done = [c for changes, _ in steps[finished + (1 if in_flight else 0) :] for c in changes]
     return report
+
+
+def _delete_alarms(cw, batch: Sequence[Change], pacer: Pacer) -> None:
+    pacer.wait()
+    cw.delete_alarms(AlarmNames=[c.name for c in batch])
 
 
 def _delete_batches(deletes: Sequence[Change]) -> list[list[Change]]:

@@ -231,7 +231,11 @@ def _provision_plan(args: argparse.Namespace):
 
 
 def _calls_line(aws) -> str:
-    calls = ", ".join(f"{op} {n}" for op, n in sorted(aws.calls.items())) or "none"
+    def one(op: str, n: int) -> str:
+        tried = aws.attempts.get(op, n)
+        return f"{op} {n}" + (f" ({tried} attempts)" if tried > n else "")
+
+    calls = ", ".join(one(op, n) for op, n in sorted(aws.calls.items())) or "none"
     writes = sum(n for op, n in aws.calls.items() if not op.startswith(("Describe", "Get", "List")))
     retries = f", {aws.retries} retries" if aws.retries else ""
     return f"AWS calls: {calls} ({writes} writes{retries})"
@@ -286,6 +290,24 @@ def confirm(question: str) -> bool:
     return answer.strip() == "yes"
 
 
+def _outcome_line(outcome) -> str:
+    header = outcome.change.lines()[0]
+    if outcome.ok:
+        return f"  ok      {header}"
+    tries = f" ({outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''})"
+    return f"  FAILED  {header}: {outcome.error}{tries}"
+
+
+def _apply_progress(total: int, output: str):
+    """The progress shown on stderr while apply writes (none for JSON off a terminal); and its close."""
+    from monitor.commands.progress import Progress
+
+    if output == "json" and not sys.stderr.isatty():
+        return None, lambda: None
+    shown = Progress(sys.stderr, total)
+    return (lambda r: shown(len(r.outcomes), len(r.failed))), shown.close
+
+
 def cmd_apply(args: argparse.Namespace) -> ExitStatus:
     from monitor.cloudwatch import api as cloudwatch
 
@@ -298,31 +320,56 @@ def cmd_apply(args: argparse.Namespace) -> ExitStatus:
         if not confirm(question):
             print("Apply cancelled: nothing was changed.", file=sys.stderr)
             return ExitStatus.CHANGES_PENDING
-    report = cloudwatch.execute(result, aws, put_rate=args.write_rate, delete_rate=args.write_rate)
+    progress, close_progress = _apply_progress(len(result.changes), args.output) if result.changes else (None, lambda: None)
+    try:
+        report = cloudwatch.execute(result, aws, put_rate=args.write_rate, delete_rate=args.write_rate, progress=progress)
+    finally:
+        close_progress()
     if text:
-        if report.outcomes:
+        if report.outcomes or report.interrupted:
             print()
         for outcome in report.outcomes:
-            header = outcome.change.lines()[0]
-            print(f"  ok      {header}" if outcome.ok else f"  FAILED  {header}: {outcome.error}")
+            print(_outcome_line(outcome))
+        for change in report.in_flight:
+            print(f"  UNKNOWN {change.lines()[0]}: interrupted during the call; the next plan shows whether it happened")
+        for change in report.not_done:
+            print(f"  pending {change.lines()[0]} (not started)")
         print()
-        print(f"Apply: {len(report.succeeded)} succeeded, {len(report.failed)} failed, {len(result.conflicts)} conflicts left as they are.")
+        if report.interrupted:
+            print(
+                f"Apply interrupted: {len(report.succeeded)} succeeded, {len(report.failed)} failed, "
+                f"{len(report.in_flight)} interrupted during the call, {len(report.not_done)} not started."
+            )
+        else:
+            print(f"Apply: {len(report.succeeded)} succeeded, {len(report.failed)} failed, {len(result.conflicts)} conflicts left as they are.")
         print(_calls_line(aws))
     else:
-        emit(
-            {
-                **context,
-                "plan": result.to_json(),
-                "cost": _cost_json(estimate),
-                "report": [
-                    {"action": o.change.action.value, "resource": o.change.resource, "name": o.change.name, "ok": o.ok, "error": o.error}
-                    for o in report.outcomes
-                ],
-                "api_calls": dict(aws.calls),
-                "retries": aws.retries,
-            },
-            "json",
-        )
+        document = {
+            **context,
+            "plan": result.to_json(),
+            "cost": _cost_json(estimate),
+            "report": [
+                {
+                    "action": o.change.action.value,
+                    "resource": o.change.resource,
+                    "name": o.change.name,
+                    "ok": o.ok,
+                    "error": o.error,
+                    "attempts": o.attempts,
+                }
+                for o in report.outcomes
+            ],
+            "api_calls": dict(aws.calls),
+            "api_attempts": dict(aws.attempts),
+            "retries": aws.retries,
+        }
+        if report.interrupted:
+            document["interrupted"] = {"in_flight": [c.name for c in report.in_flight], "not_done": [c.name for c in report.not_done]}
+        emit(document, "json")
+    if report.interrupted:
+        left = len(report.in_flight) + len(report.not_done) + len(report.failed)
+        print(f"interrupted: {len(report.succeeded)} of {len(result.changes)} changes done, {left} left; run apply again to finish", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
     if report.failed:
         print(f"error: {len(report.failed)} of {len(report.outcomes)} changes failed; run apply again to finish", file=sys.stderr)
         return ExitStatus.AWS_FAILURE

@@ -17,7 +17,7 @@ class Targets:
             return environments
         for name, raw in raw_envs.items():
             path = ("environments", name)
-            if not self.ok(path):
+            if not self.ok(path) or name in self.skip_environments:
                 continue
             raw_targets = ([("redis",), raw["redis"]],) if "redis" in raw else ()
             raw_targets += tuple([("redis_targets", i), t] for i, t in enumerate(raw.get("redis_targets") or ()))
@@ -79,8 +79,12 @@ class Targets:
         named = [(("queues", index_of[q.key], "target"), q.target) for q in queues if q.target]
         named += [(("patterns", i, "target"), p.target) for i, p in enumerate(patterns) if p.target]
         for section, items in (("streams", streams), ("delayed", delayed)):
-            index_of = {raw.get("key"): i for i, raw in enumerate(data.get(section) or []) if isinstance(raw, dict)}
-            named += [((section, index_of[item.key], "target"), item.target) for item in items if item.target]
+            if any(item.target for item in items):  # then the section is a list of mappings
+                index_of = {}
+                for i, raw in enumerate(data[section]):
+                    if isinstance(raw, dict):
+                        index_of.setdefault(raw.get("key"), i)
+                named += [((section, index_of[item.key], "target"), item.target) for item in items if item.target]
         for path, target in named:
             missing = [e.name for e in environments.values() if target not in {t.name for t in e.targets}]
             for env in missing:

@@ -19,7 +19,7 @@ from monitor.spec.kinds import (
     Severity,
 )
 from monitor.spec.model import AlarmRule, Collector, Discovery, Incidents, Notify, Spec
-from monitor.spec.schema import check
+from monitor.spec.schema import accepted_view
 from monitor.spec.yamlload import (
     Document,
     LoadError,
@@ -56,18 +56,21 @@ def _load_spec(path: str, *, env: str | None, environ: Mapping[str, str] | None)
     problems = list(doc.problems)
     # A value whose ${VAR} is unset is reported as exactly that, not also as a wrong type.
     unresolved = {format_path(p) for p in doc.unset_vars}
-    problems += [p for p in check(SPEC_SCHEMA, doc) if p.path not in unresolved]
+    checked, view = accepted_view(SPEC_SCHEMA, doc, empty={})
+    problems += [p for p in checked if p.path not in unresolved]
     if env is not None and isinstance(doc.data, dict):
         envs = doc.data.get("environments")
         if isinstance(envs, dict) and env not in envs:
             problems.append(doc.problem(("environments",), f"no environment '{env}' (--env); the spec has: {', '.join(map(str, envs)) or 'none'}"))
+    unusable: set[str] = set()  # other environments with unset variables: left out of this run's spec
     for var_path, name in doc.unset_vars.items():
         if env is not None and len(var_path) > 1 and var_path[0] == "environments" and var_path[1] != env:
+            unusable.add(var_path[1])
             continue  # another environment's variables need not be set to use this one
         problems.append(
             doc.problem(var_path, f"environment variable {name} is not set and has no default (write ${{{name}:-value}} to give one)")
         )
-    builder = _SpecBuilder(doc, problems)
+    builder = _SpecBuilder(doc, view, problems, skip_environments=unusable)
     spec = builder.build()
     if builder.problems:
         raise SpecError(sorted(builder.problems, key=lambda p: (p.line, p.column)))
@@ -75,10 +78,12 @@ def _load_spec(path: str, *, env: str | None, environ: Mapping[str, str] | None)
 
 
 class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
-    """Builds typed objects from a document, skipping parts that already have problems."""
+    """Builds typed objects from the schema-accepted view of a document, skipping parts that have problems."""
 
-    def __init__(self, doc: Document, problems: list[Problem]):
+    def __init__(self, doc: Document, data: dict, problems: list[Problem], *, skip_environments: set[str] = frozenset()):
         self.doc = doc
+        self.skip_environments = skip_environments
+        self.data = data  # only values of their declared types: see schema.accepted_view
         self.problems = problems
         self.warnings: list[Problem] = []
         # Every path that has a problem at or below it: one set lookup per ok(), not a scan of all
@@ -94,7 +99,7 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         self.problems.append(self.doc.problem(path, message, key=key))
 
     def build(self) -> Spec | None:
-        data = self.doc.data if isinstance(self.doc.data, dict) else {}
+        data = self.data
         collector = self._collector(data.get("collector") or {}) if self.ok(("collector",)) else Collector()
         runbooks = data.get("runbooks") or {}
         defaults = data.get("defaults") or {}
@@ -113,7 +118,7 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         environments = self._environments(data.get("environments") or {})
         self._check_tags(data.get("tags") or {})
         self._check_targets(data, queues, patterns, environments, streams, delayed)
-        if self.ok(()) and isinstance(self.doc.data, dict):
+        if self.ok(()):
             self._check_names(data, queues, target_alarms, environments)
             self._check_typed_names(data, queues, streams, delayed, environments)
             self._check_pattern_names(data, queues, streams, delayed, patterns)

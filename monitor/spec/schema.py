@@ -1,8 +1,15 @@
 """A small schema language: one description of the spec gives both the validator and the JSON Schema.
 
-The spec's shape is declared once (monitor/spec_schema.py) with these node types; `check` walks a
+The spec's shape is declared once (monitor/spec/declaration.py) with these node types; `check` walks a
 loaded document against it collecting every problem with its position, and `to_json_schema`
 turns the same declaration into the JSON Schema that editors use.
+
+`accepted_view` is the one choke point between the raw YAML and the builders: the same walk returns
+a copy of the document holding only what the schema accepted: a wrongly typed field is left out, a
+mapping missing a required field is left out of its parent, a rejected entry of a list of mappings
+stays in its place as an empty mapping (so entries keep their index), and a list of other values
+with a rejected entry is left out. So code after the checks only ever sees values of the declared
+types, whatever the file held, and skips entries that have problems.
 """
 
 from __future__ import annotations
@@ -33,13 +40,24 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+class _Rejected:
+    """The accepted view of a value that failed its check."""
+
+    def __repr__(self) -> str:
+        return "REJECTED"
+
+
+REJECTED: Any = _Rejected()
+
+
 class Node:
     """Base of all schema nodes."""
 
     doc: str = ""
     expected: str = "a value"
 
-    def check(self, value: Any, path: Path, doc: Document, out: list[Problem]) -> None:
+    def check(self, value: Any, path: Path, doc: Document, out: list[Problem]) -> Any:
+        """Append every problem of value to out; return value as accepted, or REJECTED."""
         raise NotImplementedError
 
     def json_schema(self) -> dict:
@@ -70,28 +88,30 @@ class Str(Node):
     def check(self, value, path, doc, out):
         if not isinstance(value, str):
             out.append(doc.problem(path, f"found {_describe(value)}; expected {self.expected}"))
-            return
+            return REJECTED
         if self.enum and value not in self.enum:
             hint = difflib.get_close_matches(value, self.enum, n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             out.append(doc.problem(path, f"found '{value}'; expected one of: {', '.join(self.enum)}{suggestion}"))
-            return
+            return REJECTED
         if len(value) < self.min_length:
             out.append(doc.problem(path, "is empty; expected " + self.expected))
-            return
+            return REJECTED
         if self.max_length is not None and len(value) > self.max_length:
             out.append(doc.problem(path, f"is {len(value)} characters long; at most {self.max_length} allowed"))
-            return
+            return REJECTED
         if self.pattern is not None:
             import re
 
             if not re.fullmatch(self.pattern, value):
                 out.append(doc.problem(path, f"found {_describe(value)}; expected {self.expected}"))
-                return
+                return REJECTED
         if self.check_fn is not None:
             message = self.check_fn(value)
             if message:
                 out.append(doc.problem(path, message))
+                return REJECTED
+        return value
 
     def json_schema(self):
         schema: dict = {"type": "string"}
@@ -130,16 +150,18 @@ class Num(Node):
         ok_type = isinstance(value, int) if self.integer else isinstance(value, (int, float))
         if isinstance(value, bool) or not ok_type:
             out.append(doc.problem(path, f"found {_describe(value)}; expected {self.expected}"))
-            return
+            return REJECTED
         if value != value or value in (float("inf"), float("-inf")):
             out.append(doc.problem(path, f"found {value}; expected a finite number (CloudWatch rejects NaN and infinity)"))
-            return
+            return REJECTED
         if (
             (self.minimum is not None and value < self.minimum)
             or (self.maximum is not None and value > self.maximum)
             or (self.exclusive_minimum is not None and value <= self.exclusive_minimum)
         ):
             out.append(doc.problem(path, f"found {value}; expected {self.expected}"))
+            return REJECTED
+        return value
 
     def json_schema(self):
         schema: dict = {"type": "integer" if self.integer else "number"}
@@ -160,6 +182,8 @@ class Bool(Node):
     def check(self, value, path, doc, out):
         if not isinstance(value, bool):
             out.append(doc.problem(path, f"found {_describe(value)}; expected true or false"))
+            return REJECTED
+        return value
 
     def json_schema(self):
         return self._with_doc({"type": "boolean"})
@@ -179,13 +203,23 @@ class ListOf(Node):
     def check(self, value, path, doc, out):
         if not isinstance(value, list):
             out.append(doc.problem(path, f"found {_describe(value)}; expected {self.expected}"))
-            return
+            return REJECTED
+        sized = self.min_items <= len(value) and (self.max_items is None or len(value) <= self.max_items)
         if len(value) < self.min_items:
             out.append(doc.problem(path, f"has {len(value)} entries; at least {self.min_items} required"))
         if self.max_items is not None and len(value) > self.max_items:
             out.append(doc.problem(path, f"has {len(value)} entries; at most {self.max_items} allowed"))
-        for index, item in enumerate(value):
-            self.item.check(item, path + (index,), doc, out)
+        items = [self.item.check(item, path + (index,), doc, out) for index, item in enumerate(value)]
+        if not sized:
+            return REJECTED
+        if any(item is REJECTED for item in items):
+            # Builders name entries by their index in the file, so a rejected entry keeps its place:
+            # as an empty mapping in a list of mappings (its problems are reported; builders skip
+            # entries with problems), else the whole list is left out.
+            if not isinstance(self.item, (Obj, Either)):
+                return REJECTED
+            items = [{} if item is REJECTED else item for item in items]
+        return items
 
     def json_schema(self):
         schema: dict = {"type": "array", "items": self.item.json_schema()}
@@ -218,19 +252,25 @@ class Obj(Node):
     def check(self, value, path, doc, out):
         if not isinstance(value, dict):
             out.append(doc.problem(path, f"found {_describe(value)}; expected a mapping with keys {self._key_list()}"))
-            return
+            return REJECTED
+        complete = True
         for name, spec_field in self.fields.items():
             if spec_field.required and name not in value:
                 out.append(doc.problem(path, f"missing required field '{name}' ({spec_field.node.expected})"))
+                complete = False
         if self.max_entries is not None and len(value) > self.max_entries:
             out.append(doc.problem(path, f"has {len(value)} entries; at most {self.max_entries} allowed"))
+            complete = False
+        accepted: dict = {}
         for key, item in value.items():
             child = path + (key,)
             spec_field = self.fields.get(key)
             if spec_field is not None:
                 if item is None and spec_field.nullable:
+                    accepted[key] = None
                     continue
-                spec_field.node.check(item, child, doc, out)
+                accepted[key] = spec_field.node.check(item, child, doc, out)
+                complete = complete and not (spec_field.required and accepted[key] is REJECTED)
             elif self.keys is not None:
                 before = len(out)
                 self.keys.check(key, child, doc, out)
@@ -239,11 +279,16 @@ class Obj(Node):
                     line, column = doc.position(child, key=True)
                     out.append(Problem(last.file, line, column, last.path, "key " + last.message))
                 elif self.values is not None:
-                    self.values.check(item, child, doc, out)
+                    accepted[key] = self.values.check(item, child, doc, out)
+                else:
+                    accepted[key] = item
             else:
                 hint = difflib.get_close_matches(key, list(self.fields), n=1, cutoff=0.6)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
                 out.append(doc.problem(child, f"unknown key '{key}'{suggestion} (allowed: {self._key_list()})", key=True))
+        if not complete:
+            return REJECTED  # builders read required fields without a default
+        return {k: v for k, v in accepted.items() if v is not REJECTED}
 
     def _key_list(self) -> str:
         names = ", ".join(self.fields)
@@ -297,7 +342,7 @@ class Either(Node):
 
     def check(self, value, path, doc, out):
         chosen = self.present if isinstance(value, dict) and self.discriminator in value else self.absent
-        chosen.check(value, path, doc, out)
+        return chosen.check(value, path, doc, out)
 
     def json_schema(self):
         return self._with_doc({"anyOf": [self.present.json_schema(), self.absent.json_schema()]})
@@ -305,6 +350,11 @@ class Either(Node):
 
 def check(root: Node, doc: Document) -> list[Problem]:
     """Every problem of the document against the schema, in file order."""
+    return accepted_view(root, doc)[0]
+
+
+def accepted_view(root: Node, doc: Document, *, empty: Any = None) -> tuple[list[Problem], Any]:
+    """Every problem of the document, and the document as the schema accepted it (`empty` if not at all)."""
     out: list[Problem] = []
-    root.check(doc.data, (), doc, out)
-    return out
+    view = root.check(doc.data, (), doc, out)
+    return out, empty if view is REJECTED else view

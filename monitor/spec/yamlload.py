@@ -56,7 +56,16 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        path, message = _one_line(self.path), _one_line(self.message)  # values quoted from the file may hold newlines
+        return f"{where}: {path}: {message}" if path else f"{where}: {message}"
+
+
+# Control characters (newlines included) shown escaped, so one problem is always one line.
+_ESCAPED = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", 0x7F: "\\x7f"}
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_ESCAPED)
 
 
 @dataclass
@@ -202,6 +211,15 @@ class _Builder:
         return value
 
 
+def _unreadable(path: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow (NUL, other control characters), at its line and column."""
+    # libyaml counts the position in bytes of the UTF-8 text; PyYAML's own reader in characters.
+    before = text.encode("utf-8")[: exc.position].decode("utf-8", "ignore") if _Loader is not yaml.SafeLoader else text[: exc.position]
+    line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+    character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return Problem(path, line, column, "", f"not valid YAML: character U+{ord(character):04X} is not allowed in YAML text; remove it")
+
+
 def load_document(path: str, environ: Mapping[str, str] | None = None, *, text: str | None = None) -> Document:
     """Read a YAML file into a Document; raise LoadError if it is not usable YAML."""
     environ = os.environ if environ is None else environ
@@ -210,22 +228,31 @@ def load_document(path: str, environ: Mapping[str, str] | None = None, *, text: 
             size = os.path.getsize(path)
             if size > MAX_SPEC_BYTES:
                 raise LoadError([Problem(path, 0, 0, "", f"file is {size:,} bytes; a spec may be at most {MAX_SPEC_BYTES:,}")])
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
+            with open(path, "rb") as handle:
+                raw = handle.read()
         except OSError as exc:
             raise LoadError([Problem(path, 0, 0, "", f"cannot read the spec: {exc.strerror or exc}")]) from None
-        except UnicodeDecodeError:
-            raise LoadError([Problem(path, 0, 0, "", "the spec is not UTF-8 text")]) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            before = raw[: exc.start]
+            line, column = before.count(b"\n") + 1, len(before) - (before.rfind(b"\n") + 1) + 1
+            raise LoadError([Problem(path, line, column, "", f"the spec is not UTF-8 text (byte 0x{raw[exc.start]:02X})")]) from None
     elif len(text.encode("utf-8")) > MAX_SPEC_BYTES:
         raise LoadError([Problem(path, 0, 0, "", f"the spec is larger than {MAX_SPEC_BYTES:,} bytes")])
     doc = Document(file=path, data=None)
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # its reader refuses control characters (NUL...) right here
+    except yaml.reader.ReaderError as exc:
+        raise LoadError([_unreadable(path, text, exc)]) from None
     try:
         root = loader.get_single_node()
         if root is None:
             raise LoadError([Problem(path, 1, 1, "", "the spec is empty")])
         builder = _Builder(doc, loader, environ)
         doc.data = builder.build(root, ())
+    except yaml.reader.ReaderError as exc:
+        raise LoadError([_unreadable(path, text, exc)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)

@@ -158,6 +158,7 @@ class ExpressionQuery:
     id: str
     text: str
     node: metric_math.Node
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -319,7 +320,7 @@ def _parse_math(name: str, params: Mapping):
         elif "Expression" in entry:
             if ANOMALY_BAND_FUNCTION in entry["Expression"].upper():
                 raise NotSupported(f"alarm {name}: anomaly detection band ({entry['Expression']}) is not modelled")
-            expressions.append(ExpressionQuery(query_id, entry["Expression"], metric_math.parse(entry["Expression"])))
+            expressions.append(ExpressionQuery(query_id, entry["Expression"], metric_math.parse(entry["Expression"]), entry.get("Label", "")))
         else:
             raise InvalidAlarm(f"alarm {name}: Metrics entry {query_id} has neither MetricStat nor Expression")
     if len(returned) != 1:
@@ -578,16 +579,28 @@ def _metric_words(query: MetricQuery) -> str:
     return f"the {_STATISTIC_WORDS[query.statistic]} of {query.key.name}{where}"
 
 
+_CONDITIONAL = re.compile(r"\bIF\s*\(", re.IGNORECASE)
+
+
 def explain(alarm: Mapping | AlarmConfig) -> str:
     """When the alarm fires and when it clears, in one sentence."""
     config = alarm if isinstance(alarm, AlarmConfig) else parse_alarm(alarm)
     metrics = {q.id: q for q in config.metrics}
     expressions = {q.id: q for q in config.expressions}
 
+    def inputs(query_id: str) -> set[str]:
+        if query_id in metrics:
+            return {_metric_words(metrics[query_id])}
+        return set().union(*(inputs(ref) for ref in metric_math.references(expressions[query_id].node)))
+
     def ref_words(query_id: str) -> str:
         if query_id in metrics:
             return _metric_words(metrics[query_id])
-        return metric_math.describe(expressions[query_id].node, ref_words, _number)
+        query = expressions[query_id]
+        if query.label and _CONDITIONAL.search(query.text):
+            # A branching formula read aloud is a riddle: its label, and what it is computed from.
+            return f'"{query.label}" (metric math over {" and ".join(sorted(inputs(query_id)))})'
+        return metric_math.describe(query.node, ref_words, _number)
 
     n, m, unit = config.evaluation_periods, config.datapoints_to_alarm, period_words(config.period)
     if n == 1:

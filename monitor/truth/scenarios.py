@@ -45,7 +45,7 @@ from monitor.spec.kinds import CompositeKind, Severity, TreatMissingData, period
 from monitor.spec.metrics import Scope
 from monitor.spec.windows import DEFAULT_TIMEZONE, WindowKind
 from monitor.spec.model import Environment, Spec, group_subject
-from monitor.spec.schema import Field, ListOf, Node, Num, Obj, Str, check
+from monitor.spec.schema import REJECTED, Field, ListOf, Node, Num, Obj, Str, accepted_view
 from monitor.spec.yamlload import (
     Document,
     LoadError,
@@ -344,6 +344,8 @@ class _Anything(Node):
     def check(self, value, path, doc, out):
         if value is None:
             out.append(doc.problem(path, f"is empty; expected {self.expected}"))
+            return REJECTED
+        return value
 
 
 _TIME = _Anything(_DURATION_HINT)
@@ -457,8 +459,8 @@ class _Builder:
     def build(self) -> Scenario | None:
         for var_path in self.doc.unset_vars:
             self.error(var_path, "${...} variables are not expanded in scenario files; write the value")
-        self.problems += check(SCENARIO_SCHEMA, self.doc)
-        data = self.doc.data
+        problems, data = accepted_view(SCENARIO_SCHEMA, self.doc)  # the builder sees only accepted values
+        self.problems += problems
         if not isinstance(data, dict):
             return None
         env = self._environment(data) if self.ok(("environment",)) else None
