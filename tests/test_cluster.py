@@ -10,7 +10,7 @@ import pytest
 
 from monitor.collect.cluster import discover_cluster, read_cluster
 from monitor.collect.reader import read_queues
-from monitor.local import samples
+from support.cluster_data import seed
 from monitor.spec.sources import QueueSource
 
 
@@ -20,20 +20,6 @@ def node_counts(cluster, keys) -> dict[int, int]:
         port = cluster.server_for(key).port
         counts[port] = counts.get(port, 0) + 1
     return counts
-
-
-def seed(client, now, count=30):
-    """Queues whose main, processing and DLQ keys are spread over slots; depth i+1, oldest i*10 s."""
-    sources = []
-    for i in range(count):
-        key = f"tenant:{i}:jobs"
-        for j in range(i + 1):
-            client.lpush(key, samples.mint_request(now - i * 10 + j * 0.001, j))
-        client.lpush(f"{key}:processing", "x")
-        for _ in range(i % 3):
-            client.lpush(f"{key}:dlq", "y")
-        sources.append(QueueSource(key, processing_key=f"{key}:processing", dead_letter_key=f"{key}:dlq"))
-    return sources
 
 
 def test_the_local_cluster_has_three_masters_that_share_the_keys(redis_cluster):

@@ -186,3 +186,67 @@ def test_redis_environment_overrides_apply_to_the_bound_target_only(tmp_path):
     assert (chosen.host, chosen.cluster) == ("redis-a.internal.example", True)
     with pytest.raises(ConfigError):
         resolve_settings(env, spec.collector, {"REDIS_CLUSTER_ENABLED": "perhaps"}, env.target("jobs"))
+
+
+TYPED = """\
+streams:
+  - key: "{orders}:events"
+    groups: [workers]
+    target: cache
+  - key: audit
+delayed:
+  - key: "{orders}:later"
+    target: cache
+  - key: jobs:retry
+"""
+
+
+def test_streams_and_delayed_sets_naming_an_unknown_target_are_errors(tmp_path):
+    text = SPEC + TYPED.replace("target: cache", "target: cahce")
+    found = problems(tmp_path, text)
+    assert "streams[0].target: no Redis target 'cahce' in environment 'dev' (it has: jobs, cache)" in found
+    assert "delayed[0].target: no Redis target 'cahce' in environment 'dev' (it has: jobs, cache)" in found
+
+
+def test_streams_and_delayed_sets_are_read_by_the_collector_of_their_target_even_a_cluster(tmp_path, redis_plain, redis_cluster):
+    now = time.time()
+    cluster = redis_cluster.client()
+    for n in range(3):
+        cluster.xadd("{orders}:events", {"n": n})
+    cluster.xgroup_create("{orders}:events", "workers", id="0")
+    cluster.xreadgroup("workers", "w", {"{orders}:events": ">"}, count=2)
+    cluster.zadd("{orders}:later", {"due": now - 60, "later": now + 600})
+    jobs = redis_plain.client()
+    jobs.xadd("audit", {"n": 1})
+    jobs.zadd("jobs:retry", {"a": now + 60})
+    environ = collector_environ(redis_plain, redis_cluster, CACHE_CLUSTER="true")
+    spec = load_spec(write(tmp_path, SPEC + TYPED), environ=environ)
+    assert [s.target for s in spec.streams] == ["cache", None] and [d.target for d in spec.delayed] == ["cache", None]
+    collectors = collectors_for(spec, spec.environment("dev"), environ=environ, emit=lambda line: None)
+    summaries = [c.run() for c in collectors]
+    assert [(s.target, s.connection_failure, s.streams_read, s.delayed_read) for s in summaries] == [("jobs", 0, 1, 1), ("cache", 0, 1, 1)]
+    jobs_got, cache_got = ({(d["MetricName"], *(x["Value"] for x in d["Dimensions"][1:])): d["Value"] for d in c.last_datums} for c in collectors)
+    assert cache_got[("StreamLength", "{orders}:events")] == 3 and cache_got[("ConsumerGroupPending", "{orders}:events", "workers")] == 2
+    assert (cache_got[("DelayedTotal", "{orders}:later")], cache_got[("DelayedOverdue", "{orders}:later")]) == (2, 1)
+    assert cache_got[("ClusterNodeFailures", "cache")] == 0
+    assert ("StreamLength", "audit") not in cache_got and ("StreamLength", "{orders}:events") not in jobs_got
+    assert jobs_got[("StreamLength", "audit")] == 1 and (jobs_got[("DelayedTotal", "jobs:retry")], jobs_got[("DelayedOverdue", "jobs:retry")]) == (1, 0)
+
+
+def test_the_cost_counts_streams_and_delayed_sets_on_their_own_target(tmp_path):
+    env_of = lambda text: (lambda spec: cost.target_metric_counts(spec, spec.environment("dev")))(load_spec(write(tmp_path, text), environ={}))
+    before, after = env_of(SPEC), env_of(SPEC + TYPED)
+    jobs, cache = after["jobs"] - before["jobs"], after["cache"] - before["cache"]
+    assert jobs > 0 and cache > 0
+    assert cache - jobs == sum(1 for m in metrics.ALL_METRICS if m.scope is metrics.Scope.GROUP)  # one listed group more
+
+
+def test_a_stream_or_delayed_set_alarm_belongs_to_its_target(tmp_path):
+    from monitor.cloudwatch.alarms import subjects
+
+    lag = "    target: cache\n    alarms:\n      consumer_group_lag:\n        critical: {threshold: 5}\n  - key: audit"
+    overdue = "    target: cache\n    alarms:\n      delayed_overdue:\n        critical: {threshold: 0}\n  - key: jobs:retry"
+    text = SPEC + TYPED.replace("    target: cache\n  - key: audit", lag).replace("    target: cache\n  - key: jobs:retry", overdue)
+    spec = load_spec(write(tmp_path, text), environ={})
+    found = {s.dimension: s.target for s in subjects(spec, spec.environment("dev")) if s.dimension.startswith("{orders}")}
+    assert found == {"{orders}:events": "cache", "{orders}:later": "cache"}  # suppressed while cache, not jobs, is down

@@ -288,8 +288,8 @@ def subjects(spec: Spec, env: Environment) -> list[Subject]:
     first = env.targets[0].name
     found = [Subject(q.name, q.key, q.target or first, q.alarms, queue=q) for q in spec.queues]
     # A stream's alarms watch each listed consumer group; unlisted groups are measured, not alarmed.
-    found += [Subject(group_subject(s.name, g), s.key, first, s.alarms, g) for s in spec.streams for g in s.groups]
-    found += [Subject(d.name, d.key, first, d.alarms) for d in spec.delayed]
+    found += [Subject(group_subject(s.name, g), s.key, s.target or first, s.alarms, g) for s in spec.streams for g in s.groups]
+    found += [Subject(d.name, d.key, d.target or first, d.alarms) for d in spec.delayed]
     found += [Subject(p.name, p.pattern, p.target or first, p.alarms) for p in spec.patterns]
     found += [Subject(naming.target_subject(t.name), t.name, t.name, spec.target_alarms) for t in env.targets]
     return [s for s in found if s.rules]

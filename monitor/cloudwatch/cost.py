@@ -105,13 +105,13 @@ def preset_extra_metrics(queue) -> int:
     return extra
 
 
-def typed_metric_count(spec: Spec) -> int:
+def typed_metric_count(spec: Spec, mine=lambda item: True) -> int:
     """Metrics of streams (per listed group; unlisted groups are unknown until a run) and delayed sets, QueueReadErrors included."""
     def per(scope: Scope) -> int:
         return sum(1 for m in metrics.ALL_METRICS if m.scope is scope)
 
-    streams = sum(per(Scope.STREAM) + 1 + per(Scope.GROUP) * len(s.groups) for s in spec.streams)
-    return streams + (per(Scope.DELAYED) + 1) * len(spec.delayed)
+    streams = sum(per(Scope.STREAM) + 1 + per(Scope.GROUP) * len(s.groups) for s in spec.streams if mine(s))
+    return streams + (per(Scope.DELAYED) + 1) * sum(1 for d in spec.delayed if mine(d))
 
 
 def target_metric_counts(spec: Spec, env: Environment | None = None) -> dict[str, int]:
@@ -133,8 +133,7 @@ def target_metric_counts(spec: Spec, env: Environment | None = None) -> dict[str
         if not (target and target.cluster):
             skip.add(metrics.CLUSTER_NODE_FAILURES)
         count += sum(1 for m in metrics.ALL_METRICS if m.scope is Scope.TARGET and m not in skip)
-        if target is None or name == first:  # streams and delayed sets are read by the first target
-            count += typed_metric_count(spec)
+        count += typed_metric_count(spec, mine)
         counts[name or ""] = count
     return counts
 

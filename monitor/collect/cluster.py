@@ -15,9 +15,16 @@ keys of the node it runs on. Sending it per node with only that node's keys woul
 undeclared-key access that Redis documents as unsupported in cluster mode; a pipeline is the
 documented way, at about 100k lists/s per connection (docs/aws-facts.md), and per node.
 
-A node that fails (refused, timeout, an error reply such as CLUSTERDOWN, or MOVED during a
-resharding) is recorded with its error, and its keys are left unread; the other nodes are still
-read. The collector turns failures into ConnectionFailure=1 and ClusterNodeFailures=n.
+Streams and delayed sets (monitor.collect.queue_types) go the same way: each command to the owner
+of its key, the stream's two pipelined phases (XLEN + XINFO GROUPS, then XPENDING) each one pipeline
+per node.
+
+A MOVED reply (the slot moved to another primary between discovery and the read, during a
+resharding) is followed once: the command goes again to the primary MOVED names, and the rest of
+the run sends that slot's keys there. A second MOVED for the same command leaves that key unread
+(QueueReadErrors), without failing a node. A node that fails (refused, timeout, an error reply such
+as CLUSTERDOWN or ASK) is recorded with its error, and its keys are left unread; the other nodes are
+still read. The collector turns failures into ConnectionFailure=1 and ClusterNodeFailures=n.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import redis
+from redis.exceptions import MovedError
 
+from monitor.collect.queue_types import PER_KEY_ERRORS, TypedReadResult, read_typed_with
 from monitor.collect.reader import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DISCOVERY_BUDGET_SECONDS,
@@ -40,7 +49,7 @@ from monitor.collect.reader import (
     discover,
     read_with_pipelines,
 )
-from monitor.spec.sources import QueueSource
+from monitor.spec.sources import DelayedSource, QueueSource, StreamSource
 
 # What makes a node "failed" for this run: it cannot be reached, or it answers with an error that is
 # about the node or the cluster rather than about one key (WRONGTYPE is per key and not a failure).
@@ -70,6 +79,7 @@ class ClusterReadResult:
     round_trips: int
     round_trips_by_node: dict[str, int]
     failures: tuple[NodeFailure, ...]
+    moved: int = 0  # commands answered MOVED and sent again to the new owner
 
 
 def discover_cluster(
@@ -137,43 +147,104 @@ def read_cluster(
     presets whose enqueue time lives in a hash).
     """
     sources = tuple(sources)
-    by_node: dict[str, int] = {}
-    failures: dict[str, NodeFailure] = {}
-    skip = set(skip_nodes)
+    router = Router(cluster, batch_size, skip_nodes)
+    # One batch for the whole run: a node gets ceil(its commands / batch_size) pipelines per phase.
+    readings = read_with_pipelines(router.send, sources, now, max(len(sources), 1), max_decode_bytes, prefix_bytes)
+    return router.result(readings)
 
-    def send(commands: list[tuple]) -> list:
+
+def read_typed_cluster(
+    cluster,
+    streams: Iterable[StreamSource],
+    delayed: Iterable[DelayedSource],
+    *,
+    now: float,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    skip_nodes: Iterable[str] = (),
+) -> tuple[TypedReadResult, ClusterReadResult]:
+    """Streams and delayed sets, each key read on its own node: the readings, and the cluster's account of the reads."""
+    router = Router(cluster, batch_size, skip_nodes)
+    stream_readings, delayed_readings = read_typed_with(router.send, streams, delayed, now=now)
+    account = router.result(())
+    return TypedReadResult(stream_readings, delayed_readings, account.round_trips), account
+
+
+class Router:
+    """Sends commands (name, key, *args) each to the primary owning its key's slot, pipelined per node."""
+
+    def __init__(self, cluster, batch_size: int, skip_nodes: Iterable[str] = ()):
+        self.cluster = cluster
+        self.batch_size = batch_size
+        self.skip = set(skip_nodes)
+        self.by_node: dict[str, int] = {}
+        self.failures: dict[str, NodeFailure] = {}
+        self.moved_slots: dict[int, object] = {}  # slot -> the node a MOVED named, for the rest of the run
+        self.moved = 0
+
+    def result(self, readings) -> ClusterReadResult:
+        return ClusterReadResult(tuple(readings), sum(self.by_node.values()), dict(self.by_node), tuple(self.failures.values()), self.moved)
+
+    def send(self, commands: list[tuple]) -> list:
+        """The replies, in order: errors about one key as exceptions, UNREAD for a failed node's keys."""
         replies: list = [UNREAD] * len(commands)
+        self._send(commands, range(len(commands)), replies, lambda index: self._owner(commands[index][1]))
+        moved = {index: replies[index] for index in range(len(commands)) if isinstance(replies[index], MovedError)}
+        if moved:
+            self.moved += len(moved)
+            for slot, error in {error.slot_id: error for error in moved.values()}.items():
+                node = self._node_at(error)
+                if node is not None:
+                    self.moved_slots[slot] = node
+            self._send(commands, moved, replies, lambda index: self.moved_slots.get(moved[index].slot_id))
+        for index, reply in enumerate(replies):
+            if isinstance(reply, MovedError):  # moved again (or to an unknown node): not chased further
+                replies[index] = UNREAD
+        return replies
+
+    def _owner(self, key):
+        if self.moved_slots:  # only after a MOVED: hashing every key twice would cost the common case
+            node = self.moved_slots.get(self.cluster.keyslot(key))
+            if node is not None:
+                return node
+        return self.cluster.get_node_from_key(key)
+
+    def _node_at(self, error: MovedError):
+        """The primary a MOVED reply names, once more from CLUSTER SLOTS if the client does not know it yet."""
+        node = self.cluster.get_node(host=error.host, port=error.port)
+        if node is None:
+            self.cluster.nodes_manager.initialize()
+            node = self.cluster.get_node(host=error.host, port=error.port)
+        return node
+
+    def _send(self, commands: list[tuple], indexes: Iterable[int], replies: list, route) -> None:
         grouped: dict[str, list[int]] = {}
         nodes = {}
-        for index, command in enumerate(commands):
-            node = cluster.get_node_from_key(command[1])
+        for index in indexes:
+            node = route(index)
+            if node is None:
+                continue
             nodes[node.name] = node
             grouped.setdefault(node.name, []).append(index)
-        for name, indexes in grouped.items():
-            if name in skip or name in failures:
+        for name, mine in grouped.items():
+            if name in self.skip or name in self.failures:
                 continue
-            client = cluster.get_redis_connection(nodes[name])
+            client = self.cluster.get_redis_connection(nodes[name])
             try:
-                for chunk in _by_keys(indexes, commands, batch_size):
+                for chunk in _by_keys(mine, commands, self.batch_size):
                     pipe = client.pipeline(transaction=False)
                     for index in chunk:
                         getattr(pipe, commands[index][0])(*commands[index][1:])
-                    by_node[name] = by_node.get(name, 0) + 1
+                    self.by_node[name] = self.by_node.get(name, 0) + 1
                     answers = pipe.execute(raise_on_error=False)
-                    for index, answer in zip(chunk, answers):
+                    for answer in answers:
                         if isinstance(answer, NODE_ERRORS) and not _per_key(answer):
                             raise answer
                     for index, answer in zip(chunk, answers):
                         replies[index] = answer
             except NODE_ERRORS as error:
-                failures[name] = NodeFailure(name, error)
-                for index in indexes:
+                self.failures[name] = NodeFailure(name, error)
+                for index in mine:
                     replies[index] = UNREAD
-        return replies
-
-    # One batch for the whole run: a node gets ceil(its commands / batch_size) pipelines per phase.
-    readings = read_with_pipelines(send, sources, now, max(len(sources), 1), max_decode_bytes, prefix_bytes)
-    return ClusterReadResult(tuple(readings), sum(by_node.values()), by_node, tuple(failures.values()))
 
 
 def _by_keys(indexes: list[int], commands: list[tuple], batch_size: int):
@@ -195,5 +266,8 @@ def _by_keys(indexes: list[int], commands: list[tuple], batch_size: int):
 
 
 def _per_key(error: BaseException) -> bool:
-    """True for an error about one key (WRONGTYPE), which the reading reports; False for a node failure."""
-    return isinstance(error, redis.ResponseError) and str(error).startswith("WRONGTYPE")
+    """True for an error about one key (WRONGTYPE, a stream's missing key or group, MOVED), which the
+    reading reports or the router follows; False for a node failure."""
+    if isinstance(error, MovedError):
+        return True
+    return isinstance(error, redis.ResponseError) and not isinstance(error, redis.exceptions.AskError) and str(error).startswith(PER_KEY_ERRORS)

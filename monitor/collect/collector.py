@@ -4,9 +4,10 @@ Every run publishes ConnectionFailure (0 or 1) and CollectorHeartbeat, whatever 
 outage raises the connection-failure alarm and a stopped collector raises the heartbeat alarm.
 Publishing happens once, in a `finally`, with all points stamped with one collection time.
 
-A Collector reads one Redis target: the queues and patterns that name it (or name none, for the
-environment's first target). `collectors_for` gives the one that MONITOR_TARGET names, or one per
-target of the environment, so a Lambda can be deployed per target or once for all of them.
+A Collector reads one Redis target: the queues, patterns, streams and delayed sets that name it (or
+name none, for the environment's first target), on one node or on every primary of a cluster.
+`collectors_for` gives the one that MONITOR_TARGET names, or one per target of the environment, so
+a Lambda can be deployed per target or once for all of them.
 Keys a pattern matches are all read, up to MAX_MATCHED_KEYS: the first max_keys (in key order,
 so the same keys keep their metrics from run to run) get metrics of their own, and every pattern
 publishes aggregates over all of them (PatternQueueCount, PatternDepthSum/Max, PatternOldestAgeMax).
@@ -24,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from monitor.collect.cluster import discover_cluster, read_cluster
+from monitor.collect.cluster import discover_cluster, read_cluster, read_typed_cluster
 from monitor.collect.connection import (
     ConfigError,
     RedisSettings,
@@ -74,6 +75,7 @@ class RunSummary:
     failure: str | None = None
     parse_errors: int = 0
     wrong_type_keys: int = 0
+    moved_replies: int = 0  # cluster: commands answered MOVED (a resharding) and asked again of the new owner
     discovery_truncated: bool = False  # a pattern hit MAX_MATCHED_KEYS or the time budget
     keys_aggregated_only: int = 0  # matched keys beyond max_keys: in the pattern aggregates only
     failed_nodes: list[str] = field(default_factory=list)  # cluster: "host:port (reason)" per primary not read
@@ -139,12 +141,11 @@ class Collector:
         self.env = env
         self.target = env.target(target)
         mine = {self.target.name}
-        self.queues = [q for q in spec.queues if (q.target or env.targets[0].name) in mine]
-        self.patterns = [p for p in spec.patterns if (p.target or env.targets[0].name) in mine]
-        # Streams and delayed sets name no target: the environment's first one reads them.
-        first = self.target.name == env.targets[0].name
-        self.streams = [s.source for s in spec.streams] if first else []
-        self.delayed = [d.source for d in spec.delayed] if first else []
+        first = env.targets[0].name
+        self.queues = [q for q in spec.queues if (q.target or first) in mine]
+        self.patterns = [p for p in spec.patterns if (p.target or first) in mine]
+        self.streams = [s.source for s in spec.streams if (s.target or first) in mine]
+        self.delayed = [d.source for d in spec.delayed if (d.target or first) in mine]
         self.environ = os.environ if environ is None else environ
         self.cloudwatch = cloudwatch
         self.secrets_factory = secrets_factory
@@ -241,12 +242,14 @@ class Collector:
         summary.round_trips += result.round_trips
         typed_points: list[Point] = []
         if self.streams or self.delayed:
-            typed = read_typed_queues(client, self.streams, self.delayed, now=clock())
-            summary.round_trips += typed.round_trips
-            summary.streams_read, summary.delayed_read = len(typed.streams), len(typed.delayed)
-            summary.wrong_type_keys += typed.wrong_type_keys
-            typed_points = typed.points()
+            typed_points = self._typed(read_typed_queues(client, self.streams, self.delayed, now=clock()), summary)
         return itertools.chain(self._points(result.readings, own, matches, summary), typed_points)
+
+    def _typed(self, typed, summary: RunSummary) -> list[Point]:
+        summary.round_trips += typed.round_trips
+        summary.streams_read, summary.delayed_read = len(typed.streams), len(typed.delayed)
+        summary.wrong_type_keys += typed.wrong_type_keys
+        return typed.points()
 
     def _read_cluster(self, client, summary: RunSummary) -> Iterable[Point]:
         """Every primary for its own keys; a failing node sets ConnectionFailure, the others still count."""
@@ -270,9 +273,17 @@ class Collector:
 
         sources, own, matches = self._sources(find, summary)
         result = read_cluster(client, sources, now=clock(), skip_nodes=failed)
-        failed.update((f.node, f.error) for f in result.failures)
-        for node, count in result.round_trips_by_node.items():
-            trips[node] = trips.get(node, 0) + count
+        accounts = [result]
+        typed_points: list[Point] = []
+        if self.streams or self.delayed:
+            typed, account = read_typed_cluster(client, self.streams, self.delayed, now=clock(), skip_nodes=[*failed, *(f.node for f in result.failures)])
+            accounts.append(account)
+            typed_points = self._typed(typed, summary)
+        for account in accounts:
+            failed.update((f.node, f.error) for f in account.failures)
+            for node, count in account.round_trips_by_node.items():
+                trips[node] = trips.get(node, 0) + count
+            summary.moved_replies += account.moved
         summary.round_trips += result.round_trips
         summary.round_trips_by_node = dict(sorted(trips.items()))
         if failed:
@@ -281,7 +292,7 @@ class Collector:
             summary.failure_reason = classify_failure(error)
             summary.failed_nodes = [f"{n} ({classify_failure(e)})" for n, e in failed.items()]
             summary.failure = self._failure_text(f"node {node}: {type(error).__name__}: {error}")
-        return self._points(result.readings, own, matches, summary)
+        return itertools.chain(self._points(result.readings, own, matches, summary), typed_points)
 
     def _sources(self, find: Callable[[Pattern], Any], summary: RunSummary):
         """What to read: the declared queues and every key the patterns match (each key once)."""

@@ -6,7 +6,8 @@ Lists are read by monitor.collect.reader; this module reads the two other shapes
   entries. The second phase needs the group names the first one returns, so a run takes two
   pipelined phases;
 - a sorted set of delayed jobs scored by due time: ZCARD and ZCOUNT key -inf cutoff.
-Every phase sends at most `batch_size` commands per pipeline, one round trip each. Only read
+Every phase sends at most `batch_size` commands per pipeline, one round trip each (on a cluster,
+monitor.collect.cluster sends each command to the primary owning its key, per node). Only read
 commands are used: XREADGROUP, XACK, XCLAIM and XAUTOCLAIM all change a group's state.
 
 A missing key reads as an empty queue. A key of another type is reported (QueueReadErrors), never
@@ -23,17 +24,14 @@ from typing import Iterable, NamedTuple, Sequence
 import redis
 
 from monitor.collect.publish import Point
-from monitor.collect.reader import DEFAULT_BATCH_SIZE
+from monitor.collect.reader import DEFAULT_BATCH_SIZE, UNREAD
 from monitor.spec import metrics
 from monitor.spec.sources import DelayedSource, StreamSource
 
 _WRONGTYPE = "WRONGTYPE"
 _NO_SUCH_KEY = "no such key"  # XINFO GROUPS on a missing key (redis-py drops the "ERR " prefix)
 _NOGROUP = "NOGROUP"  # XPENDING when the group (or the key) is gone
-
-
-
-
+PER_KEY_ERRORS = (_WRONGTYPE, _NO_SUCH_KEY, _NOGROUP)  # error replies about one key, which a reading reports
 
 @dataclass(frozen=True, slots=True)
 class GroupReading:
@@ -50,6 +48,7 @@ class StreamReading:
     groups: tuple[GroupReading, ...]
     missing_groups: tuple[str, ...] = ()  # listed in the spec but absent from the (existing) stream
     undecodable_groups: int = 0  # group names that are not UTF-8: they cannot be dimensions
+    unread: bool = False  # cluster: its node failed (or moved it twice), so nothing is known
 
     @property
     def read_errors(self) -> int:
@@ -61,6 +60,7 @@ class DelayedReading:
     source: DelayedSource
     total: int | None  # None when the key holds another type
     overdue: int | None
+    unread: bool = False  # cluster: its node failed (or moved it twice), so nothing is known
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,11 @@ class TypedReadResult:
 
     @property
     def wrong_type_keys(self) -> int:
-        return sum(1 for s in self.streams if s.length is None) + sum(1 for d in self.delayed if d.total is None)
+        return sum(1 for s in self.streams if s.length is None and not s.unread) + sum(1 for d in self.delayed if d.total is None and not d.unread)
+
+    @property
+    def unread_keys(self) -> int:
+        return sum(1 for s in self.streams if s.unread) + sum(1 for d in self.delayed if d.unread)
 
     def points(self) -> list[Point]:
         return [p for s in self.streams for p in stream_points(s)] + [p for d in self.delayed for p in delayed_points(d)]
@@ -120,11 +124,17 @@ def read_typed_queues(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> TypedReadResult:
     """Read every stream and delayed set: ceil(2 (s + d) / batch_size) + ceil(pending groups / batch_size) round trips."""
-    streams, delayed = tuple(streams), tuple(delayed)
     trips = [0]
-    first = [("xlen", (s.key,)) for s in streams] + [("xinfo_groups", (s.key,)) for s in streams]
-    first += [("zcard", (d.key,)) for d in delayed] + [("zcount", (d.key, "-inf", repr(d.cutoff(now)))) for d in delayed]
-    replies = _pipelined(client, first, batch_size, trips)
+    stream_readings, delayed_readings = read_typed_with(lambda commands: _pipelined(client, commands, batch_size, trips), streams, delayed, now=now)
+    return TypedReadResult(stream_readings, delayed_readings, trips[0])
+
+
+def read_typed_with(send, streams: Iterable[StreamSource], delayed: Iterable[DelayedSource], *, now: float):
+    """The readings, from two calls of `send` (commands (name, key, *args) -> replies, errors as exceptions, UNREAD when not read)."""
+    streams, delayed = tuple(streams), tuple(delayed)
+    first = [("xlen", s.key) for s in streams] + [("xinfo_groups", s.key) for s in streams]
+    first += [("zcard", d.key) for d in delayed] + [("zcount", d.key, "-inf", repr(d.cutoff(now))) for d in delayed]
+    replies = send(first)
     n, m = len(streams), len(delayed)
     lengths, infos = replies[:n], replies[n : 2 * n]
     totals, overdues = replies[2 * n : 2 * n + m], replies[2 * n + m :]
@@ -132,26 +142,32 @@ def read_typed_queues(
     partial = [_stream_groups(source, length, info) for source, length, info in zip(streams, lengths, infos)]
     # Phase two: the oldest pending entry of each group that has any (its name came from phase one).
     wanted = [(i, j) for i, part in enumerate(partial) for j, group in enumerate(part.groups) if group.pending > 0]
-    second = [("xpending_range", (streams[i].key, partial[i].groups[j].raw_name, "-", "+", 1)) for i, j in wanted]
-    oldest = dict(zip(wanted, (_idle_seconds(r) for r in _pipelined(client, second, batch_size, trips))))
+    second = [("xpending_range", streams[i].key, partial[i].groups[j].raw_name, "-", "+", 1) for i, j in wanted]
+    idle = dict(zip(wanted, send(second) if second else ()))
 
     stream_readings = []
     for i, part in enumerate(partial):
-        readings = tuple(GroupReading(g.name, g.lag, g.pending, oldest.get((i, j), 0.0)) for j, g in enumerate(part.groups))
+        if part.unread or any(idle.get((i, j)) is UNREAD for j in range(len(part.groups))):
+            stream_readings.append(StreamReading(streams[i], None, (), unread=True))
+            continue
+        readings = tuple(GroupReading(g.name, g.lag, g.pending, _idle_seconds(idle[(i, j)]) if (i, j) in idle else 0.0) for j, g in enumerate(part.groups))
         stream_readings.append(StreamReading(streams[i], part.length, readings, part.missing, part.undecodable))
-    delayed_readings = [
-        DelayedReading(source, _count(total), None if _count(total) is None else _count(overdue))
-        for source, total, overdue in zip(delayed, totals, overdues)
-    ]
-    return TypedReadResult(tuple(stream_readings), tuple(delayed_readings), trips[0])
+    delayed_readings = [_delayed_reading(source, total, overdue) for source, total, overdue in zip(delayed, totals, overdues)]
+    return tuple(stream_readings), tuple(delayed_readings)
 
 
-def _pipelined(client, commands: Sequence[tuple[str, tuple]], batch_size: int, trips: list[int]) -> list:
+def _delayed_reading(source: DelayedSource, total, overdue) -> DelayedReading:
+    if total is UNREAD or overdue is UNREAD:
+        return DelayedReading(source, None, None, unread=True)
+    return DelayedReading(source, _count(total), None if _count(total) is None else _count(overdue))
+
+
+def _pipelined(client, commands: Sequence[tuple], batch_size: int, trips: list[int]) -> list:
     """Replies (errors included, as exceptions) of the commands, `batch_size` per round trip."""
     replies: list = []
     for start in range(0, len(commands), batch_size):
         pipe = client.pipeline(transaction=False)
-        for name, args in commands[start : start + batch_size]:
+        for name, *args in commands[start : start + batch_size]:
             getattr(pipe, name)(*args)
         trips[0] += 1
         replies.extend(pipe.execute(raise_on_error=False))
@@ -179,10 +195,13 @@ class _FirstPhase(NamedTuple):
     groups: list[_Group]
     missing: tuple[str, ...] = ()
     undecodable: int = 0
+    unread: bool = False
 
 
 def _stream_groups(source: StreamSource, length_reply, info_reply) -> _FirstPhase:
     """What XLEN and XINFO GROUPS told about one stream."""
+    if length_reply is UNREAD or info_reply is UNREAD:
+        return _FirstPhase(None, [], unread=True)
     length = _count(length_reply)
     if length is None:
         return _FirstPhase(None, [])

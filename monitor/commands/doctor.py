@@ -2,7 +2,7 @@
 
 An alarm is blind when it watches a metric the collector cannot produce for its queue right now:
 a key of the wrong type, an oldest message without a readable enqueue time (no processing_lag),
-a consumer group that does not exist, a stream or delayed set on a cluster target (not read there).
+a consumer group that does not exist.
 It is unverified when every metric it watches is produced but only from an absent key: Redis
 deletes an emptied list, so an absent key is an empty queue or a misspelt key name, and nothing
 in Redis tells the two apart.
@@ -323,17 +323,11 @@ def delayed_subject(item, reading, types: Mapping[str, str | None]) -> SubjectRe
     return SubjectReading(Section.DELAYED, item.name, item.key, (key,), reading.total, _published(delayed_points(reading)))
 
 
-def not_read_subject(section: Section, item, why: str) -> SubjectReading:
-    """A stream or delayed set the collector does not read on this target (a cluster)."""
-    expected = "stream" if section is Section.STREAM else "zset"
-    return SubjectReading(section, item.name, item.key, (KeyReading(section.value, item.key, expected, None, None),), None, frozenset(), problems=(why,))
-
-
 def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], secrets_factory: Callable[[], Any]) -> list[SubjectReading]:
     """Read every queue, stream and delayed set of the environment, target by target, as the collector does."""
     import redis
 
-    from monitor.collect.cluster import read_cluster
+    from monitor.collect.cluster import read_cluster, read_typed_cluster
     from monitor.collect.connection import ConfigError, TokenProvider, classify_failure, open_client, resolve_settings, scrub
     from monitor.collect.queue_types import read_typed_queues
     from monitor.collect.reader import key_types, part_counts, read_queues
@@ -342,8 +336,8 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
     first = env.targets[0].name
     for target in env.targets:
         queues = [q for q in spec.queues if (q.target or first) == target.name]
-        streams = list(spec.streams) if target.name == first else []
-        delayed = list(spec.delayed) if target.name == first else []
+        streams = [s for s in spec.streams if (s.target or first) == target.name]
+        delayed = [d for d in spec.delayed if (d.target or first) == target.name]
         if not (queues or streams or delayed):
             continue
         token, where, settings = None, target.name, None
@@ -368,12 +362,15 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
                     readings = read_queues(client, [q.source for q in queues], now=now).readings
                 counts = part_counts(client, [q.source for q in queues], now=now)
                 subjects += [queue_subject(q, r, types, c) for q, r, c in zip(queues, readings, counts)]
-                if settings.cluster:
-                    why = "the collector does not read streams and delayed sets on a cluster target"
-                    subjects += [not_read_subject(Section.STREAM, s, why) for s in streams]
-                    subjects += [not_read_subject(Section.DELAYED, d, why) for d in delayed]
-                elif streams or delayed:
-                    typed = read_typed_queues(client, [s.source for s in streams], [d.source for d in delayed], now=now)
+                if streams or delayed:
+                    stream_sources, delayed_sources = [s.source for s in streams], [d.source for d in delayed]
+                    if settings.cluster:
+                        typed, account = read_typed_cluster(client, stream_sources, delayed_sources, now=now)
+                        if account.failures:
+                            failure = account.failures[0]
+                            raise RedisError(f"Redis cluster node {failure.node} could not be read ({classify_failure(failure.error)})")
+                    else:
+                        typed = read_typed_queues(client, stream_sources, delayed_sources, now=now)
                     subjects += [stream_subject(s, r, types) for s, r in zip(streams, typed.streams)]
                     subjects += [delayed_subject(d, r, types) for d, r in zip(delayed, typed.delayed)]
             finally:

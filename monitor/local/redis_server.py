@@ -360,6 +360,49 @@ class LocalCluster:
         port = next(port for start, end, port in self._slot_owners if start <= slot <= end)
         return next(server for server in self.servers if server.port == port)
 
+    def move_slot(self, slot: int, to: RedisServer) -> RedisServer:
+        """Reshard one slot, keys and all, to another master (as redis-cli --cluster reshard does); returns the old owner."""
+        source = next(s for s in self.servers if s.port == self._owner_port(slot))
+        if source is to:
+            return source
+        ids = {}
+        for server in self.servers:
+            client = server.client()
+            try:
+                ids[server.port] = client.execute_command("CLUSTER", "MYID")
+            finally:
+                client.close()
+        src, dst = source.client(), to.client()
+        try:
+            dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
+            src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to.port])
+            while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+                src.execute_command("MIGRATE", to.host, to.port, "", 0, 5000, "KEYS", *keys)
+            for client in (dst, src):  # the new owner first, as redis-cli does
+                client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to.port])
+            for server in self.servers:
+                if server not in (source, to):
+                    client = server.client()
+                    try:
+                        client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to.port])
+                    finally:
+                        client.close()
+        finally:
+            src.close()
+            dst.close()
+        self._slot_owners = []  # read CLUSTER SLOTS again next time
+        return source
+
+    def _owner_port(self, slot: int) -> int:
+        client = self.servers[0].client()
+        try:
+            for start, end, primary, *_ in client.execute_command("CLUSTER", "SLOTS"):
+                if start <= slot <= end:
+                    return int(primary[1])
+        finally:
+            client.close()
+        raise RedisServerUnavailable(f"no master owns slot {slot}")
+
     def close(self) -> None:
         for server in self.servers:
             server.close()

@@ -129,7 +129,7 @@ class QueueParts:
                     self.doc.problem(path, f"stream '{raw['key']}' lists no consumer groups: its groups are measured but get no alarms (list them under 'groups')")
                 )
             streams.append(
-                Stream(key=raw["key"], name=raw.get("name") or naming.slug(raw["key"]), groups=groups, alarms=tuple(rules), description=raw.get("description", ""))
+                Stream(key=raw["key"], name=raw.get("name") or naming.slug(raw["key"]), groups=groups, alarms=tuple(rules), description=raw.get("description", ""), target=raw.get("target"))
             )
         return streams
 
@@ -146,7 +146,7 @@ class QueueParts:
             own_runbooks = {**runbooks, **(raw.get("runbooks") or {})}
             rules = self._rules(path + ("alarms",), default_alarms, raw.get("alarms") or {}, DELAYED_KINDS, own_runbooks, collector, lambda _: True)
             delayed.append(
-                DelayedQueue(key=raw["key"], name=raw.get("name") or naming.slug(raw["key"]), source=source, alarms=tuple(rules), description=raw.get("description", ""))
+                DelayedQueue(key=raw["key"], name=raw.get("name") or naming.slug(raw["key"]), source=source, alarms=tuple(rules), description=raw.get("description", ""), target=raw.get("target"))
             )
         return delayed
 

@@ -73,11 +73,18 @@ class Targets:
             cluster=redis.get("cluster", False),
         )
 
-    def _check_targets(self, data: dict, queues, patterns, environments) -> None:
-        """Every target a queue or pattern names exists in every environment (each deploys them all)."""
+    def _check_targets(self, data: dict, queues, patterns, environments, streams=(), delayed=()) -> None:
+        """Every target a queue, pattern, stream or delayed set names exists in every environment (each deploys them all)."""
         index_of = {q.get("key"): i for i, q in enumerate(data.get("queues") or [])}
         named = [(("queues", index_of[q.key], "target"), q.target) for q in queues if q.target]
         named += [(("patterns", i, "target"), p.target) for i, p in enumerate(patterns) if p.target]
+        for section, items in (("streams", streams), ("delayed", delayed)):
+            if any(item.target for item in items):  # then the section is a list of mappings
+                index_of = {}
+                for i, raw in enumerate(data[section]):
+                    if isinstance(raw, dict):
+                        index_of.setdefault(raw.get("key"), i)
+                named += [((section, index_of[item.key], "target"), item.target) for item in items if item.target]
         for path, target in named:
             missing = [e.name for e in environments.values() if target not in {t.name for t in e.targets}]
             for env in missing:

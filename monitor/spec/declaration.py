@@ -180,6 +180,7 @@ _STREAM = Obj(
                 doc="The consumer groups to measure and alarm on. Left out: every group is measured, none gets alarms.",
             )
         ),
+        "target": Field(_QUEUE.fields["target"].node),
         "alarms": Field(_alarms_schema(STREAM_KINDS)),
         "runbooks": Field(_RUNBOOKS),
     },
@@ -193,6 +194,7 @@ _DELAYED = Obj(
         "description": Field(Str(max_length=300)),
         "score_unit": Field(Str(enum=tuple(u.value for u in ScoreUnit), doc="What a score is: the due time in epoch seconds (default) or milliseconds.")),
         "grace_seconds": Field(Num(minimum=0, maximum=86400, doc="A job counts as overdue once due longer ago than this (default 0).")),
+        "target": Field(_QUEUE.fields["target"].node),
         "alarms": Field(_alarms_schema(DELAYED_KINDS)),
         "runbooks": Field(_RUNBOOKS),
     },
@@ -287,7 +289,7 @@ _REDIS = Obj(
 _REDIS_TARGETS = ListOf(
     Obj(doc="One of several Redis targets of an environment.", fields={**_REDIS.fields, "name": Field(_REDIS.fields["name"].node, required=True)}),
     min_items=1,
-    doc="Several Redis targets; queues and patterns pick theirs with 'target'.",
+    doc="Several Redis targets; queues, patterns, streams and delayed sets pick theirs with 'target'.",
 )
 
 _ENVIRONMENT = Obj(

@@ -117,7 +117,7 @@ class _SpecBuilder(QueueParts, AlarmRules, Targets, CrossChecks):
         incidents = self._incidents(data.get("incidents")) if self.ok(("incidents",)) else None
         environments = self._environments(data.get("environments") or {})
         self._check_tags(data.get("tags") or {})
-        self._check_targets(data, queues, patterns, environments)
+        self._check_targets(data, queues, patterns, environments, streams, delayed)
         if self.ok(()):
             self._check_names(data, queues, target_alarms, environments)
             self._check_typed_names(data, queues, streams, delayed, environments)

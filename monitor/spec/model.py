@@ -134,6 +134,7 @@ class Stream:
     groups: tuple[str, ...]  # () = every group is measured, none gets alarms
     alarms: tuple[AlarmRule, ...] = ()
     description: str = ""
+    target: str | None = None  # the Redis target's name; None: the environment's first
 
     @property
     def source(self) -> StreamSource:
@@ -149,6 +150,7 @@ class DelayedQueue:
     source: DelayedSource
     alarms: tuple[AlarmRule, ...] = ()
     description: str = ""
+    target: str | None = None  # the Redis target's name; None: the environment's first
 
 
 @dataclass(frozen=True)
