@@ -57,8 +57,8 @@ def test_bare_host_redis_url_takes_tls_port_and_token_from_their_variables(spec)
     s = settings(spec, REDIS_URL=host, REDIS_TLS_ENABLED="true", REDIS_PORT="6380", REDIS_AUTH_TOKEN=TOKEN, REDIS_HOST="ignored")
     assert (s.host, s.port, s.tls, s.db) == (host, 6380, True, 0)
     assert s.address == f"rediss://{host}:6380/0" and s.token.literal.reveal() == TOKEN
-    plain = settings(spec, REDIS_URL="10.0.3.7", REDIS_TLS_ENABLED="false")
-    assert (plain.host, plain.port, plain.tls) == ("10.0.3.7", 6379, False)
+    plain = settings(spec, REDIS_URL="127.0.0.3", REDIS_TLS_ENABLED="false")
+    assert (plain.host, plain.port, plain.tls) == ("127.0.0.3", 6379, False)
     assert plain.token.secret_arn.endswith("auth-token-0GWWJx")  # no REDIS_AUTH_TOKEN: the spec's secret
     assert settings(spec, REDIS_URL=" redis-host ").tls is True  # no REDIS_TLS_ENABLED: the spec's tls
 
