@@ -373,10 +373,7 @@ def part_counts(client, sources: Sequence[QueueSource], *, now: float) -> list[d
     reader counts them (None: another type); one pipeline. For `doctor`, which shows keys one by one."""
     plans = [plan(source, now) for source in sources]
     ops = list(dict.fromkeys(op for p in plans for op in p.ops))
-    pipe = client.pipeline(transaction=False)
-    for op in ops:
-        getattr(pipe, _COUNT_COMMANDS[op[0]])(*_count_command(op)[1:])
-    counts = {op: _count(reply) for op, reply in zip(ops, pipe.execute(raise_on_error=False) if ops else [])}
+    counts = {op: _count(reply) for op, reply in zip(ops, _pipelined(client, [_count_command(op) for op in ops], _RoundTrips()))}
     return [
         {"waiting": [counts[op] for op in p.waiting], "in_flight": [counts[op] for op in p.in_flight], "dead": [counts[op] for op in p.dead], "delayed": [counts[op] for op in p.delayed]}
         for p in plans
