@@ -634,8 +634,7 @@ def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> l
     if time.kind is TimeKind.SCORE:
         return [NUMBER, "%.17g" % float(score)]
     if time.kind is TimeKind.ELEMENT:
-        text = _text(raw)
-        return [STRING, text] if len(text.encode("utf-8", "surrogateescape")) <= MAX_TIME_TEXT else [OTHER, ""]
+        return _short(_text(raw))
     if time.kind is TimeKind.ELEMENT_JSON:
         return list(peek_json(raw, time.field, max_decode, prefix_bytes))
     value = element[2]
@@ -649,7 +648,11 @@ def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> l
         return [GONE, ""]
     if time.kind is TimeKind.HASH_JSON:
         return list(peek_json(value, time.field, max_decode, prefix_bytes))
-    text = _text(value)
+    return _short(_text(value))
+
+
+def _short(text: str) -> list:
+    """A time given as text, as the script's short() puts it: too long a text is no time."""
     return [STRING, text] if len(text.encode("utf-8", "surrogateescape")) <= MAX_TIME_TEXT else [OTHER, ""]
 
 
