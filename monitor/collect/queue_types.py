@@ -19,12 +19,12 @@ reader.READER_ACL_COMMANDS.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, NamedTuple
 
 import redis
 
 from monitor.collect.publish import Point
-from monitor.collect.reader import DEFAULT_BATCH_SIZE, UNREAD
+from monitor.collect.reader import DEFAULT_BATCH_SIZE, UNREAD, RoundTrips, count_reply, pipelined
 from monitor.spec import metrics
 from monitor.spec.sources import DelayedSource, StreamSource
 
@@ -124,9 +124,13 @@ def read_typed_queues(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> TypedReadResult:
     """Read every stream and delayed set: ceil(2 (s + d) / batch_size) + ceil(pending groups / batch_size) round trips."""
-    trips = [0]
-    stream_readings, delayed_readings = read_typed_with(lambda commands: _pipelined(client, commands, batch_size, trips), streams, delayed, now=now)
-    return TypedReadResult(stream_readings, delayed_readings, trips[0])
+    trips = RoundTrips()
+
+    def send(commands):
+        return [reply for start in range(0, len(commands), batch_size) for reply in pipelined(client, commands[start : start + batch_size], trips)]
+
+    stream_readings, delayed_readings = read_typed_with(send, streams, delayed, now=now)
+    return TypedReadResult(stream_readings, delayed_readings, trips.count)
 
 
 def read_typed_with(send, streams: Iterable[StreamSource], delayed: Iterable[DelayedSource], *, now: float):
@@ -159,28 +163,7 @@ def read_typed_with(send, streams: Iterable[StreamSource], delayed: Iterable[Del
 def _delayed_reading(source: DelayedSource, total, overdue) -> DelayedReading:
     if total is UNREAD or overdue is UNREAD:
         return DelayedReading(source, None, None, unread=True)
-    return DelayedReading(source, _count(total), None if _count(total) is None else _count(overdue))
-
-
-def _pipelined(client, commands: Sequence[tuple], batch_size: int, trips: list[int]) -> list:
-    """Replies (errors included, as exceptions) of the commands, `batch_size` per round trip."""
-    replies: list = []
-    for start in range(0, len(commands), batch_size):
-        pipe = client.pipeline(transaction=False)
-        for name, *args in commands[start : start + batch_size]:
-            getattr(pipe, name)(*args)
-        trips[0] += 1
-        replies.extend(pipe.execute(raise_on_error=False))
-    return replies
-
-
-def _count(reply) -> int | None:
-    """An integer reply; None for WRONGTYPE; any other error is raised."""
-    if isinstance(reply, redis.ResponseError) and str(reply).startswith(_WRONGTYPE):
-        return None
-    if isinstance(reply, Exception):
-        raise reply
-    return int(reply)
+    return DelayedReading(source, count_reply(total), None if count_reply(total) is None else count_reply(overdue))
 
 
 class _Group(NamedTuple):
@@ -202,7 +185,7 @@ def _stream_groups(source: StreamSource, length_reply, info_reply) -> _FirstPhas
     """What XLEN and XINFO GROUPS told about one stream."""
     if length_reply is UNREAD or info_reply is UNREAD:
         return _FirstPhase(None, [], unread=True)
-    length = _count(length_reply)
+    length = count_reply(length_reply)
     if length is None:
         return _FirstPhase(None, [])
     if isinstance(info_reply, redis.ResponseError) and str(info_reply).startswith(_NO_SUCH_KEY):

@@ -345,7 +345,7 @@ def read_queues(
     """Depths and oldest ages of the queues, in order; at most ceil(n / batch_size) + 1 round trips."""
     sources = tuple(sources)
     readings: list[QueueReading] = []
-    trips = _RoundTrips()
+    trips = RoundTrips()
     script_refused = not use_script
     start = 0
     while start < len(sources) and not script_refused:
@@ -362,7 +362,7 @@ def read_queues(
     if start < len(sources):
 
         def send(commands):
-            return _pipelined(client, commands, trips)
+            return pipelined(client, commands, trips)
 
         readings.extend(read_with_pipelines(send, sources[start:], now, batch_size, max_decode_bytes, prefix_bytes))
     return ReadResult(tuple(readings), trips.count, used_script=not script_refused)
@@ -373,10 +373,7 @@ def part_counts(client, sources: Sequence[QueueSource], *, now: float) -> list[d
     reader counts them (None: another type); one pipeline. For `doctor`, which shows keys one by one."""
     plans = [plan(source, now) for source in sources]
     ops = list(dict.fromkeys(op for p in plans for op in p.ops))
-    pipe = client.pipeline(transaction=False)
-    for op in ops:
-        getattr(pipe, _COUNT_COMMANDS[op[0]])(*_count_command(op)[1:])
-    counts = {op: _count(reply) for op, reply in zip(ops, pipe.execute(raise_on_error=False) if ops else [])}
+    counts = {op: count_reply(reply) for op, reply in zip(ops, pipelined(client, [_count_command(op) for op in ops], RoundTrips()))}
     return [
         {"waiting": [counts[op] for op in p.waiting], "in_flight": [counts[op] for op in p.in_flight], "dead": [counts[op] for op in p.dead], "delayed": [counts[op] for op in p.delayed]}
         for p in plans
@@ -432,7 +429,7 @@ def discover(
     return Discovery(tuple(sorted(found)[:max_keys]), truncated, timed_out, round_trips, len(undecodable))
 
 
-class _RoundTrips:
+class RoundTrips:
     """Requests sent to Redis: each command or pipeline execute is one."""
 
     count = 0
@@ -488,7 +485,7 @@ def _script_argument(part: Sequence[_Plan], max_decode: int, prefix_bytes: int) 
     return body.encode(), list(ops)
 
 
-def _run_script(client, batch: Sequence[_Plan], trips: _RoundTrips, max_decode: int, prefix_bytes: int):
+def _run_script(client, batch: Sequence[_Plan], trips: RoundTrips, max_decode: int, prefix_bytes: int):
     """(counts by operation, peek outcomes per queue) from the read-only script: calls of SCRIPT_QUEUES_PER_CALL queues, one pipeline."""
     parts = [batch[i : i + SCRIPT_QUEUES_PER_CALL] for i in range(0, len(batch), SCRIPT_QUEUES_PER_CALL)]
     built = [_script_argument(part, max_decode, prefix_bytes) for part in parts]
@@ -517,7 +514,7 @@ def _run_script(client, batch: Sequence[_Plan], trips: _RoundTrips, max_decode: 
     return counts, outcomes
 
 
-def _script_pipeline(client, arguments: Sequence[bytes], trips: _RoundTrips, *, load_first: bool) -> list:
+def _script_pipeline(client, arguments: Sequence[bytes], trips: RoundTrips, *, load_first: bool) -> list:
     """Every script call in one round trip; errors come back in place, for the caller to judge."""
     pipe = client.pipeline(transaction=False)
     for index, argument in enumerate(arguments):
@@ -529,7 +526,7 @@ def _script_pipeline(client, arguments: Sequence[bytes], trips: _RoundTrips, *, 
     return pipe.execute(raise_on_error=False)
 
 
-def _pipelined(client, commands: Sequence[tuple], trips: _RoundTrips) -> list:
+def pipelined(client, commands: Sequence[tuple], trips: RoundTrips) -> list:
     """Replies of the commands (errors in place) in one pipeline."""
     if not commands:
         return []
@@ -550,7 +547,7 @@ def read_with_pipelines(send, sources: Sequence[QueueSource], now: float, batch_
         ops = list(dict.fromkeys(op for p in batch for op in p.ops))
         peeks = [(i, command) for i, p in enumerate(batch) for command in _peek_commands(p)]
         replies = send([_count_command(op) for op in ops] + [command for _, command in peeks])
-        counts = {op: _count(reply) for op, reply in zip(ops, replies)}
+        counts = {op: count_reply(reply) for op, reply in zip(ops, replies)}
         elements: list[list] = [[] for _ in batch]
         for (i, command), reply in zip(peeks, replies[len(ops) :]):
             elements[i].append(_element(command[0], reply))
@@ -588,8 +585,8 @@ def _count_command(op: CountOp) -> tuple:
     return (name, op[1], op[2], op[3]) if op[0] == "Z" else (name, op[1])
 
 
-def _count(reply) -> int | None | _Unread:
-    """A count reply: None for WRONGTYPE; any other error is raised."""
+def count_reply(reply) -> int | None | _Unread:
+    """A count (integer) reply: None for WRONGTYPE, UNREAD as it came; any other error is raised."""
     if reply is UNREAD:
         return UNREAD
     if isinstance(reply, redis.ResponseError) and str(reply).startswith(_WRONGTYPE):
@@ -604,7 +601,7 @@ def _element(command: str, reply):
     if reply is UNREAD:
         return UNREAD
     if isinstance(reply, Exception):
-        _count(reply)  # raises unless WRONGTYPE, which the count reports already
+        count_reply(reply)  # raises unless WRONGTYPE, which the count reports already
         return None
     if command == "zrangebyscore":
         return (reply[0][0], reply[0][1]) if reply else None
@@ -637,8 +634,7 @@ def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> l
     if time.kind is TimeKind.SCORE:
         return [NUMBER, "%.17g" % float(score)]
     if time.kind is TimeKind.ELEMENT:
-        text = _text(raw)
-        return [STRING, text] if len(text.encode("utf-8", "surrogateescape")) <= MAX_TIME_TEXT else [OTHER, ""]
+        return _short(_text(raw))
     if time.kind is TimeKind.ELEMENT_JSON:
         return list(peek_json(raw, time.field, max_decode, prefix_bytes))
     value = element[2]
@@ -652,7 +648,11 @@ def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> l
         return [GONE, ""]
     if time.kind is TimeKind.HASH_JSON:
         return list(peek_json(value, time.field, max_decode, prefix_bytes))
-    text = _text(value)
+    return _short(_text(value))
+
+
+def _short(text: str) -> list:
+    """A time given as text, as the script's short() puts it: too long a text is no time."""
     return [STRING, text] if len(text.encode("utf-8", "surrogateescape")) <= MAX_TIME_TEXT else [OTHER, ""]
 
 

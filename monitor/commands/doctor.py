@@ -323,6 +323,15 @@ def delayed_subject(item, reading, types: Mapping[str, str | None]) -> SubjectRe
     return SubjectReading(Section.DELAYED, item.name, item.key, (key,), reading.total, _published(delayed_points(reading)))
 
 
+def _raise_first(failures) -> None:
+    """A cluster read that left a node unread (monitor.collect.cluster.NodeFailure) fails the doctor's read."""
+    from monitor.collect.connection import classify_failure
+
+    if failures:
+        failure = failures[0]
+        raise RedisError(f"Redis cluster node {failure.node} could not be read ({classify_failure(failure.error)})")
+
+
 def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], secrets_factory: Callable[[], Any]) -> list[SubjectReading]:
     """Read every queue, stream and delayed set of the environment, target by target, as the collector does."""
     import redis
@@ -354,9 +363,7 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
                 types = dict(zip(keys, types)) if types is not None else {}
                 if settings.cluster:
                     result = read_cluster(client, [q.source for q in queues], now=now)
-                    if result.failures:
-                        failure = result.failures[0]
-                        raise RedisError(f"Redis cluster node {failure.node} could not be read ({classify_failure(failure.error)})")
+                    _raise_first(result.failures)
                     readings = result.readings
                 else:
                     readings = read_queues(client, [q.source for q in queues], now=now).readings
@@ -366,9 +373,7 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
                     stream_sources, delayed_sources = [s.source for s in streams], [d.source for d in delayed]
                     if settings.cluster:
                         typed, account = read_typed_cluster(client, stream_sources, delayed_sources, now=now)
-                        if account.failures:
-                            failure = account.failures[0]
-                            raise RedisError(f"Redis cluster node {failure.node} could not be read ({classify_failure(failure.error)})")
+                        _raise_first(account.failures)
                     else:
                         typed = read_typed_queues(client, stream_sources, delayed_sources, now=now)
                     subjects += [stream_subject(s, r, types) for s, r in zip(streams, typed.streams)]
