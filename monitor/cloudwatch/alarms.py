@@ -285,12 +285,11 @@ class Subject:
 
 def subjects(spec: Spec, env: Environment) -> list[Subject]:
     """Every subject with alarms in this environment, queues first and Redis targets last."""
-    first = env.targets[0].name
-    found = [Subject(q.name, q.key, q.target or first, q.alarms, queue=q) for q in spec.queues]
+    found = [Subject(q.name, q.key, env.target_name(q.target), q.alarms, queue=q) for q in spec.queues]
     # A stream's alarms watch each listed consumer group; unlisted groups are measured, not alarmed.
-    found += [Subject(group_subject(s.name, g), s.key, s.target or first, s.alarms, g) for s in spec.streams for g in s.groups]
-    found += [Subject(d.name, d.key, d.target or first, d.alarms) for d in spec.delayed]
-    found += [Subject(p.name, p.pattern, p.target or first, p.alarms) for p in spec.patterns]
+    found += [Subject(group_subject(s.name, g), s.key, env.target_name(s.target), s.alarms, g) for s in spec.streams for g in s.groups]
+    found += [Subject(d.name, d.key, env.target_name(d.target), d.alarms) for d in spec.delayed]
+    found += [Subject(p.name, p.pattern, env.target_name(p.target), p.alarms) for p in spec.patterns]
     found += [Subject(naming.target_subject(t.name), t.name, t.name, spec.target_alarms) for t in env.targets]
     return [s for s in found if s.rules]
 

@@ -140,12 +140,11 @@ class Collector:
         self.spec = spec
         self.env = env
         self.target = env.target(target)
-        mine = {self.target.name}
-        first = env.targets[0].name
-        self.queues = [q for q in spec.queues if (q.target or first) in mine]
-        self.patterns = [p for p in spec.patterns if (p.target or first) in mine]
-        self.streams = [s.source for s in spec.streams if (s.target or first) in mine]
-        self.delayed = [d.source for d in spec.delayed if (d.target or first) in mine]
+        mine = self.target.name
+        self.queues = [q for q in spec.queues if env.target_name(q.target) == mine]
+        self.patterns = [p for p in spec.patterns if env.target_name(p.target) == mine]
+        self.streams = [s.source for s in spec.streams if env.target_name(s.target) == mine]
+        self.delayed = [d.source for d in spec.delayed if env.target_name(d.target) == mine]
         self.environ = os.environ if environ is None else environ
         self.cloudwatch = cloudwatch
         self.secrets_factory = secrets_factory

@@ -342,11 +342,10 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
     from monitor.collect.reader import key_types, part_counts, read_queues
 
     subjects: list[SubjectReading] = []
-    first = env.targets[0].name
     for target in env.targets:
-        queues = [q for q in spec.queues if (q.target or first) == target.name]
-        streams = [s for s in spec.streams if (s.target or first) == target.name]
-        delayed = [d for d in spec.delayed if (d.target or first) == target.name]
+        queues = [q for q in spec.queues if env.target_name(q.target) == target.name]
+        streams = [s for s in spec.streams if env.target_name(s.target) == target.name]
+        delayed = [d for d in spec.delayed if env.target_name(d.target) == target.name]
         if not (queues or streams or delayed):
             continue
         token, where, settings = None, target.name, None

@@ -72,6 +72,10 @@ class Environment:
     def actions(self, severity: Severity) -> Notifications:
         return self.notifications.get(severity, Notifications())
 
+    def target_name(self, name: str | None) -> str:
+        """The target a queue, stream, delayed set or pattern is read from: its own, or the first one."""
+        return name or self.targets[0].name
+
     def target(self, name: str | None) -> RedisTarget:
         """The named target, or the first one for None (queues that name no target)."""
         if name is None:
