@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, composite_children, detector_key, is_composite, metric_alarms
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, alarm_name, anomaly_detectors, composite_children, detector_key, is_composite, metric_alarms
 from monitor.spec import metrics, naming
 from monitor.spec.windows import DEFAULT_TIMEZONE, WALL_CLOCK_WINDOW, WindowKind, read_window_field
 
@@ -247,11 +247,6 @@ def _metric_query(query: Mapping) -> dict:
     return out
 
 
-def _alarm_name(reference: str | None) -> str | None:
-    """An alarm name from a name or an alarm ARN (AWS may report a suppressor either way)."""
-    return reference.split(":alarm:", 1)[1] if reference and ":alarm:" in reference else reference
-
-
 def comparable_composite(alarm: Mapping) -> dict[str, Any]:
     return {
         "AlarmDescription": alarm.get("AlarmDescription") or "",
@@ -260,7 +255,8 @@ def comparable_composite(alarm: Mapping) -> dict[str, Any]:
         "OKActions": tuple(sorted(alarm.get("OKActions") or ())),
         "InsufficientDataActions": tuple(sorted(alarm.get("InsufficientDataActions") or ())),
         "AlarmRule": alarm.get("AlarmRule"),
-        "ActionsSuppressor": _alarm_name(alarm.get("ActionsSuppressor")) or None,
+        # AWS may report a suppressor by name or by ARN.
+        "ActionsSuppressor": alarm_name(alarm["ActionsSuppressor"]) if alarm.get("ActionsSuppressor") else None,
         "ActionsSuppressorWaitPeriod": _number(alarm.get("ActionsSuppressorWaitPeriod")) if alarm.get("ActionsSuppressor") else None,
         "ActionsSuppressorExtensionPeriod": _number(alarm.get("ActionsSuppressorExtensionPeriod")) if alarm.get("ActionsSuppressor") else None,
     }
