@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import botocore.exceptions
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric, alarm_name, anomaly_detectors, is_composite, metric_alarms
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, alarm_name, anomaly_detectors, dimension_pairs, is_composite, metric_alarms
 from monitor.cloudwatch.clients import Aws, describe_error, error_code, translate_errors
 from monitor.cloudwatch.plan import ALARM_RESOURCES, Action, Change, Plan, Resource, composite_depths, tag_dict, tag_diff
 from monitor.spec import naming
@@ -152,7 +152,7 @@ def published_metrics(cw, namespaces: Iterable[str]) -> set[tuple]:
     for ns in sorted(set(namespaces)):
         for page in _pages(cw.list_metrics, "NextToken", "NextToken", Namespace=ns):
             for m in page.get("Metrics", []):
-                found.add((ns, m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m.get("Dimensions", [])))))
+                found.add((ns, m["MetricName"], dimension_pairs(m.get("Dimensions"))))
     return found
 
 

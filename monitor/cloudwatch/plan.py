@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric, alarm_name, anomaly_detectors, composite_children, detector_key, is_composite, metric_alarms
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, alarm_name, anomaly_detectors, composite_children, detector_key, dimension_pairs, is_composite, metric_alarms
 from monitor.spec import metrics, naming
 from monitor.spec.windows import DEFAULT_TIMEZONE, WALL_CLOCK_WINDOW, WindowKind, read_window_field
 
@@ -222,10 +222,6 @@ def _number(value):
     return value
 
 
-def _dimensions(dims) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((d["Name"], d["Value"]) for d in dims or ()))
-
-
 def _metric_query(query: Mapping) -> dict:
     out: dict[str, Any] = {"Id": query["Id"], "ReturnData": query.get("ReturnData", True)}
     for key in ("Expression", "Label", "AccountId"):
@@ -239,7 +235,7 @@ def _metric_query(query: Mapping) -> dict:
         out["MetricStat"] = {
             "Namespace": metric.get("Namespace"),
             "MetricName": metric.get("MetricName"),
-            "Dimensions": _dimensions(metric.get("Dimensions")),
+            "Dimensions": dimension_pairs(metric.get("Dimensions")),
             "Period": _number(stat.get("Period")),
             "Stat": stat.get("Stat"),
             "Unit": stat.get("Unit"),
@@ -292,7 +288,7 @@ def comparable(alarm: Mapping) -> dict[str, Any]:
         "InsufficientDataActions": tuple(sorted(alarm.get("InsufficientDataActions") or ())),
         "Namespace": alarm.get("Namespace") or None,
         "MetricName": alarm.get("MetricName") or None,
-        "Dimensions": _dimensions(alarm.get("Dimensions")),
+        "Dimensions": dimension_pairs(alarm.get("Dimensions")),
         "Period": _number(alarm.get("Period")) or None,
         "Statistic": alarm.get("Statistic") or None,
         "ExtendedStatistic": alarm.get("ExtendedStatistic") or None,
