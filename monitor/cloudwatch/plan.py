@@ -243,19 +243,28 @@ def _metric_query(query: Mapping) -> dict:
     return out
 
 
-def comparable_composite(alarm: Mapping) -> dict[str, Any]:
+def _comparable_actions(alarm: Mapping) -> dict[str, Any]:
+    """The description and actions, which metric and composite alarms share, in canonical form."""
     return {
         "AlarmDescription": alarm.get("AlarmDescription") or "",
         "ActionsEnabled": alarm.get("ActionsEnabled", True),
         "AlarmActions": tuple(sorted(alarm.get("AlarmActions") or ())),
         "OKActions": tuple(sorted(alarm.get("OKActions") or ())),
         "InsufficientDataActions": tuple(sorted(alarm.get("InsufficientDataActions") or ())),
+    }
+
+
+def comparable_composite(alarm: Mapping) -> dict[str, Any]:
+    return {
+        **_comparable_actions(alarm),
         "AlarmRule": alarm.get("AlarmRule"),
         # AWS may report a suppressor by name or by ARN.
         "ActionsSuppressor": alarm_name(alarm["ActionsSuppressor"]) if alarm.get("ActionsSuppressor") else None,
         "ActionsSuppressorWaitPeriod": _number(alarm.get("ActionsSuppressorWaitPeriod")) if alarm.get("ActionsSuppressor") else None,
         "ActionsSuppressorExtensionPeriod": _number(alarm.get("ActionsSuppressorExtensionPeriod")) if alarm.get("ActionsSuppressor") else None,
     }
+
+
 def _window(value) -> tuple[str, str] | None:
     """None for the default sliding window, ("WallClockWindow", time zone) for a wall-clock one."""
     try:
@@ -281,11 +290,7 @@ def comparable(alarm: Mapping) -> dict[str, Any]:
         return comparable_composite(alarm)
     evaluation_periods = _number(alarm.get("EvaluationPeriods"))
     config: dict[str, Any] = {
-        "AlarmDescription": alarm.get("AlarmDescription") or "",
-        "ActionsEnabled": alarm.get("ActionsEnabled", True),
-        "AlarmActions": tuple(sorted(alarm.get("AlarmActions") or ())),
-        "OKActions": tuple(sorted(alarm.get("OKActions") or ())),
-        "InsufficientDataActions": tuple(sorted(alarm.get("InsufficientDataActions") or ())),
+        **_comparable_actions(alarm),
         "Namespace": alarm.get("Namespace") or None,
         "MetricName": alarm.get("MetricName") or None,
         "Dimensions": dimension_pairs(alarm.get("Dimensions")),
