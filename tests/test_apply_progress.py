@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import pty
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from monitor.commands.progress import PIPE_EVERY_CHANGES, PIPE_EVERY_SECONDS, Progress, duration_words
+from support import terminal
 from test_reliability import CHANGES, big_spec_text
+
+from monitor.commands.progress import (
+    PIPE_EVERY_CHANGES,
+    PIPE_EVERY_SECONDS,
+    Progress,
+    duration_words,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"apply: +(\d+)/(\d+) done, (\d+) failed(, [\d.]+ changes/s, (about .+ left|took .+))?")
@@ -93,21 +97,8 @@ def test_apply_with_json_output_in_a_pipe_prints_only_the_document(moto_server, 
 
 
 def test_apply_on_a_terminal_redraws_one_progress_line(moto_server, spec):
-    master, slave = pty.openpty()
-    process = subprocess.Popen(apply_args(spec), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    assert process.wait(timeout=300) == 0
-    text = b"".join(chunks).decode()
+    code, text = terminal.run_on_pty(apply_args(spec), cwd=ROOT, timeout=300)
+    assert code == 0
     frames = [f.split("\r\n")[0] for f in text.split("\r\x1b[K")[1:]]
     assert frames and all(LINE.fullmatch(frame) for frame in frames)
     assert frames[-1].startswith(f"apply: {CHANGES}/{CHANGES} done, 0 failed")

@@ -3,25 +3,21 @@ on a pipe and on a pseudo-terminal of a given width."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from support import terminal
 
-from monitor.cloudwatch.api import put_alarms
 from monitor.cloudwatch.alarms import render_alarms
+from monitor.cloudwatch.api import put_alarms
 from monitor.errors import ExitStatus
 from monitor.spec import metrics
 from monitor.spec.load import load_spec
@@ -90,28 +86,7 @@ def run(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 def run_on_pty(*args: str, columns: int, env: dict) -> tuple[int, str]:
     """Run with stdout and stderr on a pseudo-terminal `columns` wide; (exit status, output)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    attrs = termios.tcgetattr(slave)
-    attrs[1] &= ~termios.ONLCR  # keep "\n" as is, so lines split as written
-    termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            proc.kill()
-            raise AssertionError("no output from the command within 60 s")
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return proc.wait(timeout=60), b"".join(chunks).decode()
+    return terminal.run_on_pty([sys.executable, "-m", "monitor", *args], cwd=ROOT, env=env, columns=columns, translate_newlines=False)
 
 
 def test_piped_table_fits_columns_without_colour(endpoint):

@@ -21,6 +21,15 @@ class CrossChecks:
         if len(tags) > limit:
             self.error(("tags",), f"{len(tags)} tags; at most {limit} (CloudWatch allows {MAX_ALARM_TAGS} per alarm, {len(naming.RESERVED_TAG_KEYS)} are ours)")
 
+    def _alarm_names_fit(self, path, prefix, longest_env, subject, rules, shorten) -> bool:
+        """Whether every alarm name of `subject` fits CloudWatch's limit; reports the first that does not."""
+        for rule in rules:
+            name = naming.alarm_name(prefix, longest_env, subject, rule.kind, rule.tier)
+            if len(name) > naming.MAX_ALARM_NAME:
+                self.error(path, f"alarm name '{name[:60]}...' would be {len(name)} characters; CloudWatch allows {naming.MAX_ALARM_NAME} (shorten {shorten})")
+                return False
+        return True
+
     def _check_names(self, data, queues, target_alarms, environments) -> None:
         prefix = data["name_prefix"]
         index_of = {raw_queue_key(q): i for i, q in enumerate(data.get("queues") or [])}
@@ -37,15 +46,7 @@ class CrossChecks:
         subjects = [(("queues", index_of[q.key]), q.name, q.alarms) for q in queues]
         subjects += [(("environments", e), naming.target_subject(t.name), target_alarms) for e in environments for t in environments[e].targets]
         for path, subject, rules in subjects:
-            for rule in rules:
-                name = naming.alarm_name(prefix, longest_env, subject, rule.kind, rule.tier)
-                if len(name) > naming.MAX_ALARM_NAME:
-                    self.error(
-                        path,
-                        f"alarm name '{name[:60]}...' would be {len(name)} characters; CloudWatch allows {naming.MAX_ALARM_NAME} (shorten name_prefix or the 'name')",
-                    )
-                    break
-
+            self._alarm_names_fit(path, prefix, longest_env, subject, rules, "name_prefix or the 'name'")
 
     def _check_pattern_names(self, data, queues, streams, delayed, patterns) -> None:
         """A pattern's name (in its alarm names) is no queue's, stream's or delayed set's name."""
@@ -83,8 +84,5 @@ class CrossChecks:
                             self.error(path + ("groups",), f"group '{group}' gives alarm names ending '{subject}-KIND-TIER', as {group_subjects[subject]} does; rename the stream or the group")
                         group_subjects.setdefault(subject, f"group '{group}' of streams[{index}]")
                 for subject in subjects:
-                    for rule in item.alarms:
-                        name = naming.alarm_name(data["name_prefix"], longest_env, subject, rule.kind, rule.tier)
-                        if len(name) > naming.MAX_ALARM_NAME:
-                            self.error(path, f"alarm name '{name[:60]}...' would be {len(name)} characters; CloudWatch allows {naming.MAX_ALARM_NAME} (shorten name_prefix, the 'name' or the group)")
-                            return
+                    if not self._alarm_names_fit(path, data["name_prefix"], longest_env, subject, item.alarms, "name_prefix, the 'name' or the group"):
+                        return

@@ -50,7 +50,7 @@ from monitor.cloudwatch.rules import (  # noqa: F401
     is_composite,
     parse_rule,
 )
-from monitor.truth.evaluator import Evaluation, InvalidAlarm, NotSupported
+from monitor.truth.evaluator import Evaluation, InvalidAlarm, NotSupported, state_at
 
 ACTION_FIELDS = {State.ALARM: "AlarmActions", State.OK: "OKActions", State.INSUFFICIENT_DATA: "InsufficientDataActions"}
 SUPPRESSOR_FIELDS = ("ActionsSuppressorWaitPeriod", "ActionsSuppressorExtensionPeriod")
@@ -106,15 +106,6 @@ def parse_composite(params: Mapping) -> CompositeConfig:
     return CompositeConfig(name, params["AlarmRule"], rule, suppressor)
 
 
-def _state_in_force(timeline: Sequence[Evaluation], t: int) -> State:
-    state = State.INSUFFICIENT_DATA
-    for evaluation in timeline:
-        if evaluation.time > t:
-            break
-        state = evaluation.state
-    return state
-
-
 def evaluate_composites(composites: Sequence[Mapping], timelines: Mapping[str, Sequence[Evaluation]]) -> dict[str, list[Evaluation]]:
     """Timelines of the composites, evaluated whenever one of their children is (children may be composites).
 
@@ -145,7 +136,7 @@ def evaluate_composites(composites: Sequence[Mapping], timelines: Mapping[str, S
         times = sorted({e.time for line in lines.values() for e in line})
         timeline = []
         for t in times:
-            states = {child: _state_in_force(lines[child], t) for child in children}
+            states = {child: state_at(lines[child], t) for child in children}
             truth = holds(config.rule, states)
             words = ", ".join(f"{child} {state.value}" for child, state in states.items()) or "no children"
             timeline.append(Evaluation(t, State.ALARM if truth else State.OK, (), f"{config.text} is {'TRUE' if truth else 'FALSE'}: {words}"))
@@ -259,7 +250,7 @@ def actions(alarm: Mapping, timelines: Mapping[str, Sequence[Evaluation]]) -> li
     line = timelines[name]
     events = []
     for i, entered in enumerate(changes):
-        target = _state_in_force(line, entered)
+        target = state_at(line, entered)
         targets = tuple(alarm.get(ACTION_FIELDS[target]) or ())
         if not targets:
             continue

@@ -562,14 +562,16 @@ def transitions(timeline: Sequence[Evaluation], initial_state: State | str = Sta
     return changes
 
 
+def in_force(timeline: Sequence[Evaluation], t: float) -> Evaluation | None:
+    """The last evaluation at or before t (None before the first); the timeline is in time order."""
+    position = bisect.bisect_right(timeline, t, key=lambda evaluation: evaluation.time)
+    return timeline[position - 1] if position else None
+
+
 def state_at(timeline: Sequence[Evaluation], t: float, initial_state: State | str = State.INSUFFICIENT_DATA) -> State:
     """The state in force at time t: that of the last evaluation at or before t."""
-    state = State(initial_state)
-    for evaluation in timeline:
-        if evaluation.time > t:
-            break
-        state = evaluation.state
-    return state
+    deciding = in_force(timeline, t)
+    return deciding.state if deciding else State(initial_state)
 
 
 def _metric_words(query: MetricQuery) -> str:

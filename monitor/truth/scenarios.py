@@ -727,7 +727,7 @@ def _check(expectation: Expectation, names: Sequence[str], lines: Mapping[str, l
         timeline = lines[name]
         times = [expectation.start] + [e.time for e in timeline if expectation.start < e.time <= expectation.end]
         for t in times:
-            deciding = _in_force(timeline, t)
+            deciding = evaluator.in_force(timeline, t)
             actual = deciding.state if deciding else State.INSUFFICIENT_DATA
             if (actual is expectation.state) == expectation.negated:
                 failures.append(Failure(name, t, actual, deciding, tuple(evaluator.transitions(timeline))))
@@ -759,16 +759,6 @@ def _check_actions(
                 Failure(name, expectation.start, State.INSUFFICIENT_DATA, None, tuple(evaluator.transitions(timeline)), chosen, found)
             )
     return failures
-
-
-def _in_force(timeline: Sequence[Evaluation], t: int) -> Evaluation | None:
-    """The last evaluation at or before t."""
-    found = None
-    for evaluation in timeline:
-        if evaluation.time > t:
-            break
-        found = evaluation
-    return found
 
 
 def default_files(spec_path: str | Path) -> list[Path]:
