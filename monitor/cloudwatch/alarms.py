@@ -423,20 +423,24 @@ def detector_key(detector: Mapping) -> str:
     """One string per (namespace, metric, dimensions, statistic): how detectors are compared and named."""
     dims = ",".join(f"{d['Name']}={d['Value']}" for d in sorted(detector.get("Dimensions") or (), key=lambda d: d["Name"]))
     return f"{detector['Namespace']}/{detector['MetricName']}[{dims}]/{detector['Stat']}"
+
+
+def dimension_pairs(dimensions) -> tuple[tuple[str, str], ...]:
+    """[{"Name", "Value"}, ...] as sorted (name, value) pairs: one metric's identity, however AWS ordered them."""
+    return tuple(sorted((d["Name"], d["Value"]) for d in dimensions or ()))
+
+
 def watched_metrics(alarm: Alarm) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
     """(namespace, metric name, dimensions) of every metric an alarm reads, for either alarm shape (none for a composite)."""
     if is_composite(alarm):
         return []
     found = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m] if "Metrics" in alarm else [alarm]
-    return [(m["Namespace"], m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"]))) for m in found]
+    return [(m["Namespace"], m["MetricName"], dimension_pairs(m["Dimensions"])) for m in found]
 
 
 def alarm_metric(alarm: Alarm) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    # Composites watch alarms, not metrics: callers pass metric_alarms(...).
-    """(namespace, metric name, dimensions) that an alarm watches, for either alarm shape."""
-    if "Metrics" in alarm:
-        metric = next(m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m)
-    else:
-        metric = alarm
-    dims = tuple(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"]))
-    return metric["Namespace"], metric["MetricName"], dims
+    """(namespace, metric name, dimensions) that a metric alarm watches (the first, for metric math), for either alarm shape.
+
+    Composites watch alarms, not metrics: callers pass metric_alarms(...).
+    """
+    return watched_metrics(alarm)[0]

@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import botocore.exceptions
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, is_composite, metric_alarms
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, alarm_name, anomaly_detectors, dimension_pairs, is_composite, metric_alarms
 from monitor.cloudwatch.clients import Aws, describe_error, error_code, translate_errors
 from monitor.cloudwatch.plan import ALARM_RESOURCES, Action, Change, Plan, Resource, composite_depths, tag_dict, tag_diff
 from monitor.spec import naming
@@ -118,10 +118,6 @@ def metric_data(cw, queries: Sequence[dict], *, start, end, **options) -> dict[s
     return points
 
 
-def alarm_name_of(arn: str) -> str:
-    return arn.split(":alarm:", 1)[1]
-
-
 def owned_alarm_tags(tagging, owner: str) -> dict[str, dict[str, str]]:
     """Every alarm carrying our ownership tag, by name, with all its tags (100 per page)."""
     kwargs = {
@@ -130,7 +126,7 @@ def owned_alarm_tags(tagging, owner: str) -> dict[str, dict[str, str]]:
         "ResourcesPerPage": TAGGING_PAGE_SIZE,
     }
     return {
-        alarm_name_of(r["ResourceARN"]): tag_dict(r.get("Tags"))
+        alarm_name(r["ResourceARN"]): tag_dict(r.get("Tags"))
         for page in _pages(tagging.get_resources, "PaginationToken", "PaginationToken", **kwargs)
         for r in page.get("ResourceTagMappingList", [])
     }
@@ -156,7 +152,7 @@ def published_metrics(cw, namespaces: Iterable[str]) -> set[tuple]:
     for ns in sorted(set(namespaces)):
         for page in _pages(cw.list_metrics, "NextToken", "NextToken", Namespace=ns):
             for m in page.get("Metrics", []):
-                found.add((ns, m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m.get("Dimensions", [])))))
+                found.add((ns, m["MetricName"], dimension_pairs(m.get("Dimensions"))))
     return found
 
 

@@ -420,15 +420,17 @@ def render_dashboard(
     region: str | None = None,
     account_id: str = DEFAULT_ACCOUNT_ID,
     partition: str = DEFAULT_PARTITION,
+    alarms: Sequence[Alarm] | None = None,
 ) -> tuple[str, dict]:
     """(dashboard name, body) for one environment: pure.
 
     region defaults to the environment's region (else us-east-1); account_id and partition only go
     into the alarm ARNs of the alarm status widgets, so pass the real account (from STS or from the
-    ARNs DescribeAlarms returns) when putting the dashboard.
+    ARNs DescribeAlarms returns) when putting the dashboard. alarms: render_alarms(spec, env), when
+    the caller has it already (rendered here otherwise).
     """
     region = region or env.region or DEFAULT_REGION
-    alarms = render_alarms(spec, env)
+    alarms = list(render_alarms(spec, env) if alarms is None else alarms)
     target_rows = [_target_widgets(spec, env, region, t) for t in env.targets]
     budget = MAX_WIDGETS - _FIXED_WIDGETS - sum(len(row) for row in target_rows)
     alarm_widgets = _alarm_widgets(alarms, region, account_id, partition)[: max(0, budget)]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlparse
 
-from monitor.cloudwatch.alarms import Alarm, alarm_metric, anomaly_detectors, composite_children, detector_key, is_composite, metric_alarms
+from monitor.cloudwatch.alarms import Alarm, alarm_metric, alarm_name, anomaly_detectors, composite_children, detector_key, dimension_pairs, is_composite, metric_alarms
 from monitor.spec import metrics, naming
 from monitor.spec.windows import DEFAULT_TIMEZONE, WALL_CLOCK_WINDOW, WindowKind, read_window_field
 
@@ -222,10 +222,6 @@ def _number(value):
     return value
 
 
-def _dimensions(dims) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((d["Name"], d["Value"]) for d in dims or ()))
-
-
 def _metric_query(query: Mapping) -> dict:
     out: dict[str, Any] = {"Id": query["Id"], "ReturnData": query.get("ReturnData", True)}
     for key in ("Expression", "Label", "AccountId"):
@@ -239,7 +235,7 @@ def _metric_query(query: Mapping) -> dict:
         out["MetricStat"] = {
             "Namespace": metric.get("Namespace"),
             "MetricName": metric.get("MetricName"),
-            "Dimensions": _dimensions(metric.get("Dimensions")),
+            "Dimensions": dimension_pairs(metric.get("Dimensions")),
             "Period": _number(stat.get("Period")),
             "Stat": stat.get("Stat"),
             "Unit": stat.get("Unit"),
@@ -247,23 +243,28 @@ def _metric_query(query: Mapping) -> dict:
     return out
 
 
-def _alarm_name(reference: str | None) -> str | None:
-    """An alarm name from a name or an alarm ARN (AWS may report a suppressor either way)."""
-    return reference.split(":alarm:", 1)[1] if reference and ":alarm:" in reference else reference
-
-
-def comparable_composite(alarm: Mapping) -> dict[str, Any]:
+def _comparable_actions(alarm: Mapping) -> dict[str, Any]:
+    """The description and actions, which metric and composite alarms share, in canonical form."""
     return {
         "AlarmDescription": alarm.get("AlarmDescription") or "",
         "ActionsEnabled": alarm.get("ActionsEnabled", True),
         "AlarmActions": tuple(sorted(alarm.get("AlarmActions") or ())),
         "OKActions": tuple(sorted(alarm.get("OKActions") or ())),
         "InsufficientDataActions": tuple(sorted(alarm.get("InsufficientDataActions") or ())),
+    }
+
+
+def comparable_composite(alarm: Mapping) -> dict[str, Any]:
+    return {
+        **_comparable_actions(alarm),
         "AlarmRule": alarm.get("AlarmRule"),
-        "ActionsSuppressor": _alarm_name(alarm.get("ActionsSuppressor")) or None,
+        # AWS may report a suppressor by name or by ARN.
+        "ActionsSuppressor": alarm_name(alarm["ActionsSuppressor"]) if alarm.get("ActionsSuppressor") else None,
         "ActionsSuppressorWaitPeriod": _number(alarm.get("ActionsSuppressorWaitPeriod")) if alarm.get("ActionsSuppressor") else None,
         "ActionsSuppressorExtensionPeriod": _number(alarm.get("ActionsSuppressorExtensionPeriod")) if alarm.get("ActionsSuppressor") else None,
     }
+
+
 def _window(value) -> tuple[str, str] | None:
     """None for the default sliding window, ("WallClockWindow", time zone) for a wall-clock one."""
     try:
@@ -289,14 +290,10 @@ def comparable(alarm: Mapping) -> dict[str, Any]:
         return comparable_composite(alarm)
     evaluation_periods = _number(alarm.get("EvaluationPeriods"))
     config: dict[str, Any] = {
-        "AlarmDescription": alarm.get("AlarmDescription") or "",
-        "ActionsEnabled": alarm.get("ActionsEnabled", True),
-        "AlarmActions": tuple(sorted(alarm.get("AlarmActions") or ())),
-        "OKActions": tuple(sorted(alarm.get("OKActions") or ())),
-        "InsufficientDataActions": tuple(sorted(alarm.get("InsufficientDataActions") or ())),
+        **_comparable_actions(alarm),
         "Namespace": alarm.get("Namespace") or None,
         "MetricName": alarm.get("MetricName") or None,
-        "Dimensions": _dimensions(alarm.get("Dimensions")),
+        "Dimensions": dimension_pairs(alarm.get("Dimensions")),
         "Period": _number(alarm.get("Period")) or None,
         "Statistic": alarm.get("Statistic") or None,
         "ExtendedStatistic": alarm.get("ExtendedStatistic") or None,

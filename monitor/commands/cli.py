@@ -84,12 +84,13 @@ def render_document(spec: Spec, env_name: str | None) -> dict:
     from monitor.spec.presets import expansion
 
     env = spec.environment(env_name)
-    name, body = render_dashboard(spec, env)
+    alarms = render_alarms(spec, env)
+    name, body = render_dashboard(spec, env, alarms=alarms)
     document = {
         "spec": spec.path,
         "environment": env.name,
         "namespace": spec.namespace,
-        "alarms": render_alarms(spec, env),
+        "alarms": alarms,
         "dashboard": {"name": name, "body": body},
     }
     presets = [expansion(q) for q in spec.queues if q.framework]
@@ -213,7 +214,7 @@ def _provision_plan(args: argparse.Namespace):
     if args.command == "apply" and not args.yes and not sys.stdin.isatty():
         raise UsageError("apply needs --yes when stdin is not a terminal; nothing was changed")
     desired = render_alarms(spec, env)
-    dashboard = render_dashboard(spec, env)
+    dashboard = render_dashboard(spec, env, alarms=desired)
     owner = naming.spec_identity(spec.name_prefix, env.name)
     aws = aws_factory.clients(region=args.region or env.region, profile=args.profile, endpoint_url=args.endpoint_url)
     live = cloudwatch.read_live(

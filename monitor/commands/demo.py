@@ -263,7 +263,7 @@ def run_demo(spec_path: str, out: TextIO, cli_main: Callable[[list[str]], int]) 
             _say(out, f"    {(composite.explain if composite.is_composite(by_name[name]) else explain)(by_name[name])}")
             _say(out, f"    now: {result.reasons[name]}")
 
-        dashboard_name, body = render_dashboard(spec, env, region=REGION)
+        dashboard_name, body = render_dashboard(spec, env, region=REGION, alarms=alarms)
         result.dashboard_path = result.directory / f"{dashboard_name}.json"
         result.dashboard_path.write_text(json.dumps(body, indent=2) + "\n")
         _heading(out, "Done")

@@ -888,7 +888,8 @@ def collect_status(spec: Spec, env: Environment, cloudwatch, *, now: datetime | 
     period = trend_period(since)
     requests = [q.request(spec, env, period) for q in queries]
     with translate_errors():
-        states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in alarms])
+        # Metric alarms only: DescribeAlarms would not report composites (no AlarmTypes), nor does the report show them.
+        states = fetch_alarm_states(cloudwatch, [a["AlarmName"] for a in metric_alarms(alarms)])
         series = fetch_series(cloudwatch, requests, start=window_start(now, max(since, LOOKBACK), period), end=now)
         minutes = series
         if period != QUERY_PERIOD:
