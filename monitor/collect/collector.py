@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from monitor.collect.cluster import discover_cluster, read_cluster, read_typed_cluster
 from monitor.collect.connection import (
@@ -36,7 +37,7 @@ from monitor.collect.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.collect.publish import Point, iter_datums, iter_emf_lines, send_points
+from monitor.collect.publish import DatumTexts, Point, Requests, iter_datums, iter_emf_lines, json_strings, send_points, speaks_json
 from monitor.collect.queue_types import read_typed_queues
 from monitor.collect.reader import QueueReading, discover, read_queues
 from monitor.spec import metrics
@@ -87,25 +88,48 @@ class RunSummary:
         return json.dumps({"event": "queue_metrics_collection", **asdict(self)}, separators=(",", ":"))
 
 
+def _age(reading: QueueReading) -> float | None:
+    age = reading.oldest_age_seconds
+    return None if age is None else round(age, 3)
+
+
+# What one queue reading publishes, in order: each metric with its value (None: no point).
+READING_METRICS: tuple[tuple[metrics.Metric, Callable[[QueueReading], float | None]], ...] = (
+    (metrics.QUEUE_DEPTH, operator.attrgetter("depth")),
+    (metrics.IN_FLIGHT_DEPTH, operator.attrgetter("in_flight")),
+    (metrics.DEAD_LETTER_DEPTH, operator.attrgetter("dead_letter")),
+    (metrics.DELAYED_TOTAL, operator.attrgetter("delayed_total")),
+    (metrics.DELAYED_OVERDUE, operator.attrgetter("delayed_overdue")),
+    (metrics.OLDEST_MESSAGE_AGE, _age),
+    (metrics.MESSAGE_PARSE_ERRORS, lambda reading: 1 if reading.parse_error else 0),
+    (metrics.QUEUE_READ_ERRORS, lambda reading: len(reading.wrong_type_keys) + len(reading.unread_keys)),
+)
+# Readings rendered together into datums (DatumTexts.column): a column per metric at a time.
+READINGS_PER_COLUMN = 1000
+
+
 def reading_points(reading: QueueReading) -> list[Point]:
     """The metric points of one queue reading (pure)."""
     key = reading.source.key
-    points = []
-    if reading.depth is not None:
-        points.append(Point(metrics.QUEUE_DEPTH, key, reading.depth))
-    if reading.in_flight is not None:
-        points.append(Point(metrics.IN_FLIGHT_DEPTH, key, reading.in_flight))
-    if reading.dead_letter is not None:
-        points.append(Point(metrics.DEAD_LETTER_DEPTH, key, reading.dead_letter))
-    if reading.delayed_total is not None:
-        points.append(Point(metrics.DELAYED_TOTAL, key, reading.delayed_total))
-    if reading.delayed_overdue is not None:
-        points.append(Point(metrics.DELAYED_OVERDUE, key, reading.delayed_overdue))
-    if reading.oldest_age_seconds is not None:
-        points.append(Point(metrics.OLDEST_MESSAGE_AGE, key, round(reading.oldest_age_seconds, 3)))
-    points.append(Point(metrics.MESSAGE_PARSE_ERRORS, key, 1 if reading.parse_error else 0))
-    points.append(Point(metrics.QUEUE_READ_ERRORS, key, len(reading.wrong_type_keys) + len(reading.unread_keys)))
-    return points
+    return [Point(metric, key, value) for metric, get in READING_METRICS if (value := get(reading)) is not None]
+
+
+class ReadingDatums:
+    """The datums of queue readings, a column per metric and READINGS_PER_COLUMN readings at a time:
+    what reading_points and DatumTexts.points make of them, in another order, at a third of the cost."""
+
+    def __init__(self, texts: DatumTexts, readings: Sequence[QueueReading]):
+        self.texts, self.readings = texts, readings
+        self.points = 0  # the points they stand for (a 0 of an omit_zero metric is a point, not a datum)
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self.readings), READINGS_PER_COLUMN):
+            part = self.readings[start : start + READINGS_PER_COLUMN]
+            subjects = json_strings([reading.source.key for reading in part])
+            for metric, get in READING_METRICS:
+                values = list(map(get, part))
+                self.points += len(values) - values.count(None)
+                yield from self.texts.column(metric, subjects, values)
 
 
 def pattern_points(pattern: str, readings: list[QueueReading]) -> list[Point]:
@@ -176,19 +200,24 @@ class Collector:
         stamp = datetime.fromtimestamp(int(clock()), timezone.utc)
         summary = RunSummary(environment=self.env.name, target=self.target.name, timestamp=stamp.isoformat())
         cluster = self.target.cluster
-        points: Iterable[Point] = ()
+        collected = _Collected()
         settings = None
+        live = self._live(stamp)
+        read = False
         try:
             settings = resolve_settings(self.env, self.spec.collector, self.environ, self.target)
             summary.target = settings.target
             cluster = settings.cluster
-            points = self._read(settings, self._token_provider(settings), summary)
+            collected = self._read(settings, self._token_provider(settings), summary, live)
+            read = True
         except (redis.RedisError, redis.exceptions.RedisClusterException, OSError, ConfigError) as exc:
             summary.connection_failure = 1
             summary.failure_reason = classify_failure(exc, settings)
             summary.failure = self._failure_text(f"{type(exc).__name__}: {exc}")
-            points = ()
+            collected = _Collected()
         finally:
+            if live is not None and not read:
+                live.discard()  # a failed run publishes no queue metrics, as if none had been read
             summary.duration_ms = int((time.monotonic() - started) * 1000)
             target = summary.target
             target_points = [
@@ -200,19 +229,26 @@ class Collector:
                 target_points.append(Point(metrics.DISCOVERED_QUEUES, target, summary.keys_discovered))
             if cluster:
                 target_points.append(Point(metrics.CLUSTER_NODE_FAILURES, target, len(summary.failed_nodes)))
-            self._publish(itertools.chain(points, target_points), stamp, summary)
+            self._publish(collected.readings, itertools.chain(collected.points, target_points), stamp, summary, live)
             self.emit(summary.log_line())
             self.last_summary = summary
         return summary
 
-    def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary) -> Iterable[Point]:
-        """Read everything (a failure raises here), and return the points, made as they are sent."""
+    def _live(self, stamp: datetime) -> _Live | None:
+        """Where this run writes its PutMetricData requests while it reads, when it sends them itself."""
+        if self.spec.collector.publish != "put_metric_data" or self.dry_run or self.cloudwatch is None or not speaks_json(self.cloudwatch):
+            return None
+        return _Live(DatumTexts(self.env.name, stamp, self.spec.collector.storage_resolution), Requests(self.cloudwatch, self.spec.namespace))
+
+    def _read(self, settings: RedisSettings, provider: TokenProvider, summary: RunSummary, live: _Live | None) -> _Collected:
+        """Read everything (a failure raises here): the readings with metrics of their own (unless
+        `live` has them already), and the other points (pattern aggregates, streams, delayed sets)."""
         import redis
 
-        def attempt() -> Iterable[Point]:
+        def attempt() -> _Collected:
             client = open_client(settings, provider.get())
             try:
-                return self._read_cluster(client, summary) if settings.cluster else self._read_node(client, summary)
+                return self._read_cluster(client, summary) if settings.cluster else self._read_node(client, summary, live)
             finally:
                 client.close()
 
@@ -222,10 +258,12 @@ class Collector:
             # The token may have been rotated since this container cached it: fetch it once more.
             if not provider.refresh():
                 raise
+            if live is not None:
+                live.discard()
             summary.round_trips = summary.keys_discovered = 0
             return attempt()
 
-    def _read_node(self, client, summary: RunSummary) -> Iterable[Point]:
+    def _read_node(self, client, summary: RunSummary, live: _Live | None) -> _Collected:
         def find(pattern: Pattern):
             discovery = self.spec.collector.discovery
             return discover(
@@ -237,12 +275,15 @@ class Collector:
             )
 
         sources, own, matches = self._sources(find, summary)
-        result = read_queues(client, sources, now=clock())
+        hand = None
+        if live is not None:  # the requests are written while Redis reads the next queues
+            hand = live.readings if len(own) == len(sources) else (lambda readings: live.readings([r for r in readings if r.source.key in own]))
+        result = read_queues(client, sources, now=clock(), on_readings=hand)
         summary.round_trips += result.round_trips
         typed_points: list[Point] = []
         if self.streams or self.delayed:
             typed_points = self._typed(read_typed_queues(client, self.streams, self.delayed, now=clock()), summary)
-        return itertools.chain(self._points(result.readings, own, matches, summary), typed_points)
+        return self._collected(result.readings, own, matches, summary, typed_points, handed=hand is not None)
 
     def _typed(self, typed, summary: RunSummary) -> list[Point]:
         summary.round_trips += typed.round_trips
@@ -250,7 +291,7 @@ class Collector:
         summary.wrong_type_keys += typed.wrong_type_keys
         return typed.points()
 
-    def _read_cluster(self, client, summary: RunSummary) -> Iterable[Point]:
+    def _read_cluster(self, client, summary: RunSummary) -> _Collected:
         """Every primary for its own keys; a failing node sets ConnectionFailure, the others still count."""
         failed: dict[str, BaseException] = {}
         trips: dict[str, int] = {}
@@ -291,7 +332,7 @@ class Collector:
             summary.failure_reason = classify_failure(error)
             summary.failed_nodes = [f"{n} ({classify_failure(e)})" for n, e in failed.items()]
             summary.failure = self._failure_text(f"node {node}: {type(error).__name__}: {error}")
-        return itertools.chain(self._points(result.readings, own, matches, summary), typed_points)
+        return self._collected(result.readings, own, matches, summary, typed_points)
 
     def _sources(self, find: Callable[[Pattern], Any], summary: RunSummary):
         """What to read: the declared queues and every key the patterns match (each key once)."""
@@ -313,8 +354,9 @@ class Collector:
                     own.add(key)
         return sources, own, matches
 
-    def _points(self, readings, own: set[str], matches, summary: RunSummary) -> Iterator[Point]:
-        """Counts the run's errors now; the points themselves are made lazily, as they are sent."""
+    def _collected(self, readings, own: set[str], matches, summary: RunSummary, typed_points: list[Point], handed: bool = False) -> _Collected:
+        """Counts the run's errors now; the points are made lazily, as they are sent (the readings'
+        own ones already are when they were `handed` to the live requests)."""
         summary.queues_read = len(readings)
         for reading in readings:
             summary.parse_errors += 1 if reading.parse_error else 0
@@ -323,13 +365,24 @@ class Collector:
         self.last_readings = readings
         # At 100,000 queues the whole set of points would not fit the memory budget: a generator.
         by_key = {r.source.key: r for r in readings} if matches else {}
-        own_points = (p for r in readings if r.source.key in own for p in reading_points(r))
         aggregates = (p for pattern, keys in matches for p in pattern_points(pattern.pattern, [by_key[k] for k in keys]))
-        return itertools.chain(own_points, aggregates)
+        mine = () if handed else readings if len(own) == len(readings) else [r for r in readings if r.source.key in own]
+        return _Collected(mine, itertools.chain(aggregates, typed_points))
 
-    def _publish(self, points: Iterable[Point], stamp: datetime, summary: RunSummary) -> None:
+    def _publish(self, readings: Sequence[QueueReading], points: Iterable[Point], stamp: datetime, summary: RunSummary, live: _Live | None) -> None:
+        """Publish the readings' points, then the other points; once, at the end of the run."""
         resolution = self.spec.collector.storage_resolution
-        counted = _Counted(points)
+        if live is not None:
+            live.readings(readings)
+            counted = _Counted(points)
+            live.requests.add(live.texts.points(counted))
+            report = live.requests.send()
+            summary.points = live.points + counted.count
+            summary.published = report.published
+            summary.put_requests = report.requests
+            summary.publish_errors = report.errors
+            return
+        counted = _Counted(itertools.chain(itertools.chain.from_iterable(map(reading_points, readings)), points))
         if self.spec.collector.publish == "emf":
             for line in iter_emf_lines(counted, namespace=self.spec.namespace, environment=self.env.name, timestamp=stamp, storage_resolution=resolution):
                 self.emit(line)
@@ -347,17 +400,46 @@ class Collector:
         summary.publish_errors = report.errors
 
 
+class _Live:
+    """A run's PutMetricData requests, written from its readings while Redis is still being read."""
+
+    def __init__(self, texts: DatumTexts, requests: Requests):
+        self.texts, self.requests = texts, requests
+        self.points = 0  # the points of the readings written so far
+
+    def readings(self, readings: Sequence[QueueReading]) -> None:
+        datums = ReadingDatums(self.texts, readings)
+        self.requests.add(datums)
+        self.points += datums.points
+
+    def discard(self) -> None:
+        self.requests.discard()
+        self.points = 0
+
+
+class _Collected(NamedTuple):
+    """What a run read: the readings with metrics of their own, and the other points."""
+
+    readings: Sequence[QueueReading] = ()
+    points: Iterable[Point] = ()
+
+
 class _Counted:
-    """An iterable that counts what passed through it."""
+    """An iterable that counts what passed through it (zip's own counting: no Python call per item)."""
 
     def __init__(self, items: Iterable):
+        self._counter = itertools.count()
         self._items = items
-        self.count = 0
 
     def __iter__(self):
-        for item in self._items:
-            self.count += 1
-            yield item
+        # zip takes from items first, so the counter stops at the number of items that came through.
+        return map(operator.itemgetter(0), zip(self._items, self._counter))
+
+    @property
+    def count(self) -> int:
+        counted = next(self._counter)
+        self._counter = itertools.count(counted)
+        return counted
 
 
 def botocore_client(service: str, *, region: str | None = None, endpoint_url: str | None = None, profile: str | None = None):

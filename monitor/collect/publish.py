@@ -15,11 +15,12 @@ import gzip
 import itertools
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from math import isfinite
 from datetime import datetime, timezone
 from json.encoder import encode_basestring_ascii as _json_string  # what json.dumps uses for str
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from monitor.spec.metrics import Metric, Scope
 
@@ -133,56 +134,115 @@ def json_timestamp(timestamp: datetime) -> str:
     return str(seconds)
 
 
-class _DatumText:
-    """The text of one metric's datums around the parts that vary: subject, consumer group, value."""
+class DatumTexts:
+    """The JSON text of one run's datums (one environment, collection time and resolution), as
+    botocore's JSONSerializer writes a MetricData entry that iter_datums gives: keys in that order,
+    json.dumps' default separators, ASCII escapes. Each metric's text around the parts that vary
+    (subject, consumer group, value) is made once; a datum is then one f-string."""
 
-    def __init__(self, metric: Metric, environment: str, stamp: str, storage_resolution: int):
-        names = [d["Name"] for d in metric.dimensions(environment, "", "" if metric.scope is Scope.GROUP else None)]
-        self.head = (
-            f'{{"MetricName": {_json_string(metric.name)}, "Dimensions": [{{"Name": {_json_string(names[0])}, '
-            f'"Value": {_json_string(environment)}}}, {{"Name": {_json_string(names[1])}, "Value": '
-        )
-        self.group = f'}}, {{"Name": {_json_string(names[2])}, "Value": ' if len(names) > 2 else None
-        self.middle = f'}}], "Timestamp": {stamp}, "Value": '
-        self.tail = f', "Unit": {_json_string(metric.unit.value)}, "StorageResolution": {storage_resolution}}}'
+    def __init__(self, environment: str, timestamp: datetime, storage_resolution: int = 60):
+        self.environment = environment
+        self.stamp = json_timestamp(timestamp)
+        self.storage_resolution = storage_resolution
+        self._parts: dict[str, tuple[str, str | None, str, str]] = {}  # by metric name: a str's hash is cached, a Metric's is not
 
-    def render(self, point: Point) -> str:
-        subject = _json_string(point.subject)
-        if self.group is not None:
-            subject += self.group + _json_string(point.group)
-        return f"{self.head}{subject}{self.middle}{float(point.value)!r}{self.tail}"
+    def parts(self, metric: Metric) -> tuple[str, str | None, str, str]:
+        """(before the subject, between subject and group or None, before the value, after the value)."""
+        found = self._parts.get(metric.name)
+        if found is None:
+            environment = self.environment
+            names = [d["Name"] for d in metric.dimensions(environment, "", "" if metric.scope is Scope.GROUP else None)]
+            head = (
+                f'{{"MetricName": {_json_string(metric.name)}, "Dimensions": [{{"Name": {_json_string(names[0])}, '
+                f'"Value": {_json_string(environment)}}}, {{"Name": {_json_string(names[1])}, "Value": '
+            )
+            group = f'}}, {{"Name": {_json_string(names[2])}, "Value": ' if len(names) > 2 else None
+            middle = f'}}], "Timestamp": {self.stamp}, "Value": '
+            tail = f', "Unit": {_json_string(metric.unit.value)}, "StorageResolution": {self.storage_resolution}}}'
+            found = self._parts[metric.name] = (head, group, middle, tail)
+        return found
+
+    def points(self, points: Iterable[Point]) -> Iterator[str]:
+        """The datum of each publishable point (see publishable)."""
+        last_subject = subject_text = None  # a queue's points come together: its name is escaped once
+        for metric, subject, value, group in points:
+            if not (isfinite(value) and (value or not metric.omit_zero)):  # publishable(), inlined
+                continue
+            head, between, middle, tail = self.parts(metric)
+            if subject is not last_subject:
+                last_subject, subject_text = subject, _json_string(subject)
+            if between is None:
+                yield f"{head}{subject_text}{middle}{float(value)!r}{tail}"
+            else:
+                yield f"{head}{subject_text}{between}{_json_string(group)}{middle}{float(value)!r}{tail}"
+
+    def column(self, metric: Metric, subjects: Sequence[str], values: Iterable[float | None]) -> list[str]:
+        """The datums of one metric of a queue or target scope for many subjects at once (each already a
+        JSON string, see json_strings); a value of None makes no datum, nor does what publishable drops."""
+        head, between, middle, tail = self.parts(metric)
+        if between is not None:
+            raise ValueError(f"{metric.name}: a consumer group is required")
+        if metric.omit_zero:
+            return [f"{head}{s}{middle}{float(v)!r}{tail}" for s, v in zip(subjects, values) if v and isfinite(v)]
+        return [f"{head}{s}{middle}{float(v)!r}{tail}" for s, v in zip(subjects, values) if v is not None and isfinite(v)]
+
+
+def json_strings(texts: Iterable[str]) -> list[str]:
+    """Each text as a JSON string, quotes included."""
+    return list(map(_json_string, texts))
 
 
 def request_bodies(
     points: Iterable[Point], *, namespace: str, environment: str, timestamp: datetime, storage_resolution: int = 60
 ) -> Iterator[tuple[int, bytes]]:
-    """(datum count, JSON body) per PutMetricData request: at most 1000 datums and BODY_BYTES_LIMIT bytes each.
+    """(datum count, JSON body) per PutMetricData request for the points: see bodies."""
+    return bodies(DatumTexts(environment, timestamp, storage_resolution).points(points), namespace=namespace)
 
-    The same bytes botocore's JSONSerializer makes of Namespace + MetricData (as iter_datums gives
-    them): keys in that order, json.dumps' default separators, ASCII escapes.
-    """
-    stamp = json_timestamp(timestamp)
-    head, tail = f'{{"Namespace": {_json_string(namespace)}, "MetricData": [', "]}"
-    empty = len(head) + len(tail)
-    texts: dict[str, _DatumText] = {}  # by metric name: hashing a str is cached, hashing a Metric is not
-    current: list[str] = []
-    size = empty
-    for point in points:
-        metric, value = point.metric, point.value
-        if not (isfinite(value) and (value or not metric.omit_zero)):  # publishable(), inlined: 50,000 points a run
-            continue
-        text = texts.get(metric.name)
-        if text is None:
-            text = texts[metric.name] = _DatumText(metric, environment, stamp, storage_resolution)
-        datum = text.render(point)
-        size += len(datum) + 2  # and ", " before the next
-        if size > BODY_BYTES_LIMIT + 2 or len(current) == MAX_DATUMS_PER_REQUEST:
-            if current:
-                yield len(current), f"{head}{', '.join(current)}{tail}".encode("ascii")
-            current, size = [], empty + len(datum) + 2
-        current.append(datum)
-    if current:
-        yield len(current), f"{head}{', '.join(current)}{tail}".encode("ascii")
+
+def bodies(datums: Iterable[str], *, namespace: str) -> Iterator[tuple[int, bytes]]:
+    """(datum count, JSON body) per PutMetricData request (see Bodies), made as they are consumed."""
+    builder = Bodies(namespace)
+    rest = iter(datums)
+    while chunk := list(itertools.islice(rest, MAX_DATUMS_PER_REQUEST)):
+        yield from builder.add(chunk)
+    yield from builder.close()
+
+
+class Bodies:
+    """PutMetricData bodies filled as datums (DatumTexts) are added: at most 1000 datums and
+    BODY_BYTES_LIMIT bytes each, the same bytes botocore's JSONSerializer makes of Namespace + MetricData."""
+
+    def __init__(self, namespace: str):
+        self._head, self._tail = f'{{"Namespace": {_json_string(namespace)}, "MetricData": [', "]}"
+        self._current: list[str] = []
+
+    def add(self, datums: Iterable[str]) -> list[tuple[int, bytes]]:
+        """The bodies these datums filled, as (datum count, body)."""
+        current = self._current
+        current.extend(datums)
+        return [self._take() for _ in range(len(current) // MAX_DATUMS_PER_REQUEST)] if len(current) >= MAX_DATUMS_PER_REQUEST else []
+
+    def close(self) -> list[tuple[int, bytes]]:
+        """The bodies of the datums left."""
+        made = []
+        while self._current:
+            made.append(self._take())
+        return made
+
+    def _take(self) -> tuple[int, bytes]:
+        chunk = self._current[:MAX_DATUMS_PER_REQUEST]
+        empty = len(self._head) + len(self._tail)
+        if empty + sum(map(len, chunk)) + 2 * (len(chunk) - 1) > BODY_BYTES_LIMIT:
+            # Long datums (long queue names): as many as fit, the others wait for the next body.
+            size, fits = empty - 2, 0
+            for datum in chunk:
+                size += len(datum) + 2
+                if size > BODY_BYTES_LIMIT and fits:
+                    break
+                fits += 1
+            chunk = chunk[:fits]
+        del self._current[: len(chunk)]
+        return len(chunk), f"{self._head}{', '.join(chunk)}{self._tail}".encode("ascii")
 
 
 # Our own client parameter: taken out of the call before botocore validates it (leaving a body of
@@ -231,16 +291,74 @@ def send_points(
     if not speaks_json(client):
         data = iter_datums(points, environment=environment, timestamp=timestamp, storage_resolution=storage_resolution)
         return put_metric_data(client, namespace, data)
-    events = client.meta.events
-    events.register_first("provide-client-params.cloudwatch.PutMetricData", _take_body, unique_id="monitor-take-body")
-    events.register_first("request-created.cloudwatch.PutMetricData", _use_body, unique_id="monitor-use-body")
-    encode = _encoder(client)
-    report = PublishReport()
-    bodies = request_bodies(points, namespace=namespace, environment=environment, timestamp=timestamp, storage_resolution=storage_resolution)
-    for count, body in bodies:
-        prepared = encode(body)
-        report.send(count, lambda: client.put_metric_data(Namespace=namespace, **{_BODY_PARAMETER: prepared}))
-    return report
+    return send_datums(client, namespace, DatumTexts(environment, timestamp, storage_resolution).points(points))
+
+
+def send_datums(client, namespace: str, datums: Iterable[str]) -> PublishReport:
+    """Publish datums written by DatumTexts (a client that speaks_json) in ceil(datums/1000) requests."""
+    requests = Requests(client, namespace)
+    requests.add(datums)
+    return requests.send()
+
+
+# Bodies written and not yet gzipped (each up to 1 MB): a bound, so that at 100,000 queues the
+# writing cannot run ahead of the worker thread by more than a few MB.
+MAX_BODIES_AWAITING_GZIP = 4
+
+
+class Requests:
+    """PutMetricData requests made as datums come, and sent when asked (a client that speaks_json).
+
+    Each body is written as soon as it is full and gzipped on a worker thread (zlib lets go of the
+    GIL) while the next ones are written, so the collector can make its requests while Redis is still
+    being read, and send them once, at the end of the run. A failed request does not stop the others.
+    """
+
+    def __init__(self, client, namespace: str):
+        events = client.meta.events
+        events.register_first("provide-client-params.cloudwatch.PutMetricData", _take_body, unique_id="monitor-take-body")
+        events.register_first("request-created.cloudwatch.PutMetricData", _use_body, unique_id="monitor-use-body")
+        self._client, self._namespace, self._encode = client, namespace, _encoder(client)
+        self._bodies = Bodies(namespace)
+        self._ready: list[tuple[int, Any]] = []  # (datum count, future of the body as it is sent)
+        self._worker: ThreadPoolExecutor | None = None
+
+    def add(self, datums: Iterable[str]) -> None:
+        rest = iter(datums)
+        while chunk := list(itertools.islice(rest, MAX_DATUMS_PER_REQUEST)):
+            for count, body in self._bodies.add(chunk):
+                self._prepare(count, body)
+
+    def _prepare(self, count: int, body: bytes) -> None:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gzip")
+        if len(self._ready) >= MAX_BODIES_AWAITING_GZIP:
+            self._ready[-MAX_BODIES_AWAITING_GZIP][1].result()  # wait until at most that many are left to gzip
+        self._ready.append((count, self._worker.submit(self._encode, body)))
+
+    def discard(self) -> None:
+        """Forget every request made so far (the run failed, or starts its reads again)."""
+        self.close()
+        self._bodies = Bodies(self._namespace)
+        self._ready = []
+
+    def send(self) -> PublishReport:
+        """Send every request, in the order made; then this is empty again."""
+        for count, body in self._bodies.close():
+            self._prepare(count, body)
+        report = PublishReport()
+        try:
+            for count, prepared in self._ready:
+                report.send(count, lambda: self._client.put_metric_data(Namespace=self._namespace, **{_BODY_PARAMETER: prepared.result()}))
+        finally:
+            self.close()
+            self._ready = []
+        return report
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
 
 
 def iter_emf_lines(points: Iterable[Point], *, namespace: str, environment: str, timestamp: datetime, storage_resolution: int = 60) -> Iterator[str]:

@@ -21,14 +21,16 @@ Two paths give identical readings:
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import redis
 
+from monitor.collect.lua import SCRIPT, SCRIPT_SHA
+from monitor.collect.plain import is_plain, read_plain
+from monitor.collect.reading import QueueReading, RoundTrips
 from monitor.collect.timestamps import (
     EMPTY,
     GONE,
@@ -37,9 +39,8 @@ from monitor.collect.timestamps import (
     NUMBER,
     OTHER,
     STRING,
-    age_seconds,
+    oldest_age,
     peek_json,
-    peek_time,
 )
 from monitor.spec.sources import KeySource, KeyType, QueueSource, TimeKind, TimeSource
 
@@ -72,145 +73,6 @@ READER_ACL_RULES = "resetkeys %R~* resetchannels -@all " + " ".join(READER_ACL_C
 _WRONGTYPE = "WRONGTYPE"
 
 
-# Server side. A script call measures up to SCRIPT_QUEUES_PER_CALL queues; its batch travels as one
-# JSON argument of flat arrays and strings (as separate EVAL arguments, redis-py's packing of
-# thousands of them cost more than the whole read; nested tables cost cjson time: bench_reader.py):
-#   k: the distinct keys;  o: one letter per count operation, L LLEN, C ZCARD, Z ZCOUNT, H HLEN,
-#   X XLEN;  ok: the key position of each operation;  zb: min, max of each Z operation in turn;
-#   g: per queue, the operation whose count gates its peek (no peek when 0 or another type);
-#   e: one letter per queue, the peek: h / t / b LINDEX at the head / tail / both, z the lowest
-#   member within the next range of zr, n none;  r: the distinct recipes;  ri: each queue's recipe;
-#   m: bytes decoded whole;  x: bytes searched in larger messages.
-# A recipe says where the time is: [j, path] a field of the JSON element; [e] the element itself;
-# [h, field, before, after] field of the hash named before..element..after; [d, path, hash] the JSON
-# in field element of one hash; [s] the member's score.
-# Keys outside KEYS are still checked by ACL on every call the script makes. On Redis Cluster the
-# pipelines of monitor.collect.cluster are used instead (a batch spans slots).
-# The reply is one JSON text {"c": [count per operation, -1 for another type], "s": one status letter
-# per element read (two for b), "t": [text per element read]}; the statuses are those of
-# monitor.collect.timestamps (E empty, J not JSON, F no field, P no field in the searched prefix, S a
-# string, N a number (%.17g, exact for doubles where Lua's default %.14g is not), O another JSON
-# type, G job hash gone, W job key not a hash).
-# No message body ever leaves Redis: a message larger than m is searched, not decoded (cjson held the
-# server's only thread 84 ms for a 2.5 MB message) and not shipped.
-SCRIPT = """#!lua flags=no-writes
-local b = cjson.decode(ARGV[1])
-local keys, codes, opkeys, zb, max_decode, prefix = b.k, b.o, b.ok, b.zb, b.m, b.x
-local counts = {}
-local commands = {L = 'LLEN', C = 'ZCARD', H = 'HLEN', X = 'XLEN'}
-local z = 1
-for i = 1, #opkeys do
-  local code = string.sub(codes, i, i)
-  local n
-  if code == 'Z' then
-    n = redis.pcall('ZCOUNT', keys[opkeys[i]], zb[z], zb[z + 1])
-    z = z + 2
-  else
-    n = redis.pcall(commands[code], keys[opkeys[i]])
-  end
-  if type(n) == 'table' then
-    if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
-    n = -1
-  end
-  counts[i] = n
-end
-local statuses, texts = {}, {}
-local function put(status, text)
-  statuses[#statuses + 1] = status
-  texts[#texts + 1] = text
-end
-local function short(text)
-  if #text > 100 then return put('O', '') end
-  put('S', text)
-end
-local paths = {}
-local function split(field)
-  local path = paths[field]
-  if path == nil then
-    path = {}
-    for name in string.gmatch(field, '[^.]+') do path[#path + 1] = name end
-    paths[field] = path
-  end
-  return path
-end
-local function in_prefix(raw, name)
-  local head = raw
-  if #raw > prefix then head = string.sub(raw, 1, prefix) end
-  local pattern = '"' .. string.gsub(name, '[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0') .. '"%s*:%s*'
-  local _, e = string.find(head, pattern)
-  if e == nil then return put('P', '') end
-  if string.sub(head, e + 1, e + 1) == '"' then
-    local close = string.find(head, '"', e + 2, true)
-    if close == nil then return put('P', '') end
-    return short(string.sub(head, e + 2, close - 1))
-  end
-  local number = string.match(head, '^-?%d+%.?%d*', e + 1)
-  if number == nil then return put('O', '') end
-  local exponent = string.match(head, '^[eE][-+]?%d+', e + 1 + #number)
-  put('N', number .. (exponent or ''))
-end
-local function from_json(raw, field)
-  local path = split(field)
-  if #raw > max_decode then return in_prefix(raw, path[#path]) end
-  local ok, node = pcall(cjson.decode, raw)
-  if not ok then return put('J', '') end
-  for _, name in ipairs(path) do
-    if type(node) ~= 'table' then node = nil break end
-    node = node[name]
-    if node == nil then break end
-  end
-  if node == nil then put('F', '')
-  elseif type(node) == 'string' then short(node)
-  elseif type(node) == 'number' then put('N', string.format('%.17g', node))
-  else put('O', '') end
-end
-local function lookup(key, field)
-  local value = redis.pcall('HGET', key, field)
-  if type(value) == 'table' and value.err then
-    if string.sub(value.err, 1, 9) ~= 'WRONGTYPE' then error(value.err) end
-    put('W', '')
-    return nil
-  end
-  if not value then put('G', '') end
-  return value
-end
-local function time_of(raw, score, recipe)
-  local kind = recipe[1]
-  if kind == 'j' then return from_json(raw, recipe[2])
-  elseif kind == 'e' then return short(raw)
-  elseif kind == 's' then return put('N', score)
-  elseif kind == 'h' then
-    local value = lookup(recipe[3] .. raw .. recipe[4], recipe[2])
-    if value then short(value) end
-    return
-  end
-  local value = lookup(recipe[3], raw)
-  if value then from_json(value, recipe[2]) end
-end
-local ends = {h = {0}, t = {-1}, b = {0, -1}}
-local gates, peeks, ranges, recipes, chosen = b.g, b.e, b.zr, b.r, b.ri
-local zr = 1
-for j = 1, #gates do
-  local peek = string.sub(peeks, j, j)
-  local count = counts[gates[j]]
-  local key = keys[opkeys[gates[j]]]
-  local recipe = recipes[chosen[j]]
-  if peek == 'z' then
-    local member = count > 0 and redis.call('ZRANGE', key, ranges[zr], ranges[zr + 1], 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
-    zr = zr + 2
-    if member and member[1] then time_of(member[1], member[2], recipe) else put('E', '') end
-  elseif peek == 'n' then
-    put('E', '')
-  else
-    for _, index in ipairs(ends[peek]) do
-      local raw = count > 0 and redis.call('LINDEX', key, index)
-      if raw then time_of(raw, nil, recipe) else put('E', '') end
-    end
-  end
-end
-return cjson.encode({c = counts, s = table.concat(statuses), t = texts})
-"""
-SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
 _COUNT_CODES = {KeyType.LIST: "L", KeyType.HASH: "H", KeyType.STREAM: "X"}
 _COUNT_COMMANDS = {"L": "llen", "C": "zcard", "Z": "zcount", "H": "hlen", "X": "xlen"}
@@ -302,20 +164,6 @@ def _list_plan(source: QueueSource) -> _Plan:
     return _Plan(source, source.time_source(), (waiting,), in_flight, dead, (), (), waiting, "l", source.oldest_end.indexes, every)
 
 
-@dataclass(frozen=True, slots=True)  # slots: 100k readings stay small
-class QueueReading:
-    source: QueueSource
-    depth: int | None  # waiting jobs; None when a waiting key has the wrong type (or was not read)
-    in_flight: int | None  # None when no in-flight part, or a wrong type
-    dead_letter: int | None
-    oldest_age_seconds: float | None  # 0.0 for an empty queue; None on parse error, wrong type, or no time source
-    parse_error: str | None  # short reason, never the message body
-    wrong_type_keys: tuple[str, ...]  # keys that exist with another type than their part declares
-    unread_keys: tuple[str, ...] = ()  # keys on a cluster node that could not be read (monitor.collect.cluster)
-    delayed_total: int | None = None  # None when no delayed part (or a wrong type)
-    delayed_overdue: int | None = None  # None as delayed_total, or when the delayed part is a list
-
-
 @dataclass(frozen=True)
 class ReadResult:
     readings: tuple[QueueReading, ...]
@@ -341,31 +189,63 @@ def read_queues(
     use_script: bool = True,
     max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES,
     prefix_bytes: int = TIMESTAMP_PREFIX_BYTES,
+    on_readings: Callable[[list[QueueReading]], None] | None = None,
 ) -> ReadResult:
-    """Depths and oldest ages of the queues, in order; at most ceil(n / batch_size) + 1 round trips."""
+    """Depths and oldest ages of the queues, in order; at most ceil(n / batch_size) + 1 round trips.
+
+    Plain list queues take the plain script (monitor.collect.plain), the others the generic one;
+    where scripts are refused, every queue is read with pipelines. `on_readings` is handed every
+    reading once, as soon as it is made (plain queues a script call at a time, the others at the
+    end), so that the caller can work on them while Redis reads the rest.
+    """
     sources = tuple(sources)
-    readings: list[QueueReading] = []
     trips = RoundTrips()
-    script_refused = not use_script
-    start = 0
-    while start < len(sources) and not script_refused:
-        batch = [plan(source, now) for source in sources[start : start + batch_size]]  # per batch: 100k plans would not fit
+    handed = [0]
+
+    def hand(readings: list[QueueReading]) -> None:
+        handed[0] += len(readings)
+        if on_readings is not None:
+            on_readings(readings)
+
+    if use_script:
         try:
-            counts, outcomes = _run_script(client, batch, trips, max_decode_bytes, prefix_bytes)
+            readings = _read_scripted(client, sources, now, batch_size, max_decode_bytes, prefix_bytes, trips, hand)
+            return ReadResult(tuple(readings), trips.count, used_script=True)
         except redis.ResponseError as error:
-            if not _script_not_permitted(error):
+            if handed[0] or not _script_not_permitted(error):  # refused at the first call, or not a refusal
                 raise
-            script_refused = True
-            break
-        readings.extend(assemble(p, counts, o, now, prefix_bytes) for p, o in zip(batch, outcomes))
-        start += batch_size
-    if start < len(sources):
 
-        def send(commands):
-            return pipelined(client, commands, trips)
+    def send(commands):
+        return pipelined(client, commands, trips)
 
-        readings.extend(read_with_pipelines(send, sources[start:], now, batch_size, max_decode_bytes, prefix_bytes))
-    return ReadResult(tuple(readings), trips.count, used_script=not script_refused)
+    readings = read_with_pipelines(send, sources, now, batch_size, max_decode_bytes, prefix_bytes)
+    hand(readings)
+    return ReadResult(tuple(readings), trips.count, used_script=False)
+
+
+def _read_scripted(client, sources: Sequence[QueueSource], now: float, batch_size: int, max_decode: int, prefix_bytes: int, trips: RoundTrips, hand) -> list[QueueReading]:
+    """Every queue through a script: the plain ones through the plain script, the others the generic one."""
+    plain = [is_plain(source) for source in sources]
+    simple = [source for source, fast in zip(sources, plain) if fast]
+    fast = iter(
+        read_plain(
+            client, simple, now=now, batch_size=batch_size, queues_per_call=SCRIPT_QUEUES_PER_CALL,
+            max_decode=max_decode, prefix_bytes=prefix_bytes, trips=trips, on_readings=hand,
+        )
+        if simple
+        else ()
+    )
+    if len(simple) == len(sources):
+        return list(fast)
+    others = [source for source, fast in zip(sources, plain) if not fast]
+    generic: list[QueueReading] = []
+    for start in range(0, len(others), batch_size):
+        batch = [plan(source, now) for source in others[start : start + batch_size]]  # per batch: 100k plans would not fit
+        counts, outcomes = _run_script(client, batch, trips, max_decode, prefix_bytes)
+        generic.extend(assemble(p, counts, o, now, prefix_bytes) for p, o in zip(batch, outcomes))
+    hand(generic)
+    slow = iter(generic)
+    return [next(fast) if flag else next(slow) for flag in plain]
 
 
 def part_counts(client, sources: Sequence[QueueSource], *, now: float) -> list[dict[str, list[int | None]]]:
@@ -427,12 +307,6 @@ def discover(
             break
     truncated = truncated or len(found) > max_keys
     return Discovery(tuple(sorted(found)[:max_keys]), truncated, timed_out, round_trips, len(undecodable))
-
-
-class RoundTrips:
-    """Requests sent to Redis: each command or pipeline execute is one."""
-
-    count = 0
 
 
 _PEEK_LETTERS = {(0,): "h", (-1,): "t", (0, -1): "b"}
@@ -688,24 +562,7 @@ def assemble(p: _Plan, counts, outcomes: Sequence, now: float, prefix_bytes: int
     depth = _sum(p.waiting, counts)
     age = reason = None
     if depth is not None and p.peek != "n":
-        time = p.time
-        oldest = None  # both ends read: the older one counts
-        for status, text in outcomes:
-            if time.kind is TimeKind.SCORE and status == NUMBER:
-                at, why = time.scale.seconds(float(text)), None
-            else:
-                at, why = peek_time(status, text, time.field, time.format, prefix_bytes)
-            if at is not None:
-                if oldest is None or at < oldest:
-                    oldest = at
-            elif reason is None:
-                reason = why  # the first end's reason
-        if reason is not None:
-            age = None  # an end that cannot be read may hold the oldest job: no age rather than a low one
-        elif oldest is not None:
-            age = age_seconds(oldest, now)
-        else:
-            age = 0.0  # empty (or emptied between the count and the read)
+        age, reason = oldest_age(outcomes, p.time, now, prefix_bytes)
     delayed = _sum(p.delayed, counts) if p.delayed else None
     overdue = _sum(p.overdue, counts) if p.overdue and delayed is not None else None
     return QueueReading(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 
-from monitor.spec.sources import TimestampFormat
+from monitor.spec.sources import TimeKind, TimeSource, TimestampFormat
 
 # A number written as text; stricter than float(), which also takes 'nan', 'inf', '1_000', ' 12 '.
 _NUMERIC = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
@@ -31,6 +31,9 @@ JOB_NOT_HASH = "job key is not a hash"
 EMPTY, NOT_JSON_STATUS, NO_FIELD_STATUS, NOT_IN_PREFIX, STRING, NUMBER, OTHER, GONE, NOT_HASH = "EJFPSNOGW"
 # A string value longer than this is no time (and is never sent back whole).
 MAX_TIME_TEXT = 100
+# A naive time is taken as UTC (hokusai writes datetime.utcnow().isoformat()): subtracting this gives
+# what replace(tzinfo=utc).timestamp() gives, to the bit, in a third of the time (once per queue per run).
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 
 
@@ -139,6 +142,28 @@ def parse_time_value(value: object, field: str, fmt: TimestampFormat) -> float:
     return number / MILLIS_PER_SECOND if fmt is TimestampFormat.EPOCH_MILLIS else number
 
 
+def oldest_age(outcomes, time: TimeSource, now: float, prefix_bytes: int) -> tuple[float | None, str | None]:
+    """(age in seconds, parse error) of a queue from the peek outcomes of its oldest jobs, (status, text) each.
+
+    Both ends read: the older counts; an end that cannot be read may hold the oldest job, so it gives
+    no age rather than a low one. Nothing read (empty, or emptied between count and read): age 0.
+    """
+    oldest = reason = None
+    for status, text in outcomes:
+        if status == NUMBER and time.kind is TimeKind.SCORE:
+            at, why = time.scale.seconds(float(text)), None
+        else:
+            at, why = peek_time(status, text, time.field, time.format, prefix_bytes)
+        if at is not None:
+            if oldest is None or at < oldest:
+                oldest = at
+        elif reason is None:
+            reason = why  # the first end's reason
+    if reason is not None:
+        return None, reason
+    return (0.0 if oldest is None else age_seconds(oldest, now)), None
+
+
 def age_seconds(enqueued_at: float, now: float) -> float:
     """Seconds since enqueued_at; 0 for a time in the future (clock skew between hosts)."""
     return max(0.0, now - enqueued_at)
@@ -154,13 +179,25 @@ def _as_number(value: str | int | float) -> float | None:
 
 
 def _iso(value: str | int | float, field: str, fmt: TimestampFormat) -> float:
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)  # hokusai writes datetime.utcnow().isoformat()
-            return moment.timestamp()
-    raise ValueError(f"unparseable {fmt.value} time in field '{field}'")  # made only here: _iso runs once per queue per run
+    at = _from_iso(value) if isinstance(value, str) else None
+    if at is None:
+        raise ValueError(f"unparseable {fmt.value} time in field '{field}'")  # made only here: _iso runs once per queue per run
+    return at
+
+
+def _from_iso(text: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return (moment - _NAIVE_EPOCH).total_seconds()
+    return moment.timestamp()
+
+
+def iso_time(text: str, fmt: TimestampFormat) -> float | None:
+    """What parse_time_value gives for a text with a ':' under auto or iso8601 (most enqueue times),
+    taken straight; None for any other text or format, or a text it cannot parse (it then says why)."""
+    if ":" not in text or fmt is TimestampFormat.EPOCH_SECONDS or fmt is TimestampFormat.EPOCH_MILLIS:
+        return None  # a number under auto: no ':' in any text _NUMERIC matches
+    return _from_iso(text)
