@@ -69,7 +69,7 @@ def test_metric_values_for_every_queue(redis_password):
     assert got[("DeadLetterDepth", samples.MODEL_READY)] == 3
     assert 895 <= got[("OldestMessageAgeSeconds", samples.MODEL_READY)] <= 905
     assert ("MessageParseErrors", samples.MODEL_READY) not in got  # 0: published only when not 0
-    assert got[("QueueReadErrors", samples.MODEL_READY)] == 0
+    assert ("QueueReadErrors", samples.MODEL_READY) not in got  # 0: published only when not 0
     assert got[("QueueDepth", samples.MINT)] == 4
     assert got[("DeadLetterDepth", samples.MINT)] == 0
     assert 15 <= got[("OldestMessageAgeSeconds", samples.MINT)] <= 25

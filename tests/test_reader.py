@@ -6,6 +6,7 @@ import json
 import math
 import time
 from datetime import datetime, timezone
+from unittest import mock
 
 import pytest
 import redis
@@ -19,6 +20,7 @@ from monitor.collect.reader import (
     discover,
     read_queues,
 )
+from monitor.collect import plain
 from monitor.local.redis_server import AclUser
 from monitor.spec.sources import OldestEnd, QueueSource, TimestampFormat
 
@@ -157,11 +159,16 @@ def test_acl_reader_cannot_write(redis_acl, user, write):
 
 
 def both_paths(client, sources, **kwargs):
-    """Read with the script and with pipelines, assert the readings agree, return them."""
-    scripted = read_queues(client, sources, now=NOW, **kwargs)
+    """Read with the scripts (plain list queues take the plain one) and with pipelines, and with the
+    generic script taking every queue; assert the readings agree, return them."""
+    handed = []
+    scripted = read_queues(client, sources, now=NOW, on_readings=handed.extend, **kwargs)
     pipelined = read_queues(client, sources, now=NOW, use_script=False, **kwargs)
-    assert scripted.used_script and not pipelined.used_script
-    assert scripted.readings == pipelined.readings
+    with mock.patch("monitor.collect.reader.is_plain", lambda source: False):
+        generic = read_queues(client, sources, now=NOW, **kwargs)
+    assert scripted.used_script and generic.used_script and not pipelined.used_script
+    assert scripted.readings == pipelined.readings == generic.readings
+    assert sorted(map(id, handed)) == sorted(map(id, scripted.readings))  # each handed over once
     return scripted.readings
 
 
@@ -302,6 +309,68 @@ def test_script_and_pipeline_give_identical_readings(redis_plain):
     assert len(readings) == len(sources)
     assert sum(r.parse_error is None and r.oldest_age_seconds > 0 for r in readings) > 40
     assert any(r.parse_error == "not JSON" for r in readings)
+
+
+def test_alike_queues_are_read_a_column_at_a_time_with_the_same_readings():
+    """A call whose queues all have the same lists and time format is read without a loop per queue
+    field; its readings equal the general ones, and anything unusual takes the general path."""
+    part = [QueueSource(f"q{i}", f"q{i}:p", f"q{i}:d") for i in range(4)]
+    call = plain._Call(b"", part, (True, True, TimestampFormat.AUTO))
+    counts = [3, 0, 1, 0, 0, 0, 7, 2, 0, 1, 1, 1]
+    statuses = "SESS"
+    texts = [utc_naive(10), "", "2026-11-26T07:00:02+01:00", utc_naive(-5)]
+    alike = plain._alike_readings(call, counts, statuses, texts, NOW)
+    assert alike == plain._readings(part, counts, statuses, texts, NOW, TIMESTAMP_PREFIX_BYTES)
+    assert [r.depth for r in alike] == [3, 0, 7, 1] and [r.dead_letter for r in alike] == [1, 0, 0, 1]
+    assert [r.oldest_age_seconds for r in alike] == [pytest.approx(10), 0.0, pytest.approx(3660), 0.0]  # the last is in the future
+    for unusual in (
+        (counts[:4] + [-1] + counts[5:], statuses, texts),  # a key of another type
+        (counts, "SJSS", texts),  # not JSON
+        (counts, statuses, [texts[0], "", "1795676400", texts[3]]),  # a number as text: the general path reads it
+    ):
+        assert plain._alike_readings(call, *unusual, NOW) is None
+    assert plain._alike_readings(call._replace(alike=None), counts, statuses, texts, NOW) is None
+    wip_only = [QueueSource(f"w{i}", f"w{i}:p") for i in range(2)]
+    assert plain._alike_readings(plain._Call(b"", wip_only, (True, False, TimestampFormat.ISO8601)), [4, 1, 0, 0], "SE", [utc_naive(1), ""], NOW) == plain._readings(
+        wip_only, [4, 1, 0, 0], "SE", [utc_naive(1), ""], NOW, TIMESTAMP_PREFIX_BYTES
+    )
+
+
+def test_a_thousand_alike_queues_read_the_same_on_every_path(redis_plain):
+    client = redis_plain.client()
+    pipe = client.pipeline(transaction=False)
+    sources = []
+    for i in range(1000):
+        if i % 4:
+            pipe.lpush(f"a{i}", envelope(i))
+        if i % 7 == 0:
+            pipe.lpush(f"a{i}:p", "x")
+        if i == 500:
+            pipe.set(f"a{i}:d", "a string")  # one call of ten is not alike: the general path
+        sources.append(QueueSource(f"a{i}", f"a{i}:p", f"a{i}:d"))
+    pipe.execute()
+    readings = both_paths(client, sources)
+    assert sum(r.depth for r in readings) == 750 and readings[500].wrong_type_keys == ("a500:d",)
+    assert readings[999].oldest_age_seconds == pytest.approx(999, abs=1e-3) and readings[4].oldest_age_seconds == 0.0
+
+
+def test_the_calls_of_a_read_are_kept_for_the_next_read_of_the_same_queues_only(redis_plain, monkeypatch):
+    client = redis_plain.client()
+    sources = seed_queues(client, 250)
+    made = []
+    write = plain._batch
+    monkeypatch.setattr(plain, "_batch", lambda *args: made.append(len(args[0])) or write(*args))
+    first = read_queues(client, sources, now=NOW)
+    assert made == [250]
+    client.lpush("q:1", envelope(600))  # the data may change; the queues are the same
+    again = read_queues(client, [QueueSource(s.key, s.processing_key, s.dead_letter_key) for s in sources], now=NOW)
+    assert made == [250] and again.readings[1].depth == first.readings[1].depth + 1
+    read_queues(client, sources[:-1], now=NOW)  # other queues: written anew
+    assert made == [250, 249]
+    monkeypatch.setattr(plain, "MAX_KEPT_BYTES", 100)  # too many bytes to keep: written every time
+    for _ in range(2):
+        read_queues(client, sources, now=NOW)
+    assert made == [250, 249, 250, 250]
 
 
 def test_epoch_millis_keep_sub_second_precision_on_both_paths(redis_plain):

@@ -140,9 +140,32 @@ def test_read_errors_sum_both_error_metrics(rendered):
     _, alarms = rendered
     alarm = _by_name(alarms, "hokusai-model_ready_queue-read-errors-warning")
     assert {name for name, _, _ in _stats(alarm).values()} == {"QueueReadErrors", "MessageParseErrors"}
-    assert [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]] == ["queue_read_errors + FILL(message_parse_errors, 0)"]
+    assert [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]] == ["FILL(queue_read_errors, 0) + FILL(message_parse_errors, 0)"]  # both published only when not 0
     assert alarm["AlarmActions"] == ["arn:aws:sns:us-east-1:932100697590:hokusai-development-alerts-warning"]
     assert "blind" in alarm["AlarmDescription"] and "runbooks.md#read-errors" in alarm["AlarmDescription"]
+
+
+@pytest.mark.parametrize(
+    "published, fires",
+    [
+        ({}, False),  # a run without errors publishes neither counter
+        ({"MessageParseErrors": 1}, True),
+        ({"QueueReadErrors": 2}, True),
+        ({"MessageParseErrors": 1, "QueueReadErrors": 1}, True),
+    ],
+)
+def test_read_errors_fire_on_either_counter_alone_and_not_on_their_absence(rendered, published, fires):
+    """Both counters are published only when not 0: the alarm's sum must FILL both (an unfilled term
+    that is absent would make the sum absent, and a lone parse error would never page)."""
+    from monitor.truth.evaluator import MetricKey, State, evaluate, state_at
+
+    _, alarms = rendered
+    alarm = _by_name(alarms, "hokusai-model_ready_queue-read-errors-warning")
+    start = 1_700_000_400
+    queries = {name: MetricKey.of(metric["Namespace"], name, metric["Dimensions"]) for name, metric in ((q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Metric"]) for q in alarm["Metrics"] if "MetricStat" in q)}
+    data = {queries[name]: [(start + minute * 60 + 5, value) for minute in range(30)] for name, value in published.items()}
+    timeline = evaluate(alarm, data, start, start + 30 * 60)
+    assert state_at(timeline, start + 30 * 60) is (State.ALARM if fires else State.OK)
 
 
 def test_stuck_processing_counts_only_idle_periods(rendered):

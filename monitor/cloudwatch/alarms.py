@@ -117,9 +117,10 @@ def math_query(rule: AlarmRule, key: str, queue: Queue | None = None) -> MathQue
         return MathQuery(tuple(terms), IDLE_IN_FLIGHT, "InFlightDepth while nothing waits")
     else:
         return None
-    # A sum. The first term keeps its gaps (no data at all stays missing data); the others count
-    # 0 when absent, e.g. a retry set nobody has used yet.
-    expression = " + ".join([terms[0].id] + [f"FILL({t.id}, 0)" for t in terms[1:]])
+    # A sum. The first term keeps its gaps (no data at all stays missing data) unless it is a metric
+    # published only when not 0; the others count 0 when absent, e.g. a retry set nobody has used yet.
+    first = terms[0].id if not terms[0].metric.omit_zero else f"FILL({terms[0].id}, 0)"
+    expression = " + ".join([first] + [f"FILL({t.id}, 0)" for t in terms[1:]])
     return MathQuery(tuple(terms), expression, " + ".join(t.metric.name for t in terms))
 
 

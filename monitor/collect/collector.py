@@ -37,7 +37,7 @@ from monitor.collect.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.collect.publish import DatumTexts, Point, Requests, iter_datums, iter_emf_lines, json_strings, send_points, speaks_json
+from monitor.collect.publish import DatumTexts, Point, PublishReport, Requests, iter_datums, iter_emf_lines, json_strings, send_points, speaks_json
 from monitor.collect.queue_types import read_typed_queues
 from monitor.collect.reader import QueueReading, discover, read_queues
 from monitor.spec import metrics
@@ -374,10 +374,7 @@ class Collector:
         resolution = self.spec.collector.storage_resolution
         if live is not None:
             live.readings(readings)
-            counted = _Counted(points)
-            live.requests.add(live.texts.points(counted))
-            report = live.requests.send()
-            summary.points = live.points + counted.count
+            report, summary.points = live.send(points)
             summary.published = report.published
             summary.put_requests = report.requests
             summary.publish_errors = report.errors
@@ -401,20 +398,31 @@ class Collector:
 
 
 class _Live:
-    """A run's PutMetricData requests, written from its readings while Redis is still being read."""
+    """A run's PutMetricData requests, written from its readings while Redis is still being read
+    (up to what Requests may hold; the readings past that are written as the requests are sent)."""
 
     def __init__(self, texts: DatumTexts, requests: Requests):
         self.texts, self.requests = texts, requests
-        self.points = 0  # the points of the readings written so far
+        self.discard()
 
     def readings(self, readings: Sequence[QueueReading]) -> None:
+        if self.requests.full:
+            self.later.extend(readings)
+            return
         datums = ReadingDatums(self.texts, readings)
         self.requests.add(datums)
         self.points += datums.points
 
+    def send(self, points: Iterable[Point]) -> tuple[PublishReport, int]:
+        """Send the requests, then the later readings' and the points' datums; and how many points that was."""
+        later, counted = ReadingDatums(self.texts, self.later), _Counted(points)
+        report = self.requests.send(itertools.chain(later, self.texts.points(counted)))
+        return report, self.points + later.points + counted.count
+
     def discard(self) -> None:
         self.requests.discard()
-        self.points = 0
+        self.points = 0  # the points of the readings written so far
+        self.later: list[QueueReading] = []
 
 
 class _Collected(NamedTuple):

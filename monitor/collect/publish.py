@@ -11,11 +11,12 @@ A client that resolves to another protocol (an older botocore: query) is served 
 from __future__ import annotations
 
 import calendar
+import collections
 import gzip
 import itertools
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from math import isfinite
 from datetime import datetime, timezone
@@ -270,10 +271,10 @@ def _use_body(request, **_) -> None:
 
 
 def _encoder(client):
-    """The body as botocore would send it: gzipped unless compression is disabled or the body is small."""
+    """The body as botocore would send it: gzipped unless compression is disabled (then None) or the body is small."""
     config = client.meta.config
     if config.disable_request_compression is True:  # as botocore.compress decides
-        return lambda body: (body, None)
+        return None
     smallest = config.request_min_compression_size_bytes
     return lambda body: (gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), "gzip") if len(body) >= smallest else (body, None)
 
@@ -296,14 +297,15 @@ def send_points(
 
 def send_datums(client, namespace: str, datums: Iterable[str]) -> PublishReport:
     """Publish datums written by DatumTexts (a client that speaks_json) in ceil(datums/1000) requests."""
-    requests = Requests(client, namespace)
-    requests.add(datums)
-    return requests.send()
+    return Requests(client, namespace).send(datums)
 
 
 # Bodies written and not yet gzipped (each up to 1 MB): a bound, so that at 100,000 queues the
 # writing cannot run ahead of the worker thread by more than a few MB.
 MAX_BODIES_AWAITING_GZIP = 4
+# Requests written ahead and held until the run sends them: at most this many bytes. Gzipped they are
+# small (10,000 queues make about 0.2 MB); without gzip (the emulator) 10,000 queues make 9 MB.
+MAX_HELD_BYTES = 2 * 1024 * 1024
 
 
 class Requests:
@@ -318,10 +320,15 @@ class Requests:
         events = client.meta.events
         events.register_first("provide-client-params.cloudwatch.PutMetricData", _take_body, unique_id="monitor-take-body")
         events.register_first("request-created.cloudwatch.PutMetricData", _use_body, unique_id="monitor-use-body")
-        self._client, self._namespace, self._encode = client, namespace, _encoder(client)
-        self._bodies = Bodies(namespace)
-        self._ready: list[tuple[int, Any]] = []  # (datum count, future of the body as it is sent)
-        self._worker: ThreadPoolExecutor | None = None
+        self._client, self._namespace, self._encode = client, namespace, _encoder(client)  # None: sent as written
+        self._worker: ThreadPoolExecutor | None = None  # made when there is something to gzip
+        self.discard()
+
+    @property
+    def full(self) -> bool:
+        """True once the requests held reach MAX_HELD_BYTES, and always when nothing is gzipped (the
+        emulator): the caller should make no more before sending."""
+        return self._encode is None or self._held >= MAX_HELD_BYTES
 
     def add(self, datums: Iterable[str]) -> None:
         rest = iter(datums)
@@ -330,29 +337,56 @@ class Requests:
                 self._prepare(count, body)
 
     def _prepare(self, count: int, body: bytes) -> None:
+        if self._encode is None:  # nothing to gzip: no worker thread
+            prepared: Future = Future()
+            prepared.set_result((body, None))
+            self._held += len(body)
+            self._ready.append((count, prepared))
+            return
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gzip")
-        if len(self._ready) >= MAX_BODIES_AWAITING_GZIP:
-            self._ready[-MAX_BODIES_AWAITING_GZIP][1].result()  # wait until at most that many are left to gzip
-        self._ready.append((count, self._worker.submit(self._encode, body)))
+        while len(self._gzipping) >= MAX_BODIES_AWAITING_GZIP:
+            self._gzipping.popleft().result()
+        self._held += len(body)  # until gzip says better
+        prepared = self._worker.submit(self._encode, body)
+        prepared.add_done_callback(lambda done, written=len(body): self._gzipped(done, written))
+        self._gzipping.append(prepared)
+        self._ready.append((count, prepared))
+
+    def _gzipped(self, done, written: int) -> None:
+        if not done.cancelled() and done.exception() is None:
+            self._held += len(done.result()[0]) - written
 
     def discard(self) -> None:
         """Forget every request made so far (the run failed, or starts its reads again)."""
         self.close()
         self._bodies = Bodies(self._namespace)
-        self._ready = []
+        self._ready: collections.deque[tuple[int, Any]] = collections.deque()  # (datum count, future of the body as sent)
+        self._gzipping: collections.deque = collections.deque()
+        self._held = 0
 
-    def send(self) -> PublishReport:
-        """Send every request, in the order made; then this is empty again."""
-        for count, body in self._bodies.close():
-            self._prepare(count, body)
+    def send(self, rest: Iterable[str] = ()) -> PublishReport:
+        """Send every request made so far, then the datums of `rest`, each request as soon as it is
+        made; then this is empty again."""
         report = PublishReport()
-        try:
-            for count, prepared in self._ready:
+
+        def flush(keep: int) -> None:  # the last `keep` may still be gzipping while the next body is written
+            while len(self._ready) > keep:
+                count, prepared = self._ready.popleft()
                 report.send(count, lambda: self._client.put_metric_data(Namespace=self._namespace, **{_BODY_PARAMETER: prepared.result()}))
+
+        try:
+            flush(0)
+            remaining = iter(rest)
+            while chunk := list(itertools.islice(remaining, MAX_DATUMS_PER_REQUEST)):
+                for count, body in self._bodies.add(chunk):
+                    self._prepare(count, body)
+                flush(1)
+            for count, body in self._bodies.close():
+                self._prepare(count, body)
+            flush(0)
         finally:
-            self.close()
-            self._ready = []
+            self.discard()
         return report
 
     def close(self) -> None:

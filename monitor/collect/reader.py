@@ -225,18 +225,18 @@ def read_queues(
 
 def _read_scripted(client, sources: Sequence[QueueSource], now: float, batch_size: int, max_decode: int, prefix_bytes: int, trips: RoundTrips, hand) -> list[QueueReading]:
     """Every queue through a script: the plain ones through the plain script, the others the generic one."""
-    plain = [is_plain(source) for source in sources]
-    simple = [source for source, fast in zip(sources, plain) if fast]
-    fast = iter(
-        read_plain(
+
+    def read_simple(simple: Sequence[QueueSource]) -> list[QueueReading]:
+        return read_plain(
             client, simple, now=now, batch_size=batch_size, queues_per_call=SCRIPT_QUEUES_PER_CALL,
             max_decode=max_decode, prefix_bytes=prefix_bytes, trips=trips, on_readings=hand,
         )
-        if simple
-        else ()
-    )
-    if len(simple) == len(sources):
-        return list(fast)
+
+    if all(map(is_plain, sources)):  # the common case: no lists of 100k flags and sources to keep
+        return read_simple(sources)
+    plain = [is_plain(source) for source in sources]
+    simple = [source for source, fast in zip(sources, plain) if fast]
+    fast = iter(read_simple(simple) if simple else ())
     others = [source for source, fast in zip(sources, plain) if not fast]
     generic: list[QueueReading] = []
     for start in range(0, len(others), batch_size):

@@ -40,11 +40,11 @@ class Metric:
     scope: Scope
     description: str
     # Published only when not 0: an error counter that is 0 in almost every run (at 10,000 queues,
-    # 10,000 datums a run). Allowed only for a metric whose alarms see "missing" as "not breaching"
-    # and that no alarm reads unfilled in metric math (tests/test_publish.py checks every alarm kind);
-    # ListMetrics may then rightly not list it (monitor.cloudwatch.plan.silent_alarm_warnings knows).
-    # QueueReadErrors is always published: it is the unfilled first term of the read-errors sum and
-    # the one metric that says "this queue was read" when a key has the wrong type.
+    # 10,000 datums a run each). Allowed only for a metric whose alarms see "missing" as "not
+    # breaching" and that metric math FILLs with 0 (tests/test_publish.py checks every alarm kind and
+    # the shipped alarms); ListMetrics may then rightly not list it
+    # (monitor.cloudwatch.plan.silent_alarm_warnings knows). A queue that was read still always
+    # publishes something: its depth, or (a key of the wrong type) a QueueReadErrors count above 0.
     omit_zero: bool = False
 
     def dimensions(self, environment: str, subject: str, group: str | None = None) -> list[dict[str, str]]:
@@ -80,7 +80,8 @@ QUEUE_READ_ERRORS = Metric(
     "QueueReadErrors",
     Unit.COUNT,
     Scope.QUEUE,
-    "Keys of this queue that exist with the wrong type (not a list, stream or sorted set as declared) or could not be read; for a stream, also its listed consumer groups that do not exist.",
+    "Keys of this queue that exist with the wrong type (not a list, stream or sorted set as declared) or could not be read; for a stream, also its listed consumer groups that do not exist. Published only when not 0.",
+    omit_zero=True,
 )
 CONNECTION_FAILURE = Metric(
     "ConnectionFailure",
@@ -95,7 +96,7 @@ DISCOVERED_QUEUES = Metric(
     "DiscoveredQueues", Unit.COUNT, Scope.TARGET, "Queue keys that the spec's patterns matched in this run."
 )
 COLLECTION_DURATION = Metric(
-    "CollectionDuration", Unit.MILLISECONDS, Scope.TARGET, "Time one run spent reading Redis (connect, discovery, reads), before publishing."
+    "CollectionDuration", Unit.MILLISECONDS, Scope.TARGET, "Time one run spent reading Redis (connect, discovery, reads; its PutMetricData requests are written meanwhile), before sending them."
 )
 STREAM_LENGTH = Metric("StreamLength", Unit.COUNT, Scope.STREAM, "Entries in the stream (XLEN); 0 when the key does not exist.")
 CONSUMER_GROUP_LAG = Metric(
