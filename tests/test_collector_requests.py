@@ -69,6 +69,8 @@ def seed(client) -> tuple[list[str], Pattern]:
 
 @pytest.mark.parametrize("held_bytes", [publish.MAX_HELD_BYTES, 1], ids=["all-written-ahead", "most-written-at-the-end"])
 def test_requests_written_while_reading_carry_exactly_the_datums_of_a_dry_run(redis_plain, aws_env, monkeypatch, held_bytes):
+    for name in ("AWS_ENDPOINT_URL", "AWS_DISABLE_REQUEST_COMPRESSION"):  # gzipped, as for real AWS
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(publish, "MAX_HELD_BYTES", held_bytes)
     monkeypatch.setattr(collector_module, "clock", lambda: NOW)
     declared, pattern = seed(redis_plain.client())
@@ -77,6 +79,9 @@ def test_requests_written_while_reading_carry_exactly_the_datums_of_a_dry_run(re
     live = collector_for(spec, redis_plain, cloudwatch=client)
     assert live._live(collector_module.datetime.fromtimestamp(NOW, collector_module.timezone.utc)) is not None  # this run writes ahead
     dry = collector_for(spec, redis_plain, dry_run=True)
+    left_for_the_end = []
+    send = collector_module._Live.send
+    monkeypatch.setattr(collector_module._Live, "send", lambda self, points: left_for_the_end.append(len(self.later)) or send(self, points))
 
     summary = live.run()
     expected = dry.run()
@@ -88,9 +93,17 @@ def test_requests_written_while_reading_carry_exactly_the_datums_of_a_dry_run(re
     assert {d["MetricName"] for d in got} >= {"QueueDepth", "InFlightDepth", "OldestMessageAgeSeconds", "MessageParseErrors", "QueueReadErrors", "PatternDepthSum"}
     depths = {d["Dimensions"][1]["Value"] for d in got if d["MetricName"] == "QueueDepth"}
     assert len(depths) == 1200 + 900  # the pattern's keys past max_keys are in its aggregates only
+    # Gzipped, a run's requests fit the hold: all are written while reading; with a hold of 1 byte,
+    # the readings after the first full body are written at the end.
+    if held_bytes == 1:
+        assert 1500 < left_for_the_end[0] < 2100, left_for_the_end
+    else:
+        assert left_for_the_end == [0], left_for_the_end
 
 
-def test_a_run_that_fails_mid_read_publishes_none_of_the_requests_written(redis_factory, aws_env):
+def test_a_run_that_fails_mid_read_publishes_none_of_the_requests_written(redis_factory, aws_env, monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_DISABLE_REQUEST_COMPRESSION"):  # gzipped: requests are written ahead
+        monkeypatch.delenv(name, raising=False)
     # The reader may read q:* but not z:*: the first batch of calls is read (its requests are
     # written), the second is refused. The run must then publish only its failure signal.
     reader = AclUser("reader", "reader-password-123", "resetkeys ~q:* -@all +llen +lindex +scan +evalsha_ro +eval_ro")

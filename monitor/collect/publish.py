@@ -16,6 +16,7 @@ import gzip
 import itertools
 import json
 import math
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from math import isfinite
@@ -322,6 +323,7 @@ class Requests:
         events.register_first("request-created.cloudwatch.PutMetricData", _use_body, unique_id="monitor-use-body")
         self._client, self._namespace, self._encode = client, namespace, _encoder(client)  # None: sent as written
         self._worker: ThreadPoolExecutor | None = None  # made when there is something to gzip
+        self._counting = threading.Lock()  # _held is changed by this thread and by the worker's callbacks
         self.discard()
 
     @property
@@ -347,7 +349,8 @@ class Requests:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gzip")
         while len(self._gzipping) >= MAX_BODIES_AWAITING_GZIP:
             self._gzipping.popleft().result()
-        self._held += len(body)  # until gzip says better
+        with self._counting:
+            self._held += len(body)  # until gzip says better
         prepared = self._worker.submit(self._encode, body)
         prepared.add_done_callback(lambda done, written=len(body): self._gzipped(done, written))
         self._gzipping.append(prepared)
@@ -355,7 +358,8 @@ class Requests:
 
     def _gzipped(self, done, written: int) -> None:
         if not done.cancelled() and done.exception() is None:
-            self._held += len(done.result()[0]) - written
+            with self._counting:
+                self._held += len(done.result()[0]) - written
 
     def discard(self) -> None:
         """Forget every request made so far (the run failed, or starts its reads again)."""
