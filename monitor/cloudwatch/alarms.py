@@ -344,27 +344,25 @@ def _with_incidents(spec: Spec, env: Environment, rendered: list[tuple[Subject, 
     out: list[Alarm] = []
     composites: list[Alarm] = []
     covered = set(incidents.severities)
-    by_subject: dict[tuple[str, Severity], list[tuple[Subject, Alarm]]] = {}
-    first_runbook: dict[tuple[str, Severity], str | None] = {}
+    by_subject: dict[tuple[str, Severity], list[tuple[Subject, AlarmRule, Alarm]]] = {}
     for subject, rule, alarm in rendered:
         if rule.kind in TARGET_KINDS or rule.severity not in covered:
             out.append(alarm)
             continue
-        by_subject.setdefault((subject.name, rule.severity), []).append((subject, alarm))
-        first_runbook.setdefault((subject.name, rule.severity), rule.runbook)
+        by_subject.setdefault((subject.name, rule.severity), []).append((subject, rule, alarm))
         if incidents.notify is Notify.COMPOSITE:
             alarm = {**alarm, "AlarmActions": [], "OKActions": [], "InsufficientDataActions": []}
         out.append(alarm)
     for (subject_name, severity), members in by_subject.items():
         subject = members[0][0]
-        children = [a["AlarmName"] for _, a in members]
+        children = [a["AlarmName"] for _, _, a in members]
         name = naming.composite_name(prefix, env.name, subject_name, CompositeKind.UNHEALTHY, severity.value)
-        kinds = sorted({a_tag for _, a in members for a_tag in [_tag(a, naming.TAG_KIND)]})
+        kinds = sorted({rule.kind.value for _, rule, _ in members})
         text = (
             f"[{severity.value.upper()}] {subject.dimension}{f' group {subject.group}' if subject.group else ''} ({env.name}) is unhealthy: "
             f"one page for any of its {severity.value} alarms ({', '.join(kinds)}) while it lasts."
         )
-        runbook = incidents.runbook or first_runbook[(subject_name, severity)]
+        runbook = incidents.runbook or members[0][1].runbook
         composite = _composite(spec, env, name, CompositeKind.UNHEALTHY, severity, severity.value, children, text, runbook)
         actions = env.actions(severity)
         composite.update({"AlarmActions": list(actions.alarm), "OKActions": list(actions.ok), "InsufficientDataActions": list(actions.insufficient_data)})
@@ -379,10 +377,6 @@ def _with_incidents(spec: Spec, env: Environment, rendered: list[tuple[Subject, 
             )
         composites.append(composite)
     return out + composites + list(down.values())
-
-
-def _tag(alarm: Mapping, key: str) -> str:
-    return next(t["Value"] for t in alarm["Tags"] if t["Key"] == key)
 
 
 # ---------------------------------------------------------------- anomaly detectors

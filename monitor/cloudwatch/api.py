@@ -27,7 +27,7 @@ import botocore.exceptions
 
 from monitor.cloudwatch.alarms import Alarm, alarm_metric, alarm_name, anomaly_detectors, dimension_pairs, is_composite, metric_alarms
 from monitor.cloudwatch.clients import Aws, describe_error, error_code, translate_errors
-from monitor.cloudwatch.plan import ALARM_RESOURCES, Action, Change, Plan, Resource, composite_depths, tag_dict, tag_diff
+from monitor.cloudwatch.plan import ALARM_RESOURCES, Action, Change, Plan, Resource, composite_depths, owner_of, tag_dict, tag_diff
 from monitor.spec import naming
 
 DESCRIBE_MAX_RECORDS = 100  # DescribeAlarms: MaxRecords 1..100
@@ -205,7 +205,7 @@ def read_live(
             alarms.append({**alarm, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]})
         dashboard = read_dashboard(cw, dashboard_name)
         # DescribeAnomalyDetectors only where a band is wanted or one of ours had one: none otherwise.
-        banded = anomaly_detectors(list(desired) + [a for a in alarms if tag_dict(a.get("Tags")).get(naming.TAG_SPEC) == owner])
+        banded = anomaly_detectors(list(desired) + [a for a in alarms if owner_of(a) == owner])
         detectors = [d for ns in sorted({d["Namespace"] for d in banded}) for d in describe_detectors(cw, ns)]
     return Live(alarms, dashboard, warnings, detectors)
 

@@ -117,13 +117,12 @@ def typed_metric_count(spec: Spec, mine=lambda item: True) -> int:
 def target_metric_counts(spec: Spec, env: Environment | None = None) -> dict[str, int]:
     """Metrics each target's collector publishes: per queue, per matched key up to max_keys, per pattern, per target."""
     targets = env.targets if env is not None else ()
-    first = targets[0].name if targets else None
     counts: dict[str, int] = {}
     for target in targets or (None,):
         name = target.name if target else None
 
         def mine(item) -> bool:
-            return target is None or (item.target or first) == name
+            return target is None or env.target_name(item.target) == name
 
         patterns = [p for p in spec.patterns if mine(p)]
         count = sum(queue_metric_count(bool(q.processing), bool(q.dead_letter)) + preset_extra_metrics(q) for q in spec.queues if mine(q))

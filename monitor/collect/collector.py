@@ -37,7 +37,7 @@ from monitor.collect.connection import (
     resolve_settings,
     scrub,
 )
-from monitor.collect.publish import DatumTexts, Point, PublishReport, Requests, iter_datums, iter_emf_lines, json_strings, send_points, speaks_json
+from monitor.collect.publish import DatumTexts, Point, PublishReport, Requests, iter_datums, iter_emf_lines, json_strings, put_metric_data, speaks_json
 from monitor.collect.queue_types import read_typed_queues
 from monitor.collect.reader import QueueReading, discover, read_queues
 from monitor.spec import metrics
@@ -390,7 +390,9 @@ class Collector:
             self.last_datums = list(iter_datums(counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution))
             summary.points = counted.count
             return
-        report = send_points(self.cloudwatch, self.spec.namespace, counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution)
+        # A client that speaks_json has a _Live; this one speaks another protocol: botocore serialises.
+        data = iter_datums(counted, environment=self.env.name, timestamp=stamp, storage_resolution=resolution)
+        report = put_metric_data(self.cloudwatch, self.spec.namespace, data)
         summary.points = counted.count
         summary.published = report.published
         summary.put_requests = report.requests

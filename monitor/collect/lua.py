@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
+from monitor.collect.timestamps import MAX_TIME_TEXT
+
 # The statuses are those of monitor.collect.timestamps (E empty, J not JSON, F no field, P no field
 # in the searched prefix, S a string, N a number (%.17g, exact for doubles where Lua's default %.14g
 # is not), O another JSON type, G job hash gone, W job key not a hash).
@@ -22,7 +24,7 @@ local function put(status, text)
   texts[peeked] = text
 end
 local function short(text)
-  if #text > 100 then return put('O', '') end
+  if #text > """ + str(MAX_TIME_TEXT) + """ then return put('O', '') end
   put('S', text)
 end
 local paths, decode = {}, cjson.decode

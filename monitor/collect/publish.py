@@ -204,10 +204,16 @@ def request_bodies(
 def bodies(datums: Iterable[str], *, namespace: str) -> Iterator[tuple[int, bytes]]:
     """(datum count, JSON body) per PutMetricData request (see Bodies), made as they are consumed."""
     builder = Bodies(namespace)
-    rest = iter(datums)
-    while chunk := list(itertools.islice(rest, MAX_DATUMS_PER_REQUEST)):
+    for chunk in _chunks(datums):
         yield from builder.add(chunk)
     yield from builder.close()
+
+
+def _chunks(datums: Iterable[str]) -> Iterator[list[str]]:
+    """The datums a request's worth at a time: a run of 500,000 is never one list."""
+    rest = iter(datums)
+    while chunk := list(itertools.islice(rest, MAX_DATUMS_PER_REQUEST)):
+        yield chunk
 
 
 class Bodies:
@@ -220,9 +226,8 @@ class Bodies:
 
     def add(self, datums: Iterable[str]) -> list[tuple[int, bytes]]:
         """The bodies these datums filled, as (datum count, body)."""
-        current = self._current
-        current.extend(datums)
-        return [self._take() for _ in range(len(current) // MAX_DATUMS_PER_REQUEST)] if len(current) >= MAX_DATUMS_PER_REQUEST else []
+        self._current.extend(datums)
+        return [self._take() for _ in range(len(self._current) // MAX_DATUMS_PER_REQUEST)]
 
     def close(self) -> list[tuple[int, bytes]]:
         """The bodies of the datums left."""
@@ -333,27 +338,24 @@ class Requests:
         return self._encode is None or self._held >= MAX_HELD_BYTES
 
     def add(self, datums: Iterable[str]) -> None:
-        rest = iter(datums)
-        while chunk := list(itertools.islice(rest, MAX_DATUMS_PER_REQUEST)):
+        for chunk in _chunks(datums):
             for count, body in self._bodies.add(chunk):
                 self._prepare(count, body)
 
     def _prepare(self, count: int, body: bytes) -> None:
+        with self._counting:
+            self._held += len(body)  # until gzip says better
         if self._encode is None:  # nothing to gzip: no worker thread
             prepared: Future = Future()
             prepared.set_result((body, None))
-            self._held += len(body)
-            self._ready.append((count, prepared))
-            return
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gzip")
-        while len(self._gzipping) >= MAX_BODIES_AWAITING_GZIP:
-            self._gzipping.popleft().result()
-        with self._counting:
-            self._held += len(body)  # until gzip says better
-        prepared = self._worker.submit(self._encode, body)
-        prepared.add_done_callback(lambda done, written=len(body): self._gzipped(done, written))
-        self._gzipping.append(prepared)
+        else:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gzip")
+            while len(self._gzipping) >= MAX_BODIES_AWAITING_GZIP:
+                self._gzipping.popleft().result()
+            prepared = self._worker.submit(self._encode, body)
+            prepared.add_done_callback(lambda done, written=len(body): self._gzipped(done, written))
+            self._gzipping.append(prepared)
         self._ready.append((count, prepared))
 
     def _gzipped(self, done, written: int) -> None:
@@ -381,10 +383,8 @@ class Requests:
 
         try:
             flush(0)
-            remaining = iter(rest)
-            while chunk := list(itertools.islice(remaining, MAX_DATUMS_PER_REQUEST)):
-                for count, body in self._bodies.add(chunk):
-                    self._prepare(count, body)
+            for chunk in _chunks(rest):
+                self.add(chunk)
                 flush(1)
             for count, body in self._bodies.close():
                 self._prepare(count, body)

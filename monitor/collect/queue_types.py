@@ -24,14 +24,13 @@ from typing import Iterable, NamedTuple
 import redis
 
 from monitor.collect.publish import Point
-from monitor.collect.reader import DEFAULT_BATCH_SIZE, UNREAD, RoundTrips, count_reply, pipelined
+from monitor.collect.reader import DEFAULT_BATCH_SIZE, UNREAD, WRONGTYPE_ERROR, RoundTrips, count_reply, pipelined
 from monitor.spec import metrics
 from monitor.spec.sources import DelayedSource, StreamSource
 
-_WRONGTYPE = "WRONGTYPE"
 _NO_SUCH_KEY = "no such key"  # XINFO GROUPS on a missing key (redis-py drops the "ERR " prefix)
 _NOGROUP = "NOGROUP"  # XPENDING when the group (or the key) is gone
-PER_KEY_ERRORS = (_WRONGTYPE, _NO_SUCH_KEY, _NOGROUP)  # error replies about one key, which a reading reports
+PER_KEY_ERRORS = (WRONGTYPE_ERROR, _NO_SUCH_KEY, _NOGROUP)  # error replies about one key, which a reading reports
 
 @dataclass(frozen=True, slots=True)
 class GroupReading:
@@ -190,7 +189,7 @@ def _stream_groups(source: StreamSource, length_reply, info_reply) -> _FirstPhas
         return _FirstPhase(None, [])
     if isinstance(info_reply, redis.ResponseError) and str(info_reply).startswith(_NO_SUCH_KEY):
         return _FirstPhase(0, [])  # no key: an empty queue, whose groups cannot exist yet
-    if isinstance(info_reply, redis.ResponseError) and str(info_reply).startswith(_WRONGTYPE):
+    if isinstance(info_reply, redis.ResponseError) and str(info_reply).startswith(WRONGTYPE_ERROR):
         return _FirstPhase(None, [])  # replaced by another type between the two commands
     if isinstance(info_reply, Exception):
         raise info_reply
@@ -212,7 +211,7 @@ def _stream_groups(source: StreamSource, length_reply, info_reply) -> _FirstPhas
 
 def _idle_seconds(reply) -> float | None:
     """Idle seconds of the oldest pending entry from XPENDING's extended form; 0.0 if acknowledged meanwhile."""
-    if isinstance(reply, redis.ResponseError) and str(reply).startswith((_NOGROUP, _WRONGTYPE)):
+    if isinstance(reply, redis.ResponseError) and str(reply).startswith((_NOGROUP, WRONGTYPE_ERROR)):
         return None  # the group or the stream went away between the phases
     if isinstance(reply, Exception):
         raise reply

@@ -70,7 +70,7 @@ READER_ACL_COMMANDS = (
 )
 READER_ACL_RULES = "resetkeys %R~* resetchannels -@all " + " ".join(READER_ACL_COMMANDS)
 
-_WRONGTYPE = "WRONGTYPE"
+WRONGTYPE_ERROR = "WRONGTYPE"
 
 
 
@@ -463,7 +463,7 @@ def count_reply(reply) -> int | None | _Unread:
     """A count (integer) reply: None for WRONGTYPE, UNREAD as it came; any other error is raised."""
     if reply is UNREAD:
         return UNREAD
-    if isinstance(reply, redis.ResponseError) and str(reply).startswith(_WRONGTYPE):
+    if isinstance(reply, redis.ResponseError) and str(reply).startswith(WRONGTYPE_ERROR):
         return None
     if isinstance(reply, Exception):
         raise reply
@@ -515,7 +515,7 @@ def _outcome(p: _Plan, element, counts, max_decode: int, prefix_bytes: int) -> l
     if value is UNREAD:
         return [EMPTY, ""]
     if isinstance(value, Exception):
-        if not str(value).startswith(_WRONGTYPE):
+        if not str(value).startswith(WRONGTYPE_ERROR):
             raise value
         return [NOT_HASH, ""]
     if value is None:

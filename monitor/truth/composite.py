@@ -50,7 +50,7 @@ from monitor.cloudwatch.rules import (  # noqa: F401
     is_composite,
     parse_rule,
 )
-from monitor.truth.evaluator import Evaluation, InvalidAlarm, NotSupported, state_at
+from monitor.truth.evaluator import Evaluation, InvalidAlarm, NotSupported, state_at, transitions
 
 ACTION_FIELDS = {State.ALARM: "AlarmActions", State.OK: "OKActions", State.INSUFFICIENT_DATA: "InsufficientDataActions"}
 SUPPRESSOR_FIELDS = ("ActionsSuppressorWaitPeriod", "ActionsSuppressorExtensionPeriod")
@@ -242,19 +242,14 @@ def actions(alarm: Mapping, timelines: Mapping[str, Sequence[Evaluation]]) -> li
         return []
     suppressor = parse_composite(alarm).suppressor if is_composite(alarm) else None
     holds = _holds(_alarm_spans(timelines[suppressor.alarm]), suppressor.extension) if suppressor else []
-    changes, state = [], State.INSUFFICIENT_DATA
-    for evaluation in timelines[name]:
-        if evaluation.state is not state:
-            changes.append(evaluation.time)
-            state = evaluation.state
-    line = timelines[name]
+    changes = transitions(timelines[name])
     events = []
-    for i, entered in enumerate(changes):
-        target = state_at(line, entered)
+    for i, change in enumerate(changes):
+        entered, target = change.time, change.state
         targets = tuple(alarm.get(ACTION_FIELDS[target]) or ())
         if not targets:
             continue
-        left = changes[i + 1] if i + 1 < len(changes) else math.inf
+        left = changes[i + 1].time if i + 1 < len(changes) else math.inf
         if suppressor is None:
             events.append(ActionEvent(name, target, entered, Outcome.RAN, entered, targets, "no actions suppressor"))
             continue

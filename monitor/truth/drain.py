@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.cloudwatch.alarms import DEPTH_ID, RATE_EXPRESSION, RATE_ID, drain_expression
+from monitor.spec.durations import format_age
 from monitor.spec.kinds import MAX_DRAIN_ESTIMATE_SECONDS
 from monitor.truth import metric_math
 from monitor.truth.evaluator import Statistic, aggregate
@@ -70,12 +71,7 @@ def duration_words(seconds: float | None) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"
-    minutes, hours = seconds // 60, seconds // 3600
-    if hours == 0:
-        return f"{minutes}m"
-    if hours < 24:
-        return f"{hours}h {minutes % 60}m" if minutes % 60 else f"{hours}h"
-    return f"{hours // 24}d {hours % 24}h" if hours % 24 else f"{hours // 24}d"
+    return format_age(seconds - seconds % 60)  # whole minutes from a minute up
 
 
 def estimate(samples: Sequence[tuple[float, float]], period: int = DEFAULT_DRAIN_PERIOD) -> Drain:
