@@ -373,6 +373,18 @@ def test_the_calls_of_a_read_are_kept_for_the_next_read_of_the_same_queues_only(
     assert made == [250, 249, 250, 250]
 
 
+def test_a_lone_surrogate_escape_is_not_json_on_every_path(redis_plain):
+    # cjson refuses a \ud800 escape with no pair; Python's json keeps it, and encoding it crashed the
+    # pipelines' read. A pair is one character to both.
+    client = redis_plain.client()
+    client.lpush("lone", b'{"timestamp": "\\ud800"}')
+    client.lpush("elsewhere", b'{"timestamp": "2026-11-26T07:00:02", "note": "\\udc00"}')
+    client.lpush("pair", b'{"timestamp": "2026-11-26T07:00:02", "note": "\\ud83d\\ude00"}')
+    lone, elsewhere, pair = both_paths(client, [QueueSource("lone"), QueueSource("elsewhere"), QueueSource("pair")])
+    assert lone.parse_error == elsewhere.parse_error == "not JSON" and lone.oldest_age_seconds is None
+    assert pair.parse_error is None and pair.oldest_age_seconds == pytest.approx(60)
+
+
 def test_epoch_millis_keep_sub_second_precision_on_both_paths(redis_plain):
     client = redis_plain.client()
     client.lpush("q", json.dumps({"t": (NOW - 1.5) * 1000 + 0.25}))  # 1795676460500.25: 16 digits

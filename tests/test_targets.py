@@ -91,6 +91,14 @@ def test_a_queue_naming_an_unknown_target_is_an_error(tmp_path):
     assert "patterns[0].target: no Redis target 'cahce' in environment 'dev' (it has: jobs, cache)" in problems(tmp_path, text)
 
 
+def test_a_framework_queue_names_its_target_like_any_queue(tmp_path):
+    # A preset entry has no `key`: finding its place in the file used to raise KeyError.
+    preset = SPEC.replace("  - key: cache:b\n    target: cache\n", "  - framework: rq\n    queue: default\n    target: cache\n")
+    spec = load_spec(write(tmp_path, preset), environ={})
+    assert [(q.key, q.target) for q in spec.queues] == [("jobs:a", None), ("rq:queue:default", "cache")]
+    assert "queues[1].target: no Redis target 'cahce'" in problems(tmp_path, preset.replace("queue: default\n    target: cache", "queue: default\n    target: cahce"))
+
+
 def test_duplicate_target_names_and_no_target_at_all_are_errors(tmp_path):
     assert "Redis target 'jobs' is named twice" in problems(tmp_path, SPEC.replace("name: cache", "name: jobs"))
     bare = SPEC.split("    redis_targets:")[0] + "    region: us-east-1\nqueues:\n  - key: a\n"

@@ -53,11 +53,26 @@ def extract_field(raw: bytes | str, field: str) -> object:
         node = json.loads(raw)
     except ValueError:
         raise ValueError(NOT_JSON) from None
+    if _SURROGATE_ESCAPE.search(raw) and _lone_surrogate(node):
+        raise ValueError(NOT_JSON)  # as the script's cjson says of a lone surrogate escape
     for name in filter(None, field.split(".")):  # empty parts are skipped, as the Lua side does
         if not isinstance(node, dict) or name not in node:
             raise ValueError(NO_FIELD.format(field=field))
         node = node[name]
     return node
+
+
+# A UTF-16 surrogate escape (backslash, u, D800-DFFF): Python's json pairs them or keeps a lone one,
+# which cjson refuses.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(node: object) -> bool:
+    try:
+        json.dumps(node, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def peek_json(raw: bytes | str, field: str, max_decode: int, prefix_bytes: int) -> tuple[str, str]:

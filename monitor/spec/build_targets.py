@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor.spec.build_queues import raw_queue_key
 from monitor.spec.kinds import (
     Severity,
 )
@@ -75,7 +76,7 @@ class Targets:
 
     def _check_targets(self, data: dict, queues, patterns, environments, streams=(), delayed=()) -> None:
         """Every target a queue, pattern, stream or delayed set names exists in every environment (each deploys them all)."""
-        index_of = {q.get("key"): i for i, q in enumerate(data.get("queues") or [])}
+        index_of = {raw_queue_key(q): i for i, q in enumerate(data.get("queues") or [])}  # a preset names no key
         named = [(("queues", index_of[q.key], "target"), q.target) for q in queues if q.target]
         named += [(("patterns", i, "target"), p.target) for i, p in enumerate(patterns) if p.target]
         for section, items in (("streams", streams), ("delayed", delayed)):
