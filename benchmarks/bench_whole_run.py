@@ -26,7 +26,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from benchmarks.bench_reader import best_of, redis_benchmark
-from monitor.local.redis_server import RedisServer
+from monitor.local.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # Goals of issue 16.
@@ -135,12 +134,6 @@ def exporter_binary() -> str:
     print(f"installing {EXPORTER_PACKAGE} (Debian) ...", file=sys.stderr)
     subprocess.run(["apt-get", "install", "-y", "-q", EXPORTER_PACKAGE], check=True, capture_output=True)
     return shutil.which(EXPORTER_PACKAGE)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

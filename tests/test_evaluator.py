@@ -492,24 +492,19 @@ def spike_alarm(policy, **overrides):
     return depth_alarm(Period=300, EvaluationPeriods=1, DatapointsToAlarm=1, TreatMissingData=policy, **overrides)
 
 
-def minute_states(alarm, data, minutes):
-    return [(e.time - T0) // 60 for e in evaluate(alarm, data, T0, T0 + minutes * 60)], states(evaluate(alarm, data, T0, T0 + minutes * 60))
-
-
 SPIKE_ONLY = {DEPTH: [(T0 + 7 * 60 + 5, 5000.0)]}  # one sample at 7m05s, nothing else ever
+# per policy, the state before SPIKE_ONLY's spike is in range and once it has left it (no data either side)
+SPIKE_ONLY_BEFORE_AFTER = [
+    ("missing", "INSUFFICIENT_DATA", "INSUFFICIENT_DATA"),
+    ("ignore", "INSUFFICIENT_DATA", "ALARM"),
+    ("breaching", "ALARM", "ALARM"),
+    ("notBreaching", "OK", "OK"),
+]
 
 
-@pytest.mark.parametrize(
-    "policy, before, after",
-    [
-        # no data before the spike; the spike stays in the 3-period (15 min) range until 22m05s
-        ("missing", "INSUFFICIENT_DATA", "INSUFFICIENT_DATA"),
-        ("ignore", "INSUFFICIENT_DATA", "ALARM"),
-        ("breaching", "ALARM", "ALARM"),
-        ("notBreaching", "OK", "OK"),
-    ],
-)
+@pytest.mark.parametrize("policy, before, after", SPIKE_ONLY_BEFORE_AFTER)
 def test_sliding_a_single_spike_on_a_five_minute_alarm_fires_within_a_minute(policy, before, after):
+    # no data before the spike; the spike stays in the 3-period (15 min) range until 22m05s
     timeline = evaluate(spike_alarm(policy), SPIKE_ONLY, T0, T0 + 30 * 60)
     by_minute = {(e.time - T0) // 60: e.state.value for e in timeline}
     assert [by_minute[m] for m in range(1, 8)] == [before] * 7
@@ -566,15 +561,7 @@ def wall(timezone=None):
     return {"WallClockWindow": {"Timezone": timezone} if timezone else {}}
 
 
-@pytest.mark.parametrize(
-    "policy, before, after",
-    [
-        ("missing", "INSUFFICIENT_DATA", "INSUFFICIENT_DATA"),
-        ("ignore", "INSUFFICIENT_DATA", "ALARM"),
-        ("breaching", "ALARM", "ALARM"),
-        ("notBreaching", "OK", "OK"),
-    ],
-)
+@pytest.mark.parametrize("policy, before, after", SPIKE_ONLY_BEFORE_AFTER)
 def test_wall_clock_a_spike_counts_once_its_period_has_ended(policy, before, after):
     alarm = spike_alarm(policy, EvaluationWindow=wall())
     by_minute = {(e.time - T0) // 60: e.state.value for e in evaluate(alarm, SPIKE_ONLY, T0, T0 + 30 * 60)}

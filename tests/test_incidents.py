@@ -11,7 +11,6 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
-from support_aws import aws_credentials  # noqa: F401 (fixture)
 
 from monitor.cloudwatch.alarms import anomaly_detectors, composite_children, is_composite, render_alarms
 from monitor.cloudwatch.plan import Action, Resource, plan
@@ -56,6 +55,7 @@ queues:
 """
 INCIDENTS = "incidents:\n  severities: [critical]\n"
 ANOMALY = "      depth_anomaly:\n        warning: {threshold: 2, period: 300, evaluation_periods: 3}\n"
+BASE_WITH_ANOMALY = BASE.replace("        warning: {threshold: 50}\n", "        warning: {threshold: 50}\n" + ANOMALY)  # the jobs queue also has an anomaly alarm
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -171,7 +171,7 @@ def test_a_metric_alarm_where_a_composite_is_wanted_is_a_conflict(tmp_path):
 
 
 def test_an_anomaly_tier_renders_a_band_alarm_and_its_detector(tmp_path):
-    alarms = rendered(tmp_path, BASE.replace("        warning: {threshold: 50}\n", "        warning: {threshold: 50}\n" + ANOMALY))
+    alarms = rendered(tmp_path, BASE_WITH_ANOMALY)
     band = alarms["t-dev-jobs-depth-anomaly-warning"]
     assert band["ThresholdMetricId"] == "band" and "Threshold" not in band
     assert band["ComparisonOperator"] == "GreaterThanUpperThreshold"
@@ -206,14 +206,14 @@ def apply(path: Path, capsys, *extra: str) -> dict:
 
 
 @pytest.fixture
-def emulator(aws_credentials):  # noqa: F811
+def emulator(aws_env):
     with mock_aws():
         yield boto3.client("cloudwatch", region_name=REGION), cloudwatch_backends[ACCOUNT][REGION]
 
 
 def test_apply_and_prune_put_and_delete_in_an_order_aws_accepts(tmp_path, capsys, emulator):
     cw, backend = emulator
-    spec = write(tmp_path, BASE.replace("        warning: {threshold: 50}\n", "        warning: {threshold: 50}\n" + ANOMALY) + INCIDENTS)
+    spec = write(tmp_path, BASE_WITH_ANOMALY + INCIDENTS)
     apply(spec, capsys)
     calls = moto_cloudwatch.calls(backend)
     names = [name for _, name in calls]
@@ -249,7 +249,7 @@ def test_apply_and_prune_put_and_delete_in_an_order_aws_accepts(tmp_path, capsys
 
 def test_without_prune_an_unused_detector_is_a_warning_not_a_delete(tmp_path, capsys, emulator):
     cw, _ = emulator
-    spec = write(tmp_path, BASE.replace("        warning: {threshold: 50}\n", "        warning: {threshold: 50}\n" + ANOMALY))
+    spec = write(tmp_path, BASE_WITH_ANOMALY)
     apply(spec, capsys)
     spec.write_text(spec.read_text().replace(ANOMALY, ""))
     result = apply(spec, capsys)

@@ -383,7 +383,7 @@ def test_pacer_keeps_to_the_rate():
     assert len(slept) == 3
 
 
-def test_a_wall_clock_window_applied_to_the_emulator_is_not_planned_again(moto_server, spec, capsys):  # noqa: F811
+def test_a_wall_clock_window_applied_to_the_emulator_is_not_planned_again(moto_server, spec, capsys):
     text = spec.read_text().replace(
         "      treat_missing_data: breaching\n",
         "      treat_missing_data: breaching\n      evaluation_window: wall_clock\n      timezone: Europe/Berlin\n",

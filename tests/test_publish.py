@@ -19,7 +19,6 @@ from monitor.collect.publish import (
     batches,
     datums,
     emf_lines,
-    iter_datums,
     put_metric_data,
     request_bodies,
     send_points,
@@ -153,9 +152,6 @@ def test_no_shipped_alarm_reads_a_metric_published_only_when_not_0_as_a_gap():
 
 # ---------------------------------------------------------------- bodies written here, sent by botocore
 
-_offline_client = offline_client
-
-
 def _mixed_points(count: int) -> list[Point]:
     points = []
     for i in range(count):
@@ -206,7 +202,7 @@ def test_send_points_gzips_and_signs_each_body_for_real_aws(aws_env, monkeypatch
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_DISABLE_REQUEST_COMPRESSION", raising=False)
-    client, sent = _offline_client()
+    client, sent = offline_client()
     points = [Point(metrics.QUEUE_DEPTH, f"q{i}", i) for i in range(2500)]
     report = send_points(client, "Test/Q", points, environment="e", timestamp=STAMP)
     assert (report.requests, report.published, report.failed) == (3, 2500, 0)
@@ -270,7 +266,7 @@ def _fail_second_request(client):
 
 @pytest.mark.parametrize("sender", ["send_points", "put_metric_data"])
 def test_a_failed_request_is_recorded_and_the_others_are_sent(aws_env, sender):
-    client, sent = _offline_client()
+    client, sent = offline_client()
     _fail_second_request(client)
     points = queue_points(2500)
     if sender == "send_points":

@@ -26,6 +26,7 @@ from monitor.cloudwatch.alarms import render_alarms
 from monitor.cloudwatch.api import DELETE_BATCH, put_alarms
 from monitor.commands.cli import main
 from monitor.errors import ExitStatus
+from monitor.local.redis_server import free_port
 from monitor.spec.load import load_spec
 from monitor.spec.naming import TAG_SPEC
 
@@ -171,15 +172,20 @@ def _interrupt_at(operation: str, nth: int, event: str):
     return hook
 
 
-def _prepare_mixed_changes(capsys, proxy, spec: Path) -> int:
-    """Apply, then make a plan with creates, an update, a retag and two batches of deletes."""
-    assert run(capsys, proxy, "apply", spec)[0] == ExitStatus.SUCCESS
-    cw = boto3.client("cloudwatch", endpoint_url=proxy.url)
-    for i in range(DELETE_BATCH + 20):  # two DeleteAlarms calls
+def _put_leftover_alarms(cw, count: int) -> None:
+    """`count` alarms tagged as this spec's but not declared in it: `{PREFIX}gone-000`, ..."""
+    for i in range(count):
         cw.put_metric_alarm(
             AlarmName=f"{PREFIX}gone-{i:03d}", Namespace="Elsewhere", MetricName="M", Statistic="Sum", Period=60,
             EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold", Tags=[{"Key": TAG_SPEC, "Value": OWNER}],
         )  # fmt: skip
+
+
+def _prepare_mixed_changes(capsys, proxy, spec: Path) -> int:
+    """Apply, then make a plan with creates, an update, a retag and two batches of deletes."""
+    assert run(capsys, proxy, "apply", spec)[0] == ExitStatus.SUCCESS
+    cw = boto3.client("cloudwatch", endpoint_url=proxy.url)
+    _put_leftover_alarms(cw, DELETE_BATCH + 20)  # two DeleteAlarms calls
     remaining = {n for n in live_names(cw) if n.startswith(f"{PREFIX}tenant-001")}
     for _ in range(5):  # a composite must go before the alarms it names: retry what is still named
         for name in sorted(remaining):
@@ -249,9 +255,7 @@ def test_ctrl_c_in_text_mode_lists_what_was_done_and_what_was_not(proxy, spec, c
 def _seed_status_data(endpoint: str) -> None:
     from datetime import datetime, timedelta, timezone
 
-    from monitor.cloudwatch.alarms import render_alarms
     from monitor.spec import metrics
-    from monitor.spec.load import load_spec
 
     spec = load_spec(str(ROOT / "alarms.yaml"), environ={})
     env = spec.environment("development")
@@ -311,11 +315,7 @@ def test_verify_under_60_percent_faults_passes_as_it_does_without_them(proxy, mo
 
 
 def test_an_unreachable_endpoint_still_fails_fast_in_one_line(capsys, tmp_path, aws_env):
-    import socket
-
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     status = main(["plan", "--spec", str(ROOT / "alarms.yaml"), "--env", "development", "--endpoint-url", f"http://127.0.0.1:{port}"])
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if not line.startswith("warning:")]
@@ -338,11 +338,7 @@ def _apply_process(spec: Path, endpoint: str, *extra: str) -> subprocess.Popen:
 
 def test_apply_racing_apply_prune_of_the_same_spec_deletes_no_declared_alarm_and_both_succeed(proxy, moto_server, spec, capsys):
     cw = boto3.client("cloudwatch", endpoint_url=moto_server)
-    for i in range(60):  # leftovers of this spec, for the pruning run to delete
-        cw.put_metric_alarm(
-            AlarmName=f"{PREFIX}gone-{i:03d}", Namespace="Elsewhere", MetricName="M", Statistic="Sum", Period=60,
-            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold", Tags=[{"Key": TAG_SPEC, "Value": OWNER}],
-        )  # fmt: skip
+    _put_leftover_alarms(cw, 60)  # leftovers of this spec, for the pruning run to delete
     proxy.configure(rate=0.2, seed=2, kinds=("throttle", "reset"))
     plain, pruning = _apply_process(spec, proxy.url), _apply_process(spec, proxy.url, "--prune")
     for process in (plain, pruning):

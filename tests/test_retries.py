@@ -8,7 +8,7 @@ import random
 import boto3
 import botocore.exceptions
 import pytest
-from support_aws import aws_credentials, inject, no_backoff  # noqa: F401 (fixtures)
+from support_aws import inject, no_backoff  # noqa: F401 (fixtures)
 
 from monitor.cloudwatch import clients as aws_module
 from monitor.cloudwatch.clients import Aws, Retries
@@ -27,7 +27,7 @@ def aws_with(retries: Retries) -> Aws:
     return Aws(boto3.session.Session(region_name="us-east-1"), endpoint_url="http://127.0.0.1:9", retries=lambda: retries)
 
 
-def test_a_long_storm_of_throttling_is_retried_until_the_attempt_cap_not_a_quota(aws_credentials, no_backoff):  # noqa: F811
+def test_a_long_storm_of_throttling_is_retried_until_the_attempt_cap_not_a_quota(aws_env, no_backoff):  # noqa: F811
     aws = aws_with(Retries(rng=random.Random(1)))
     failed = inject(aws.cloudwatch, "DescribeAlarms", lambda request: True)
     for _ in range(30):  # botocore's standard quota (500 tokens, 5 a retry) would be gone after 100 retries
@@ -37,7 +37,7 @@ def test_a_long_storm_of_throttling_is_retried_until_the_attempt_cap_not_a_quota
     assert len(failed) == 30 * aws_module.MAX_ATTEMPTS and aws.retries == 30 * (aws_module.MAX_ATTEMPTS - 1)
 
 
-def test_retries_stop_when_the_calls_time_budget_is_spent(aws_credentials, no_backoff):  # noqa: F811
+def test_retries_stop_when_the_calls_time_budget_is_spent(aws_env, no_backoff):  # noqa: F811
     now = [0.0]
 
     def clock() -> float:
@@ -51,7 +51,7 @@ def test_retries_stop_when_the_calls_time_budget_is_spent(aws_credentials, no_ba
     assert 3 <= len(failed) <= 6 < aws_module.MAX_ATTEMPTS
 
 
-def test_an_error_that_is_not_transient_is_not_retried(aws_credentials, no_backoff):  # noqa: F811
+def test_an_error_that_is_not_transient_is_not_retried(aws_env, no_backoff):  # noqa: F811
     aws = aws_with(Retries())
     failed = inject(aws.cloudwatch, "DescribeAlarms", lambda request: True, code="AccessDenied", message="no")
     with pytest.raises(botocore.exceptions.ClientError):
