@@ -366,8 +366,11 @@ def read_subjects(spec: Spec, env: Environment, *, environ: Mapping[str, str], s
                     readings = result.readings
                 else:
                     readings = read_queues(client, [q.source for q in queues], now=now).readings
-                counts = part_counts(client, [q.source for q in queues], now=now)
-                subjects += [queue_subject(q, r, types, c) for q, r, c in zip(queues, readings, counts)]
+                # Each key's own count is needed only where a part has several keys (a preset's
+                # priority lists): a part of one key shows the reading's own count.
+                several = [i for i, q in enumerate(queues) if any(len(part) > 1 for part in q.source.parts()[:4])]
+                counts = dict(zip(several, part_counts(client, [queues[i].source for i in several], now=now)))
+                subjects += [queue_subject(q, r, types, counts.get(i)) for i, (q, r) in enumerate(zip(queues, readings))]
                 if streams or delayed:
                     stream_sources, delayed_sources = [s.source for s in streams], [d.source for d in delayed]
                     if settings.cluster:
