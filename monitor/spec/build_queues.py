@@ -26,11 +26,17 @@ def raw_queue_key(raw) -> str | None:
     if not isinstance(raw, dict):
         return None
     if "framework" in raw:
-        try:
-            return presets.expand(raw["framework"], raw["queue"], raw.get("prefix")).key
-        except (KeyError, ValueError, TypeError, AttributeError):
-            return None  # the schema check reports it
+        source = raw_preset(raw)
+        return source.key if source else None
     return raw.get("key")
+
+
+def raw_preset(raw: dict) -> QueueSource | None:
+    """What a raw preset entry expands to; None when it cannot (the schema check reports why)."""
+    try:
+        return presets.expand(raw["framework"], raw["queue"], raw.get("prefix"))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 class QueueParts:
@@ -54,8 +60,10 @@ class QueueParts:
         for index, raw in enumerate(raw_queues):
             path = ("queues", index)
             preset = isinstance(raw, dict) and "framework" in raw
+            expanded = None
             if preset and self.ok(path):
-                raw = dict(raw, key=raw_queue_key(raw))
+                expanded = raw_preset(raw)
+                raw = dict(raw, key=expanded.key if expanded else None)
             if not isinstance(raw, dict) or not isinstance(raw.get("key"), str):
                 continue
             key = raw["key"]
@@ -71,8 +79,8 @@ class QueueParts:
             for role in ("processing", "dead_letter", "retry"):
                 if raw.get(role) == key:
                     self.error(path + (role,), f"the {role} key cannot be the queue itself ('{key}')")
-            if preset:
-                source = presets.expand(raw["framework"], raw["queue"], raw.get("prefix"))
+            if expanded is not None:
+                source = expanded
                 default_name = naming.slug(f"{raw['framework']}-{raw['queue']}")
             else:
                 source = QueueSource(
