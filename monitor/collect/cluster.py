@@ -187,7 +187,15 @@ class Router:
     def send(self, commands: list[tuple]) -> list:
         """The replies, in order: errors about one key as exceptions, UNREAD for a failed node's keys."""
         replies: list = [UNREAD] * len(commands)
-        self._send(commands, range(len(commands)), replies, lambda index: self._owner(commands[index][1]))
+        owners: dict = {}  # key -> node: a queue's key takes a count and one or two peeks, one slot lookup
+
+        def owner(index: int):
+            key = commands[index][1]
+            if key not in owners:
+                owners[key] = self._owner(key)
+            return owners[key]
+
+        self._send(commands, range(len(commands)), replies, owner)
         moved = {index: replies[index] for index in range(len(commands)) if isinstance(replies[index], MovedError)}
         if moved:
             self.moved += len(moved)
